@@ -1,0 +1,1 @@
+"""Customers, payment methods, subscriptions, invoices, wallets and checkout sessions."""

@@ -1,0 +1,1 @@
+"""Obtaining certificates: issuers, challenge store, renewal, encrypted key storage."""

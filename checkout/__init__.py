@@ -1,0 +1,1 @@
+"""Hosted checkout pages and completion."""

@@ -1,0 +1,1 @@
+"""Multi-tenant billing edge gateway: host to tenant, branded portal and checkout."""

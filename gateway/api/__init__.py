@@ -1,0 +1,1 @@
+"""Tenant API under /api/v1 on api.<base domain>."""

@@ -1,0 +1,70 @@
+"""The composition root: `create_app(settings)` wires pools, caches, middleware and routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from gateway import keys
+from gateway.api.app import create_api_app
+from gateway.branding import routes as brand_routes
+from gateway.database import create_pool, locate_database, resolve_kek
+from gateway.error_middleware import error_middleware
+from gateway.middleware import host_middleware, security_headers_middleware
+from gateway.sealing import Sealer
+from gateway.settings import Settings
+from gateway.tenants.index import host_index_context
+from portal.routes import routes as portal_routes
+
+TEMPLATE_DIRECTORIES = [
+    Path(__file__).parent / "templates",
+    Path(__file__).parent.parent / "portal" / "templates",
+    Path(__file__).parent.parent / "checkout" / "templates",
+]
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    """Locate (or start) PostgreSQL, migrate, open the pool; close and stop on shutdown."""
+    settings = app[keys.SETTINGS]
+    location = await asyncio.to_thread(locate_database, settings)
+    try:
+        app[keys.SEALER] = Sealer(await asyncio.to_thread(resolve_kek, settings))
+        pool = await create_pool(
+            location.url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            command_timeout=settings.db_command_timeout,
+        )
+        app[keys.POOL] = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(location.close)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway's application for `settings`; resources open when the app starts."""
+    app = web.Application(
+        middlewares=[error_middleware, security_headers_middleware, host_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(host_index_context)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader([str(path) for path in TEMPLATE_DIRECTORIES]),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.router.add_routes(brand_routes)
+    app.router.add_routes(portal_routes)
+    app.add_subapp("/api/v1", create_api_app(settings))
+    return app

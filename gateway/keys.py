@@ -1,0 +1,28 @@
+"""Typed keys for application and request state (no string keys anywhere)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.sealing import Sealer
+from gateway.settings import Settings
+from gateway.tenants.models import Tenant
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from gateway.tenants.index import HostIndex
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("pool")
+SEALER = web.AppKey("sealer", Sealer)
+HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
+
+# Set by the host middleware on every request for a tenant host.
+TENANT = web.RequestKey("tenant", Tenant)
+# The canonical host of the request (lower case, no port, A-labels).
+CANONICAL_HOST = web.RequestKey("canonical_host", str)
+# Set by the API authentication middleware: the tenant the bearer key belongs to.
+API_TENANT = web.RequestKey("api_tenant", Tenant)

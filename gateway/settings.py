@@ -1,0 +1,240 @@
+"""Settings: one frozen object built from the environment and an optional TOML file.
+
+This module is the only reader of the environment. Every value is checked when
+the object is built; a bad or missing value raises `SettingsError`, which names
+the key and the expected form, so the process stops at start-up instead of
+failing later on a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "GATEWAY_"
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the key and the expected form."""
+
+    def __init__(self, key: str, expected: str, got: object = None) -> None:
+        self.key = key
+        self.expected = expected
+        self.got = got
+        shown = "" if got is None else f" (got {got!r})"
+        super().__init__(f"setting {key}: expected {expected}{shown}")
+
+
+def _parse_int(low: int, high: int) -> Callable[[str, object], int]:
+    def parse(key: str, raw: object) -> int:
+        try:
+            value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+        except ValueError:
+            raise SettingsError(key, f"an integer from {low} to {high}", raw) from None
+        if isinstance(value, bool) or not low <= value <= high:
+            raise SettingsError(key, f"an integer from {low} to {high}", raw)
+        return value
+
+    return parse
+
+
+def _parse_float(low: float, high: float) -> Callable[[str, object], float]:
+    def parse(key: str, raw: object) -> float:
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise SettingsError(key, f"a number of seconds from {low} to {high}", raw) from None
+        if not low <= value <= high:
+            raise SettingsError(key, f"a number of seconds from {low} to {high}", raw)
+        return value
+
+    return parse
+
+
+def _parse_domain(key: str, raw: object) -> str:
+    text = str(raw).strip().lower().rstrip(".")
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        raise SettingsError(key, "a DNS name such as example.com or localhost", raw)
+    return text
+
+
+def _parse_address(key: str, raw: object) -> str:
+    text = str(raw).strip()
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise SettingsError(key, "an IP address such as 127.0.0.1 or ::1", raw) from None
+    return text
+
+
+def _parse_database_url(key: str, raw: object) -> str | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    if not re.match(r"^postgres(ql)?://", text):
+        raise SettingsError(key, "a URL of the form postgresql://user:password@host:port/dbname")
+    return text
+
+
+def _parse_path(key: str, raw: object) -> Path:
+    text = str(raw).strip()
+    if not text:
+        raise SettingsError(key, "a directory path", raw)
+    return Path(text)
+
+
+def _parse_kek(key: str, raw: object) -> bytes | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    try:
+        value = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(key, "32 random bytes in base64 (openssl rand -base64 32)") from None
+    if len(value) != 32:
+        raise SettingsError(key, "32 random bytes in base64 (openssl rand -base64 32)")
+    return value
+
+
+def _parse_log_level(key: str, raw: object) -> str:
+    text = str(raw).strip().upper()
+    if text not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(key, "one of DEBUG, INFO, WARNING, ERROR", raw)
+    return text
+
+
+def _setting(default: Any, parse: Callable[[str, object], Any], doc: str, env: str = "") -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc, "env": env})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the process is configured with; build it with `load_settings`."""
+
+    database_url: str | None = _setting(
+        None,
+        _parse_database_url,
+        "PostgreSQL URL; empty starts an embedded server in the data directory",
+        env="DATABASE_URL",
+    )
+    data_dir: Path = _setting(
+        Path(".data"), _parse_path, "directory for the embedded PostgreSQL and local keys"
+    )
+    base_domain: str = _setting(
+        "localhost", _parse_domain, "tenants are served at <slug>.<base domain>"
+    )
+    http_host: str = _setting("127.0.0.1", _parse_address, "address the HTTP listener binds")
+    http_port: int = _setting(8080, _parse_int(1, 65535), "HTTP listener port")
+    kek: bytes | None = _setting(
+        None,
+        _parse_kek,
+        "key-encryption key for secrets at rest, 32 bytes base64; "
+        "required with DATABASE_URL, generated in the data directory otherwise",
+    )
+    db_pool_min: int = _setting(1, _parse_int(0, 1000), "smallest database pool size")
+    db_pool_max: int = _setting(10, _parse_int(1, 1000), "largest database pool size")
+    db_command_timeout: float = _setting(
+        10.0, _parse_float(0.1, 600), "seconds a database command may take"
+    )
+    max_body_bytes: int = _setting(
+        1_048_576, _parse_int(1024, 64 * 1_048_576), "largest API request body in bytes"
+    )
+    max_icon_bytes: int = _setting(
+        262_144, _parse_int(1024, 8 * 1_048_576), "largest brand icon in bytes"
+    )
+    log_level: str = _setting("INFO", _parse_log_level, "DEBUG, INFO, WARNING or ERROR")
+
+    @property
+    def api_host(self) -> str:
+        """Vendor host serving the tenant API."""
+        return f"api.{self.base_domain}"
+
+    @property
+    def app_host(self) -> str:
+        """Vendor host serving the settings page."""
+        return f"app.{self.base_domain}"
+
+    def public_url(self, host: str) -> str:
+        """Base URL of a host on the HTTP listener (port left out when it is 80)."""
+        port = "" if self.http_port == 80 else f":{self.http_port}"
+        return f"http://{host}{port}"
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets the field `name`."""
+    for item in fields(Settings):
+        if item.name == name:
+            return str(item.metadata["env"] or ENV_PREFIX + name.upper())
+    raise KeyError(name)
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment name, default, description) for every setting, for --help and docs."""
+    rows = []
+    for item in fields(Settings):
+        default = item.default
+        shown = "" if default is None else str(default)
+        rows.append((env_name(item.name), shown, str(item.metadata["doc"])))
+    return rows
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Build settings from a TOML file (GATEWAY_CONFIG) overridden by the environment.
+
+    TOML keys are the field names (`base_domain = "example.com"`); unknown keys
+    are an error so a typo cannot pass silently.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    path = config_file
+    if path is None and environ.get(ENV_PREFIX + "CONFIG"):
+        path = Path(environ[ENV_PREFIX + "CONFIG"])
+    if path is not None:
+        raw.update(_read_toml(path))
+    for item in fields(Settings):
+        name = env_name(item.name)
+        if name in environ:
+            raw[item.name] = environ[name]
+    values: dict[str, Any] = {}
+    for item in fields(Settings):
+        if item.name in raw:
+            values[item.name] = item.metadata["parse"](env_name(item.name), raw[item.name])
+    settings = Settings(**values)
+    if settings.db_pool_min > settings.db_pool_max:
+        raise SettingsError(
+            env_name("db_pool_min"), f"at most {env_name('db_pool_max')}", settings.db_pool_min
+        )
+    if settings.database_url is not None and settings.kek is None:
+        raise SettingsError(
+            env_name("kek"),
+            "32 random bytes in base64 when DATABASE_URL is set (openssl rand -base64 32)",
+        )
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    key = ENV_PREFIX + "CONFIG"
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(key, "the path of a readable TOML file", str(path)) from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(key, f"valid TOML ({error})", str(path)) from None
+    known = {item.name for item in fields(Settings)}
+    for name in data:
+        if name not in known:
+            raise SettingsError(f"{path}:{name}", f"one of {', '.join(sorted(known))}", name)
+    return dict(data)

@@ -1,0 +1,1 @@
+"""Tenants, domains and brand; the host index."""

@@ -1,0 +1,40 @@
+"""Errors of the tenants package: data with a readable message, translated once at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class TenantError(Exception):
+    """Root of every error the tenants package raises on purpose."""
+
+
+class TenantNotFound(TenantError):
+    """No tenant (or domain, or key) by that name; the message names only what was asked for."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"no {what}")
+
+
+class InvalidTenantInput(TenantError):
+    """Fields are wrong; `errors` maps each field to what is wrong. Nothing was stored."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+
+class TenantConflict(TenantError):
+    """A unique name is taken (slug, domain) or the state forbids the change."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InvalidApiKey(TenantError):
+    """The API key is missing, unknown or revoked."""
+
+    def __init__(self, reason: str = "the API key is unknown or revoked") -> None:
+        super().__init__(reason)

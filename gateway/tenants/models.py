@@ -1,0 +1,69 @@
+"""The tenant as the rest of the gateway sees it: identity, brand and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Columns of `tenants` that make up a Tenant (secrets and icon bytes stay in the database).
+TENANT_COLUMNS = (
+    "id, slug, name, brand_color, icon_type, icon_etag, default_currency, "
+    "wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance, "
+    "portal_billing_edit_enabled, portal_link_mode, portal_link_ttl_seconds, "
+    "portal_allow_no_payment_method, webhook_url, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletSettings:
+    topups_enabled: bool
+    topup_min: int
+    topup_max: int
+    max_balance: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortalSettings:
+    billing_edit_enabled: bool
+    link_mode: str
+    link_ttl_seconds: int
+    allow_no_payment_method: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tenant:
+    id: int
+    slug: str
+    name: str
+    brand_color: str
+    icon_type: str | None
+    icon_etag: str | None
+    default_currency: str
+    wallet: WalletSettings
+    portal: PortalSettings
+    webhook_url: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Tenant:
+        return cls(
+            id=row["id"],
+            slug=row["slug"],
+            name=row["name"],
+            brand_color=row["brand_color"],
+            icon_type=row["icon_type"],
+            icon_etag=row["icon_etag"],
+            default_currency=row["default_currency"],
+            wallet=WalletSettings(
+                topups_enabled=row["wallet_topups_enabled"],
+                topup_min=row["wallet_topup_min"],
+                topup_max=row["wallet_topup_max"],
+                max_balance=row["wallet_max_balance"],
+            ),
+            portal=PortalSettings(
+                billing_edit_enabled=row["portal_billing_edit_enabled"],
+                link_mode=row["portal_link_mode"],
+                link_ttl_seconds=row["portal_link_ttl_seconds"],
+                allow_no_payment_method=row["portal_allow_no_payment_method"],
+            ),
+            webhook_url=row["webhook_url"],
+        )

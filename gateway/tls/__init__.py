@@ -1,0 +1,1 @@
+"""Serving TLS: ClientHello parsing, per-name contexts, TLS policy."""

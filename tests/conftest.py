@@ -1,0 +1,141 @@
+"""Fixtures that start the real components: one PostgreSQL server per test session.
+
+Each test that asks for `database_url` gets its own database, cloned from a
+migrated template, so tests never see each other's rows. TEST_DATABASE_URL
+points the suite at an existing server instead (its user must be allowed to
+create databases). A missing PostgreSQL is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from gateway.database import create_pool
+from gateway.embedded_postgres import EmbeddedPostgres
+from gateway.migrate import migrate
+from gateway.settings import Settings
+
+T = TypeVar("T")
+TEMPLATE = "gateway_test_template"
+_counter = itertools.count()
+
+
+def run_blocking(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a private loop in a thread (safe inside any loop)."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine_factory()))
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a running PostgreSQL server (embedded, started for this session)."""
+    existing = os.environ.get("TEST_DATABASE_URL")
+    if existing:
+        yield existing
+        return
+    directory = Path(tempfile.mkdtemp(prefix="gateway-test-pg-"))
+    server = EmbeddedPostgres(directory)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_url: str) -> str:
+    """Name of a database with every migration applied, to clone per test."""
+
+    async def build() -> None:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+            await admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        finally:
+            await admin.close()
+        connection = await asyncpg.connect(with_database(postgres_url, TEMPLATE))
+        try:
+            await migrate(connection)
+        finally:
+            await connection.close()
+
+    run_blocking(build)
+    return TEMPLATE
+
+
+@pytest.fixture
+def database_url(postgres_url: str, template_database: str) -> Iterator[str]:
+    """URL of a fresh, migrated database of this test's own."""
+    name = f"gateway_test_{os.getpid()}_{next(_counter)}"
+
+    async def create() -> None:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        finally:
+            await admin.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    run_blocking(create)
+    try:
+        yield with_database(postgres_url, name)
+    finally:
+        run_blocking(drop)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool on this test's database (json/jsonb decoded)."""
+    created = await create_pool(database_url, min_size=1, max_size=5)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an app on this test's database; tests replace fields as they need."""
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        kek=base64.b64decode(base64.b64encode(os.urandom(32))),
+        http_port=8080,
+    )
