@@ -15,10 +15,10 @@ from gateway.api.app import create_api_app
 from gateway.branding import routes as brand_routes
 from gateway.database import create_pool, locate_database, resolve_kek
 from gateway.error_middleware import error_middleware
-from gateway.middleware import host_middleware, security_headers_middleware
+from gateway.health import routes as health_routes
+from gateway.middleware import host_index_context, host_middleware, security_headers_middleware
 from gateway.sealing import Sealer
 from gateway.settings import Settings
-from gateway.tenants.index import host_index_context
 from portal.routes import routes as portal_routes
 
 TEMPLATE_DIRECTORIES = [
@@ -49,8 +49,12 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(location.close)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The gateway's application for `settings`; resources open when the app starts."""
+def create_app(settings: Settings, *, validate_api_responses: bool = False) -> web.Application:
+    """The gateway's application for `settings`; resources open when the app starts.
+
+    `validate_api_responses` checks every API response against its OpenAPI schema
+    (the tests turn it on; a mismatch is a 500).
+    """
     app = web.Application(
         middlewares=[error_middleware, security_headers_middleware, host_middleware],
         client_max_size=settings.max_body_bytes,
@@ -64,7 +68,8 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    app.router.add_routes(health_routes)
     app.router.add_routes(brand_routes)
     app.router.add_routes(portal_routes)
-    app.add_subapp("/api/v1", create_api_app(settings))
+    app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
     return app

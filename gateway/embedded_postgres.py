@@ -233,7 +233,8 @@ class EmbeddedPostgres:
         user = group = None
         if self._run_as is not None:
             user, group = self._run_as
-        result = subprocess.run(
+        # argv is built here from the located PostgreSQL binaries and our own paths.
+        result = subprocess.run(  # noqa: S603
             argv,
             capture_output=True,
             text=True,

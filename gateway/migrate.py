@@ -15,7 +15,9 @@ from importlib import resources
 import asyncpg
 
 # pg_advisory_lock key: the first 8 bytes of sha256("gateway:migrations") as a signed bigint.
-MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"gateway:migrations").digest()[:8], "big", signed=True)
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"gateway:migrations").digest()[:8], "big", signed=True
+)
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,10 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from gateway.app import create_app
 from gateway.database import create_pool
 from gateway.embedded_postgres import EmbeddedPostgres
 from gateway.migrate import migrate
 from gateway.settings import Settings
+from gateway.tenants.api_keys import create_api_key
+from gateway.tenants.models import Tenant
+from gateway.tenants.registry import create_tenant
 
 T = TypeVar("T")
 TEMPLATE = "gateway_test_template"
@@ -139,3 +144,52 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         kek=base64.b64decode(base64.b64encode(os.urandom(32))),
         http_port=8080,
     )
+
+
+@dataclass(frozen=True)
+class ApiTenant:
+    """A tenant with a live API key, and the headers that reach the API as that tenant."""
+
+    tenant: Tenant
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Host": "api.localhost:8080", "Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+async def gateway_client(aiohttp_client: Any, settings: Settings) -> Any:
+    """A test client for the whole gateway; API responses are checked against their schemas."""
+    return await aiohttp_client(create_app(settings, validate_api_responses=True))
+
+
+@pytest.fixture
+def make_tenant(pool: asyncpg.Pool) -> Callable[..., Coroutine[Any, Any, ApiTenant]]:
+    """Create a tenant (slug, name, brand colour) with an API key."""
+
+    async def make(
+        slug: str, *, name: str | None = None, brand_color: str = "#4f46e5"
+    ) -> ApiTenant:
+        tenant = await create_tenant(
+            pool, slug=slug, name=name or slug.title(), brand_color=brand_color
+        )
+        _, key = await create_api_key(pool, tenant_id=tenant.id)
+        return ApiTenant(tenant, key)
+
+    return make
+
+
+async def eventually(
+    probe: Callable[[], Coroutine[Any, Any, T]],
+    accept: Callable[[T], bool],
+    *,
+    within: float = 10.0,
+) -> T:
+    """Call `probe` until `accept` likes its result (caches refresh asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await probe()
+        if accept(result) or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.05)

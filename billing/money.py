@@ -1,0 +1,150 @@
+"""Money: ISO 4217 currencies we support, amount checks, and display formatting.
+
+Amounts are always integers in the currency's minor unit (cents, öre, fils);
+the exponent table says how many decimal places that unit stands for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.errors import InvalidInput
+
+# ISO 4217 code -> minor-unit exponent (number of decimals). Only currencies we can
+# bill in are listed; an unknown code is a field error, not a silent default.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "AED": 2,
+    "AUD": 2,
+    "BGN": 2,
+    "BHD": 3,
+    "BRL": 2,
+    "CAD": 2,
+    "CHF": 2,
+    "CLP": 0,
+    "CNY": 2,
+    "CZK": 2,
+    "DKK": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "HUF": 2,
+    "IDR": 2,
+    "ILS": 2,
+    "INR": 2,
+    "ISK": 0,
+    "JOD": 3,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "MXN": 2,
+    "MYR": 2,
+    "NOK": 2,
+    "NZD": 2,
+    "OMR": 3,
+    "PHP": 2,
+    "PLN": 2,
+    "RON": 2,
+    "SAR": 2,
+    "SEK": 2,
+    "SGD": 2,
+    "THB": 2,
+    "TND": 3,
+    "TRY": 2,
+    "TWD": 2,
+    "UAH": 2,
+    "USD": 2,
+    "VND": 0,
+    "ZAR": 2,
+}
+
+# Symbols shown before the amount; other currencies show their code after it.
+_PREFIX_SYMBOLS = {
+    "EUR": "€",
+    "USD": "$",
+    "GBP": "£",
+    "JPY": "¥",
+    "CAD": "CA$",
+    "AUD": "A$",
+    "NZD": "NZ$",
+    "HKD": "HK$",
+    "SGD": "S$",
+    "MXN": "MX$",
+    "BRL": "R$",
+    "INR": "₹",
+    "KRW": "₩",
+    "ILS": "₪",
+    "CNY": "CN¥",
+    "TWD": "NT$",
+    "VND": "₫",
+}
+
+# Locales that write "12,50 €" rather than "€12.50".
+_COMMA_DECIMAL_LOCALES = frozenset(
+    {"fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl", "cs"}
+)
+
+# Largest amount accepted anywhere (10^12 minor units: ten billion euros); keeps sums
+# of many lines far inside PostgreSQL's bigint.
+MAX_AMOUNT = 10**12
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of `currency`'s minor unit; KeyError for a currency we do not support."""
+    return CURRENCY_EXPONENTS[currency]
+
+
+def validate_currency(code: object, field: str = "currency") -> str:
+    """The upper-cased ISO 4217 code, or InvalidInput naming `field`."""
+    if not isinstance(code, str) or code.upper() not in CURRENCY_EXPONENTS:
+        raise InvalidInput({field: "must be a supported ISO 4217 currency code such as EUR"})
+    return code.upper()
+
+
+def is_amount(value: Any, *, minimum: int = 0, maximum: int = MAX_AMOUNT) -> bool:
+    """Whether `value` is an integer amount in minor units within [minimum, maximum]."""
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum
+
+
+def validate_amount(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_AMOUNT) -> int:
+    """`value` as an amount in minor units, or InvalidInput naming `field`."""
+    if not is_amount(value, minimum=minimum, maximum=maximum):
+        raise InvalidInput(
+            {field: f"must be an integer amount in minor units between {minimum} and {maximum}"}
+        )
+    return int(value)
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half away from zero, in integers only."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if remainder * 2 >= denominator:
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def tax_for(amount: int, rate_bps: int) -> int:
+    """Tax on `amount` at `rate_bps` basis points (2000 = 20%), rounded half-up to a minor unit."""
+    return round_half_up(amount * rate_bps, 10_000)
+
+
+def format_amount(amount_minor: int, currency: str, locale: str = "en") -> str:
+    """A human-readable amount: format_amount(1250, "EUR") == "€12.50"; pure, no I/O."""
+    digits = CURRENCY_EXPONENTS.get(currency, 2)
+    sign = "-" if amount_minor < 0 else ""
+    whole, fraction = divmod(abs(amount_minor), 10**digits)
+    language = locale.split("-")[0].split("_")[0].lower()
+    comma_decimal = language in _COMMA_DECIMAL_LOCALES
+    group = "\u202f" if language == "fr" else ("." if comma_decimal else ",")
+    if language in {"sv", "nb", "fi", "pl", "cs"}:
+        group = "\u00a0"
+    number = f"{whole:,}".replace(",", group)
+    if digits:
+        number += ("," if comma_decimal else ".") + str(fraction).zfill(digits)
+    symbol = _PREFIX_SYMBOLS.get(currency)
+    if comma_decimal:
+        return f"{sign}{number}\u00a0{symbol or currency}"
+    if symbol is None:
+        return f"{sign}{number} {currency}"
+    return f"{sign}{symbol}{number}"

@@ -1,0 +1,465 @@
+"""The `gateway` command: serve, migrate, manage tenants and API keys, seed the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from billing.errors import BillingError
+from gateway.database import DatabaseLocation, create_pool, locate_database
+from gateway.embedded_postgres import EmbeddedPostgresError
+from gateway.migrate import MigrationError, load_migrations, migrate
+from gateway.settings import Settings, SettingsError, describe_settings, load_settings
+from gateway.tenants import api_keys, domains, registry
+from gateway.tenants.errors import TenantError
+from gateway.tenants.models import Tenant
+
+PROG = "gateway"
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+class CommandError(Exception):
+    """A failure the user can act on; its message is printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
+    parser = build_parser()
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, or a usage error already printed
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    command: Command | None = getattr(arguments, "command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = load_settings(config_file=arguments.config)
+    except SettingsError as error:
+        return _fail(str(error), EXIT_USAGE)
+    logging.basicConfig(
+        level=settings.log_level if arguments.command_name == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if arguments.command_name == "serve":
+        _install_uvloop()
+    try:
+        return asyncio.run(command(arguments, settings))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SettingsError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except (CommandError, TenantError, EmbeddedPostgresError, MigrationError) as error:
+        return _fail(str(error))
+    except asyncpg.PostgresError as error:
+        return _fail(f"database error: {error}")
+    except BillingError as error:
+        return _fail(str(error))
+    except OSError as error:  # port in use, unreadable data directory, unreachable database
+        return _fail(str(error))
+
+
+def _fail(message: str, status: int = EXIT_FAILURE) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return status
+
+
+def _install_uvloop() -> None:
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _settings_epilog() -> str:
+    rows = describe_settings()
+    width = max(len(name) for name, _, _ in rows)
+    lines = ["settings (environment variables; GATEWAY_CONFIG names an optional TOML file):"]
+    for name, default, doc in rows:
+        shown = f" [default: {default}]" if default else ""
+        text = textwrap.fill(
+            doc + shown,
+            width=96,
+            initial_indent="  " + name.ljust(width + 2),
+            subsequent_indent=" " * (width + 4),
+        )
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _subcommand(
+    group: Any, name: str, handler: Command | None, summary: str, examples: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=_Formatter,
+    )
+    if handler is not None:
+        parser.set_defaults(command=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand, with descriptions and examples."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Multi-tenant billing edge gateway: branded customer portals and an API per tenant.\n"
+            "Without DATABASE_URL it starts an embedded PostgreSQL in the data directory."
+        ),
+        epilog=_settings_epilog(),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, metavar="FILE", help="TOML settings file"
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command_name")
+
+    serve = _subcommand(
+        commands,
+        "serve",
+        _serve,
+        "Serve the portal and the tenant API on GATEWAY_HTTP_HOST:GATEWAY_HTTP_PORT "
+        "until SIGINT or SIGTERM.",
+        """
+        gateway serve
+        gateway serve --demo
+        GATEWAY_HTTP_PORT=9000 gateway serve
+        """,
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the demo tenants once (if absent) and print the URLs to open and an API key",
+    )
+
+    _subcommand(
+        commands,
+        "migrate",
+        _migrate,
+        "Apply the pending database migrations (safe while other replicas run).",
+        """
+        gateway migrate
+        DATABASE_URL=postgresql://user:pw@db:5432/gateway GATEWAY_KEK=... gateway migrate
+        """,
+    )
+
+    tenant = _subcommand(
+        commands,
+        "tenant",
+        None,
+        "Create, list and show tenants.",
+        """
+        gateway tenant create --slug alpeak --name Alpeak --brand-color '#0e7c66'
+        gateway tenant list
+        gateway tenant show alpeak
+        """,
+    )
+    tenant_commands = tenant.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    create = _subcommand(
+        tenant_commands,
+        "create",
+        _tenant_create,
+        "Create a tenant, served at <slug>.<base domain>.",
+        "gateway tenant create --slug alpeak --name Alpeak --brand-color '#0e7c66'",
+    )
+    create.add_argument(
+        "--slug", required=True, help="lower-case letters, digits and hyphens; the host name label"
+    )
+    create.add_argument("--name", required=True, help="name shown to the tenant's customers")
+    create.add_argument(
+        "--brand-color", default=None, metavar="#RRGGBB", help="brand colour (default #4f46e5)"
+    )
+    create.add_argument(
+        "--currency", default="EUR", metavar="CODE", help="default ISO 4217 currency (EUR)"
+    )
+    _subcommand(
+        tenant_commands,
+        "list",
+        _tenant_list,
+        "List tenants with their URLs.",
+        "gateway tenant list",
+    )
+    show = _subcommand(
+        tenant_commands,
+        "show",
+        _tenant_show,
+        "Show a tenant's settings, domains and API keys (ids and prefixes, never secrets).",
+        "gateway tenant show alpeak",
+    )
+    show.add_argument("slug", metavar="SLUG", help="the tenant's slug")
+
+    apikey = _subcommand(
+        commands,
+        "apikey",
+        None,
+        "Create and revoke tenant API keys.",
+        """
+        gateway apikey create alpeak --name billing-sync
+        gateway apikey revoke key_4Hq8...
+        """,
+    )
+    apikey_commands = apikey.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    key_create = _subcommand(
+        apikey_commands,
+        "create",
+        _apikey_create,
+        "Create an API key for a tenant; the key is printed once and cannot be shown again.",
+        "gateway apikey create alpeak --name billing-sync",
+    )
+    key_create.add_argument("slug", metavar="SLUG", help="the tenant's slug")
+    key_create.add_argument("--name", default="", help="label to recognise the key by")
+    key_revoke = _subcommand(
+        apikey_commands,
+        "revoke",
+        _apikey_revoke,
+        "Revoke an API key; requests with it are refused from now on.",
+        "gateway apikey revoke key_4Hq8...",
+    )
+    key_revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
+
+    _subcommand(
+        commands,
+        "demo",
+        _demo,
+        "Seed the demo tenants alpeak and bergfeld with customers, subscriptions, invoices and "
+        "wallets (once: running it again changes nothing), then print the URLs to open and a "
+        "fresh API key.",
+        "gateway demo",
+    )
+    return parser
+
+
+# --- database access --------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def open_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """A migrated pool on the configured database; stops an embedded server started for it."""
+    location = await asyncio.to_thread(locate_database, settings)
+    try:
+        pool = await _connect(location, lambda: create_pool(location.url, min_size=1, max_size=4))
+        try:
+            yield pool
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(location.close)
+
+
+async def _connect(location: DatabaseLocation, opener: Callable[[], Any]) -> Any:
+    try:
+        return await opener()
+    except (OSError, TimeoutError) as error:
+        parts = urlsplit(location.url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        raise CommandError(f"cannot connect to PostgreSQL at {where}: {error}") from None
+
+
+def _tenant_url(settings: Settings, tenant: Tenant) -> str:
+    return settings.public_url(f"{tenant.slug}.{settings.base_domain}") + "/"
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
+    from gateway.server import serve
+
+    lines: list[str] = []
+
+    def ready(urls: list[str]) -> None:
+        print(f"gateway listening on {', '.join(urls)}")
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+
+    async with contextlib.AsyncExitStack() as stack:
+        if arguments.demo:
+            from gateway.demo import demo_lines, ensure_demo_api_key, seed_demo
+
+            # An embedded server started here keeps running while the app reuses it, and
+            # stops when serving ends.
+            location = await asyncio.to_thread(locate_database, settings)
+            stack.push_async_callback(asyncio.to_thread, location.close)
+            pool = await _connect(
+                location, lambda: create_pool(location.url, min_size=1, max_size=2)
+            )
+            try:
+                info = await seed_demo(pool)
+                key = await ensure_demo_api_key(
+                    pool, tenant=info.tenant, key_file=Path(settings.data_dir) / "demo-api-key"
+                )
+            finally:
+                await pool.close()
+            lines = demo_lines(settings, info, api_key=key)
+        await serve(settings, ready=ready)
+    return 0
+
+
+async def _migrate(arguments: argparse.Namespace, settings: Settings) -> int:
+    location = await asyncio.to_thread(locate_database, settings)
+    try:
+        connection = await _connect(location, lambda: asyncpg.connect(location.url))
+        try:
+            applied = await migrate(connection)
+        finally:
+            await connection.close()
+    finally:
+        await asyncio.to_thread(location.close)
+    names = {migration.version: migration.name for migration in load_migrations()}
+    if not applied:
+        print("database is up to date")
+    for version in applied:
+        print(f"applied {version:04d}_{names.get(version, '')}")
+    return 0
+
+
+async def _tenant_create(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenant = await registry.create_tenant(
+            pool,
+            slug=arguments.slug,
+            name=arguments.name,
+            brand_color=arguments.brand_color,
+            default_currency=arguments.currency,
+        )
+    print(f"created tenant {tenant.slug} ({tenant.name}) at {_tenant_url(settings, tenant)}")
+    return 0
+
+
+async def _tenant_list(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenants = await registry.list_tenants(pool)
+    if not tenants:
+        print("no tenants yet: create one with `gateway tenant create` or `gateway demo`")
+        return 0
+    rows = [("SLUG", "NAME", "COLOUR", "URL")] + [
+        (t.slug, t.name, t.brand_color, _tenant_url(settings, t)) for t in tenants
+    ]
+    _print_table(rows, sys.stdout)
+    return 0
+
+
+async def _tenant_show(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenant = await registry.get_tenant_by_slug(pool, arguments.slug)
+        tenant_domains = await domains.list_domains(pool, tenant_id=tenant.id)
+        keys = await api_keys.list_api_keys(pool, tenant_id=tenant.id)
+    wallet, portal = tenant.wallet, tenant.portal
+    out = sys.stdout
+    print(f"slug:              {tenant.slug}", file=out)
+    print(f"name:              {tenant.name}", file=out)
+    print(f"url:               {_tenant_url(settings, tenant)}", file=out)
+    print(f"brand colour:      {tenant.brand_color}", file=out)
+    print(f"icon:              {tenant.icon_type or 'none'}", file=out)
+    print(f"default currency:  {tenant.default_currency}", file=out)
+    print(
+        f"wallet top-ups:    {'enabled' if wallet.topups_enabled else 'disabled'} "
+        f"(per payment {wallet.topup_min}-{wallet.topup_max}, balance at most "
+        f"{wallet.max_balance}; minor units)",
+        file=out,
+    )
+    print(
+        f"portal:            links by {portal.link_mode} (signed links last "
+        f"{portal.link_ttl_seconds} s); billing info editing "
+        f"{'on' if portal.billing_edit_enabled else 'off'}; "
+        f"{'no ' if not portal.allow_no_payment_method else ''}access without a payment method",
+        file=out,
+    )
+    print(f"webhook url:       {tenant.webhook_url or 'none'}", file=out)
+    print("domains:", file=out)
+    if not tenant_domains:
+        print("  none", file=out)
+    _print_table(
+        [(d.name, d.status, d.failure_reason or "") for d in tenant_domains], out, indent="  "
+    )
+    print("API keys:", file=out)
+    if not keys:
+        print("  none", file=out)
+    _print_table(
+        [
+            (
+                key.id,
+                key.key_prefix + "...",
+                key.name or "-",
+                f"created {key.created_at:%Y-%m-%d %H:%M}",
+                "revoked" if key.revoked_at else "active",
+            )
+            for key in keys
+        ],
+        out,
+        indent="  ",
+    )
+    return 0
+
+
+async def _apikey_create(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenant = await registry.get_tenant_by_slug(pool, arguments.slug)
+        key, secret = await api_keys.create_api_key(pool, tenant_id=tenant.id, name=arguments.name)
+    print(f"API key {key.id} for tenant {tenant.slug}:")
+    print(secret)
+    print("This key is shown only once: store it now (send it as 'Authorization: Bearer <key>').")
+    return 0
+
+
+async def _apikey_revoke(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        key = await api_keys.revoke_api_key(pool, key_id=arguments.key_id)
+        tenant = await registry.get_tenant(pool, key.tenant_id)
+    print(f"revoked API key {key.id} ({key.key_prefix}...) of tenant {tenant.slug}")
+    return 0
+
+
+async def _demo(arguments: argparse.Namespace, settings: Settings) -> int:
+    from gateway.demo import demo_lines, seed_demo
+
+    async with open_pool(settings) as pool:
+        info = await seed_demo(pool)
+        _, secret = await api_keys.create_api_key(pool, tenant_id=info.tenant.id, name="demo")
+    if info.created:
+        print(f"seeded the demo tenants {', '.join(_demo_slugs(info))}")
+    else:
+        print(f"the demo tenant {info.tenant.slug} exists already; it was not seeded again")
+    for line in demo_lines(settings, info, api_key=secret):
+        print(line)
+    return 0
+
+
+def _demo_slugs(info: Any) -> list[str]:
+    return [tenant.slug for tenant in (info.tenant, info.other_tenant) if tenant is not None]
+
+
+def _print_table(rows: Sequence[Sequence[str]], out: TextIO, *, indent: str = "") -> None:
+    if not rows:
+        return
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print(indent + "  ".join(cells).rstrip(), file=out)

@@ -1,0 +1,372 @@
+"""The demo: tenants alpeak and bergfeld with customers, cards, subscriptions, invoices, wallets.
+
+`seed_demo` runs once per database (it does nothing when the tenant `alpeak`
+exists), in one transaction, so a failure leaves nothing half-made and two
+concurrent runs seed once. Everything goes through the billing and tenant
+services, so the demo data obeys the same rules as data made through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from billing import customers, invoices, payment_methods, subscriptions, wallets
+from gateway.settings import Settings
+from gateway.tenants import api_keys, registry
+from gateway.tenants.errors import InvalidApiKey, TenantNotFound
+from gateway.tenants.models import Tenant
+
+Db = Any  # an asyncpg Pool
+
+DEMO_SLUG = "alpeak"
+OTHER_SLUG = "bergfeld"
+# pg_advisory_xact_lock key: the first 8 bytes of sha256("gateway:demo") as a signed bigint.
+DEMO_LOCK = int.from_bytes(hashlib.sha256(b"gateway:demo").digest()[:8], "big", signed=True)
+ICON_MAX_BYTES = 262_144
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoCustomer:
+    id: str
+    name: str
+    tenant_slug: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoInfo:
+    """What the demo holds: the main tenant, the isolation tenant, and their customers."""
+
+    tenant: Tenant
+    other_tenant: Tenant | None
+    customers: list[DemoCustomer]
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CustomerPlan:
+    data: Mapping[str, Any]
+    card: tuple[str, str, int, int]  # brand, last4, exp_month, exp_year
+    plan_name: str
+    items: Sequence[Mapping[str, Any]]
+    tax_rate_bps: int
+    wallet_credit: int
+
+
+ALPEAK_CUSTOMERS = (
+    _CustomerPlan(
+        data={
+            "name": "Atelier Lumière SARL",
+            "email": "facturation@atelier-lumiere.example",
+            "address": {
+                "line1": "12 rue des Lilas",
+                "city": "Lyon",
+                "postal_code": "69002",
+                "country": "FR",
+            },
+            "vat_number": "FR32123456789",
+            "language": "fr",
+            "currency": "EUR",
+        },
+        card=("visa", "4242", 12, 2030),
+        plan_name="Alpeak Pro",
+        items=(
+            {"name": "Pro plan", "unit_amount": 4900, "price_model": "flat"},
+            {"name": "Extra seats", "unit_amount": 900, "quantity": 3},
+        ),
+        tax_rate_bps=2000,
+        wallet_credit=2500,
+    ),
+    _CustomerPlan(
+        data={
+            "name": "Bergbrauerei Keller GmbH",
+            "email": "buchhaltung@keller-brauerei.example",
+            "address": {
+                "line1": "Leopoldstraße 8",
+                "line2": "2. OG",
+                "city": "München",
+                "postal_code": "80802",
+                "country": "DE",
+            },
+            "vat_number": "DE123456789",
+            "language": "de",
+            "currency": "EUR",
+        },
+        card=("mastercard", "4444", 8, 2029),
+        plan_name="Alpeak Team",
+        items=(
+            {"name": "Team plan", "unit_amount": 12900, "price_model": "flat"},
+            {"name": "API calls (per 10,000)", "unit_amount": 250, "quantity": 12},
+        ),
+        tax_rate_bps=1900,
+        wallet_credit=10000,
+    ),
+    _CustomerPlan(
+        data={
+            "name": "Harbour & Pine Ltd",
+            "email": "accounts@harbourpine.example",
+            "address": {
+                "line1": "4 Quayside",
+                "city": "Bristol",
+                "postal_code": "BS1 4DJ",
+                "country": "GB",
+            },
+            "vat_number": "GB123456789",
+            "language": "en",
+            "currency": "GBP",
+        },
+        card=("amex", "0005", 3, 2031),
+        plan_name="Alpeak Starter",
+        items=(
+            {"name": "Starter plan", "unit_amount": 1900, "price_model": "flat"},
+            {"name": "Extra projects", "unit_amount": 500, "quantity": 2},
+        ),
+        tax_rate_bps=2000,
+        wallet_credit=1500,
+    ),
+)
+
+BERGFELD_CUSTOMER = _CustomerPlan(
+    data={
+        "name": "Seehof Hotel AG",
+        "email": "finanzen@seehof.example",
+        "address": {"line1": "Seestrasse 1", "city": "Zürich", "postal_code": "8002"},
+        "language": "de",
+        "currency": "EUR",
+    },
+    card=("visa", "1881", 6, 2030),
+    plan_name="Bergfeld Basic",
+    items=(
+        {"name": "Basic plan", "unit_amount": 2900, "price_model": "flat"},
+        {"name": "Rooms", "unit_amount": 100, "quantity": 40},
+    ),
+    tax_rate_bps=0,
+    wallet_credit=5000,
+)
+
+
+async def seed_demo(pool: Db) -> DemoInfo:
+    """Create the demo tenants and their data unless `alpeak` exists; return what is there."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK)
+        with contextlib.suppress(TenantNotFound):
+            return await _existing(connection)
+        tenant = await registry.create_tenant(
+            connection, slug=DEMO_SLUG, name="Alpeak", brand_color="#0e7c66"
+        )
+        await registry.set_icon(
+            connection,
+            tenant_id=tenant.id,
+            data=brand_icon((0x0E, 0x7C, 0x66)),
+            max_bytes=ICON_MAX_BYTES,
+        )
+        tenant = await registry.update_settings(
+            connection, tenant_id=tenant.id, changes={"wallet.topups_enabled": True}
+        )
+        other = await registry.create_tenant(
+            connection, slug=OTHER_SLUG, name="Bergfeld", brand_color="#b4233c"
+        )
+        await registry.set_icon(
+            connection,
+            tenant_id=other.id,
+            data=brand_icon((0xB4, 0x23, 0x3C)),
+            max_bytes=ICON_MAX_BYTES,
+        )
+        made = [await _seed_customer(connection, tenant, plan) for plan in ALPEAK_CUSTOMERS]
+        made.append(await _seed_customer(connection, other, BERGFELD_CUSTOMER))
+        tenant = await registry.get_tenant(connection, tenant.id)
+        other = await registry.get_tenant(connection, other.id)
+    return DemoInfo(tenant=tenant, other_tenant=other, customers=_sorted(made), created=True)
+
+
+async def _existing(connection: Db) -> DemoInfo:
+    tenant = await registry.get_tenant_by_slug(connection, DEMO_SLUG)
+    other: Tenant | None = None
+    with contextlib.suppress(TenantNotFound):
+        other = await registry.get_tenant_by_slug(connection, OTHER_SLUG)
+    found: list[DemoCustomer] = []
+    for owner in (tenant, other):
+        if owner is None:
+            continue
+        rows = await connection.fetch(
+            "SELECT id, name FROM customers WHERE tenant_id = $1 ORDER BY name, id", owner.id
+        )
+        found.extend(
+            DemoCustomer(id=row["id"], name=row["name"], tenant_slug=owner.slug) for row in rows
+        )
+    return DemoInfo(tenant=tenant, other_tenant=other, customers=_sorted(found), created=False)
+
+
+def _sorted(found: list[DemoCustomer]) -> list[DemoCustomer]:
+    # The main tenant's customers first, each tenant's by name: the same order on every run.
+    return sorted(found, key=lambda c: (c.tenant_slug != DEMO_SLUG, c.tenant_slug, c.name))
+
+
+async def _seed_customer(connection: Db, tenant: Tenant, plan: _CustomerPlan) -> DemoCustomer:
+    customer = await customers.create_customer(connection, tenant_id=tenant.id, data=plan.data)
+    brand, last4, exp_month, exp_year = plan.card
+    await payment_methods.add_card(
+        connection,
+        tenant_id=tenant.id,
+        customer_id=customer.id,
+        brand=brand,
+        last4=last4,
+        exp_month=exp_month,
+        exp_year=exp_year,
+    )
+    subscription = await subscriptions.create_subscription(
+        connection,
+        tenant_id=tenant.id,
+        data={"customer": customer.id, "plan_name": plan.plan_name, "items": list(plan.items)},
+    )
+    lines = [
+        {
+            "description": item["name"],
+            "quantity": item.get("quantity", 1),
+            "unit_amount": item["unit_amount"],
+            "tax_rate_bps": plan.tax_rate_bps,
+        }
+        for item in plan.items
+    ]
+    # Two subscription periods (the older paid, the current open) and a paid one-off.
+    for paid in (True, False):
+        invoice = await invoices.create_invoice(
+            connection,
+            tenant_id=tenant.id,
+            data={"customer": customer.id, "lines": lines},
+            kind="subscription",
+            subscription_id=subscription.id,
+        )
+        invoice = await invoices.finalize_invoice(
+            connection, tenant_id=tenant.id, invoice_id=invoice.id
+        )
+        if paid:
+            await invoices.mark_paid(connection, tenant_id=tenant.id, invoice_id=invoice.id)
+    onboarding = await invoices.create_invoice(
+        connection,
+        tenant_id=tenant.id,
+        data={
+            "customer": customer.id,
+            "lines": [
+                {
+                    "description": "Onboarding workshop",
+                    "unit_amount": 25000,
+                    "tax_rate_bps": plan.tax_rate_bps,
+                }
+            ],
+            "memo": "Thank you for your business.",
+        },
+    )
+    onboarding = await invoices.finalize_invoice(
+        connection, tenant_id=tenant.id, invoice_id=onboarding.id
+    )
+    await invoices.mark_paid(connection, tenant_id=tenant.id, invoice_id=onboarding.id)
+    wallet = await wallets.create_wallet(
+        connection, tenant_id=tenant.id, customer_id=customer.id, currency=customer.currency
+    )
+    await wallets.credit_wallet(
+        connection,
+        tenant_id=tenant.id,
+        wallet_id=wallet.id,
+        amount=plan.wallet_credit,
+        kind="grant",
+        description="Welcome credits",
+    )
+    return DemoCustomer(id=customer.id, name=customer.name, tenant_slug=tenant.slug)
+
+
+async def ensure_demo_api_key(pool: Db, *, tenant: Tenant, key_file: Path) -> str:
+    """The demo tenant's API key kept in `key_file`, or a new one (written there, mode 0600).
+
+    A key that no longer works for this tenant (revoked, or from another database)
+    is replaced.
+    """
+    secret = await asyncio.to_thread(_read_key, key_file)
+    if secret is not None:
+        with contextlib.suppress(InvalidApiKey):
+            owner = await api_keys.authenticate(pool, secret)
+            if owner.id == tenant.id:
+                return secret
+    _, secret = await api_keys.create_api_key(pool, tenant_id=tenant.id, name="demo")
+    await asyncio.to_thread(_write_key, key_file, secret)
+    return secret
+
+
+def _read_key(key_file: Path) -> str | None:
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _write_key(key_file: Path, secret: str) -> None:
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
+
+
+def demo_lines(settings: Settings, info: DemoInfo, *, api_key: str) -> list[str]:
+    """The lines a newcomer reads: one URL per line, then the API key."""
+    lines = []
+    for customer in info.customers:
+        url = settings.public_url(f"{customer.tenant_slug}.{settings.base_domain}")
+        lines.append(
+            f"Portal of {customer.name} ({customer.tenant_slug}): {url}/portal/{customer.id}"
+        )
+    api = settings.public_url(settings.api_host) + "/api/v1"
+    lines.append(f"API base URL: {api}")
+    lines.append(f"OpenAPI document: {api}/openapi.json")
+    lines.append(f"Demo API key of {info.tenant.slug}: {api_key}")
+    lines.append(f"Try: curl -H 'Authorization: Bearer {api_key}' {api}/customers")
+    return lines
+
+
+def brand_icon(color: tuple[int, int, int], size: int = 64) -> bytes:
+    """A PNG icon: a white mountain peak on a rounded square of `color`."""
+    radius = size // 5
+    rows = bytearray()
+    for y in range(size):
+        rows.append(0)  # filter type None for this scanline
+        for x in range(size):
+            rows.extend(_icon_pixel(x, y, size, radius, color))
+    return _png(size, size, bytes(rows))
+
+
+def _icon_pixel(
+    x: int, y: int, size: int, radius: int, color: tuple[int, int, int]
+) -> tuple[int, int, int, int]:
+    # Outside the rounded corners: transparent.
+    cx = min(max(x, radius), size - 1 - radius)
+    cy = min(max(y, radius), size - 1 - radius)
+    if (x - cx) ** 2 + (y - cy) ** 2 > radius**2:
+        return (0, 0, 0, 0)
+    base = size * 3 // 4
+    big = y <= base and abs(x - size * 0.42) <= (y - size * 0.25) * 0.9
+    small = y <= base and abs(x - size * 0.68) <= (y - size * 0.45) * 0.9
+    if big or small:
+        return (255, 255, 255, 255)
+    return (*color, 255)
+
+
+def _png(width: int, height: int, raw_rows: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw_rows, 9))
+        + chunk(b"IEND", b"")
+    )

@@ -1,0 +1,223 @@
+"""The one place errors become responses: a branded HTML page or an RFC 9457 problem document."""
+
+from __future__ import annotations
+
+import html
+import http
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from billing import errors as billing_errors
+from gateway import keys
+from gateway.branding import brand_context
+from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized
+from gateway.middleware import apply_security_headers, is_api_path
+from gateway.tenants import errors as tenant_errors
+
+logger = logging.getLogger(__name__)
+
+# Problem types are stable identifiers clients may switch on (RFC 9457 3.1.1);
+# they name a documentation page per kind of problem.
+PROBLEM_TYPE_BASE = "https://docs.gateway.invalid/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+ERROR_TEMPLATE = "error.html"
+# Headers of aiohttp's own exceptions that tell the client what to do next.
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """An error as the client will see it, whatever the format."""
+
+    status: int
+    title: str
+    detail: str
+    errors: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    slug: str = ""
+
+    @property
+    def type_uri(self) -> str:
+        slug = self.slug or self.title.lower().replace(" ", "-")
+        return PROBLEM_TYPE_BASE + slug
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error raised below into a response; log it with an error id."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:  # redirects and 304s raised as exceptions pass through
+            raise
+        problem = _from_http_exception(request, error)
+        exception: BaseException = error
+    except Exception as error:
+        problem = describe_error(error)
+        exception = error
+    error_id = secrets.token_hex(8)
+    _log(request, problem, error_id, exception)
+    response = _render(request, problem, error_id)
+    apply_security_headers(response)
+    return response
+
+
+def describe_error(error: Exception) -> Problem:
+    """The problem a raised exception stands for; unknown exceptions are a 500."""
+    if isinstance(error, GatewayError):
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
+        return Problem(
+            status=error.status,
+            title=error.title,
+            detail=error.detail,
+            errors=error.errors,
+            headers=headers,
+        )
+    if isinstance(error, tenant_errors.TenantError):
+        return _from_tenant_error(error)
+    if isinstance(error, billing_errors.BillingError):
+        return _from_billing_error(error)
+    return Problem(
+        status=500,
+        title="Internal error",
+        detail="Something went wrong on our side. Quote the error id if you contact support.",
+    )
+
+
+def _from_tenant_error(error: tenant_errors.TenantError) -> Problem:
+    if isinstance(error, tenant_errors.TenantNotFound):
+        return Problem(status=404, title="Not found", detail=str(error))
+    if isinstance(error, tenant_errors.InvalidTenantInput):
+        return _invalid_input(error.errors)
+    if isinstance(error, tenant_errors.TenantConflict):
+        return _conflict(str(error), error.field)
+    if isinstance(error, tenant_errors.InvalidApiKey):
+        return Problem(
+            status=401,
+            title="Unauthorized",
+            detail=str(error),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Problem(status=400, title="Bad request", detail=str(error))
+
+
+def _from_billing_error(error: billing_errors.BillingError) -> Problem:
+    if isinstance(error, billing_errors.NotFound):
+        return Problem(status=404, title="Not found", detail=str(error))
+    if isinstance(error, billing_errors.InvalidInput):
+        return _invalid_input(error.errors)
+    if isinstance(error, billing_errors.Conflict):
+        return _conflict(str(error), error.field)
+    return Problem(status=400, title="Bad request", detail=str(error))
+
+
+def _invalid_input(errors: Mapping[str, str]) -> Problem:
+    return Problem(
+        status=422,
+        title="Invalid input",
+        detail="Some fields are not valid; nothing was changed.",
+        errors=errors,
+    )
+
+
+def _conflict(message: str, field_name: str | None) -> Problem:
+    errors = {field_name: message} if field_name else {}
+    return Problem(status=409, title="Conflict", detail=message, errors=errors)
+
+
+def _from_http_exception(request: web.Request, error: web.HTTPException) -> Problem:
+    headers = {name: error.headers[name] for name in _KEPT_HEADERS if name in error.headers}
+    if isinstance(error, web.HTTPRequestEntityTooLarge):
+        return Problem(
+            status=413,
+            title=PayloadTooLarge.title,
+            detail=f"The request body is larger than the limit of {request.client_max_size} bytes.",
+            headers=headers,
+        )
+    if error.status == 404:
+        return Problem(status=404, title="Not found", detail="There is nothing at this address.")
+    try:
+        phrase = http.HTTPStatus(error.status).phrase
+    except ValueError:
+        phrase = "Error"
+    default_text = f"{error.status}: {error.reason}"
+    detail = error.text if error.text and error.text != default_text else phrase + "."
+    return Problem(status=error.status, title=phrase, detail=detail, headers=headers)
+
+
+def _log(request: web.Request, problem: Problem, error_id: str, error: BaseException) -> None:
+    extra = {"error_id": error_id, "status": problem.status, "path": request.path}
+    message = "error_id=%s status=%d %s %s: %s"
+    arguments = (error_id, problem.status, request.method, request.path, error)
+    if problem.status >= 500:
+        logger.error(message, *arguments, exc_info=error, extra=extra)
+    else:
+        logger.info(message, *arguments, extra=extra)
+
+
+def wants_problem_document(request: web.Request) -> bool:
+    """API clients get problem documents: any /api/ path, and anything on the API host."""
+    settings = request.config_dict.get(keys.SETTINGS)
+    on_api_host = settings is not None and request.get(keys.CANONICAL_HOST) == settings.api_host
+    return is_api_path(request.path) or on_api_host
+
+
+def _render(request: web.Request, problem: Problem, error_id: str) -> web.Response:
+    if wants_problem_document(request):
+        return _problem_document(request, problem, error_id)
+    return _error_page(request, problem, error_id)
+
+
+def _problem_document(request: web.Request, problem: Problem, error_id: str) -> web.Response:
+    body: dict[str, Any] = {
+        "type": problem.type_uri,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.path,
+        "error_id": error_id,
+        "errors": [{"field": name, "message": message} for name, message in problem.errors.items()],
+    }
+    # Bytes, not text: JSON media types take no charset parameter (RFC 8259 11).
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=problem.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(problem.headers),
+    )
+
+
+def _error_page(request: web.Request, problem: Problem, error_id: str) -> web.Response:
+    detail = problem.detail[:1].upper() + problem.detail[1:]
+    context = {
+        # Only a resolved tenant brands the page; an unknown host must name no one.
+        "brand": brand_context(request.get(keys.TENANT)),
+        "status": problem.status,
+        "title": problem.title,
+        "detail": detail,
+        "errors": [{"field": name, "message": message} for name, message in problem.errors.items()],
+        "error_id": error_id if problem.status >= 500 else None,
+    }
+    try:
+        text = aiohttp_jinja2.render_string(ERROR_TEMPLATE, request, context)
+    except Exception:
+        logger.exception("error_id=%s: the error page could not be rendered", error_id)
+        text = (
+            f"<!doctype html><html lang=en><meta charset=utf-8><title>{problem.status}</title>"
+            f"<h1>{html.escape(problem.title)}</h1><p>{html.escape(detail)}</p>"
+            f"<p>Error id: {error_id}</p></html>"
+        )
+    return web.Response(
+        text=text,
+        status=problem.status,
+        content_type="text/html",
+        headers=dict(problem.headers),
+    )

@@ -1,0 +1,149 @@
+"""Canonical request hosts: one spelling per name, so the host index is a plain dict lookup."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import idna
+
+from gateway.errors import BadRequest
+
+MAX_NAME_LENGTH = 253  # RFC 1035 2.3.4, without the trailing dot
+MAX_LABEL_LENGTH = 63
+# A Host header is a name and a port; anything much longer is not a host at all.
+MAX_RAW_LENGTH = 1024
+
+# Letters, digits and hyphens, no hyphen at either end (RFC 1123 2.1).
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+_ASCII_LETTERS = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# UTS #46 section 2.3: these separate labels like "." does.
+_LABEL_SEPARATORS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def canonicalise_host(raw: str, *, listener_port: int) -> str:
+    """The canonical form of a Host header value, or BadRequest saying what is wrong.
+
+    Lower case, one trailing dot dropped, the port checked against `listener_port`
+    and dropped, internationalised names as A-labels (IDNA 2008 with UTS #46
+    mapping). IPv4 and bracketed IPv6 literals come back in their normal form.
+    The result is itself canonical: canonicalising it again returns it unchanged.
+    """
+    if not raw:
+        raise BadRequest("the Host header is empty")
+    if len(raw) > MAX_RAW_LENGTH:
+        raise BadRequest("the Host header is too long")
+    if not raw.isprintable() or any(character.isspace() for character in raw):
+        raise BadRequest("the Host header contains spaces or control characters")
+    if "@" in raw:
+        raise BadRequest("the Host header must not contain user information")
+    if raw.startswith("["):
+        literal, port = _split_bracketed(raw)
+        _check_port(port, listener_port)
+        return _canonical_ipv6(literal)
+    name, port = _split_port(raw)
+    _check_port(port, listener_port)
+    return _canonical_name(name)
+
+
+def _split_bracketed(raw: str) -> tuple[str, str | None]:
+    end = raw.find("]")
+    if end < 0:
+        raise BadRequest("the Host header has an unclosed IPv6 bracket")
+    rest = raw[end + 1 :]
+    if rest and not rest.startswith(":"):
+        raise BadRequest("the Host header has text after the IPv6 address")
+    return raw[1:end], (rest[1:] if rest else None)
+
+
+def _split_port(raw: str) -> tuple[str, str | None]:
+    if raw.count(":") > 1:
+        raise BadRequest("the Host header has more than one port (IPv6 needs brackets)")
+    name, colon, port = raw.partition(":")
+    return name, (port if colon else None)
+
+
+def _check_port(port: str | None, listener_port: int) -> None:
+    if port is None:
+        return
+    if not _PORT.fullmatch(port):
+        raise BadRequest("the port in the Host header is not a number")
+    if int(port) != listener_port:
+        raise BadRequest(f"the port in the Host header is not {listener_port}")
+
+
+def _canonical_ipv6(literal: str) -> str:
+    # Zone identifiers (RFC 6874) only make sense on the client's own link.
+    if "%" in literal:
+        raise BadRequest("the Host header has an IPv6 zone identifier")
+    try:
+        address = ipaddress.IPv6Address(literal)
+    except ValueError:
+        raise BadRequest("the Host header has a malformed IPv6 address") from None
+    return f"[{address.compressed}]"
+
+
+def _canonical_name(name: str) -> str:
+    name = name.translate(_LABEL_SEPARATORS)
+    if name.endswith("."):
+        name = name[:-1]
+    if not name:
+        raise BadRequest("the Host header has no name")
+    if name.endswith("."):
+        raise BadRequest("the Host header ends with more than one dot")
+    labels = [_canonical_label(label) for label in name.split(".")]
+    if labels[-1].isdigit():
+        return _canonical_ipv4(".".join(labels))
+    canonical = ".".join(labels)
+    if len(canonical) > MAX_NAME_LENGTH:
+        raise BadRequest(f"the host name is longer than {MAX_NAME_LENGTH} characters")
+    return canonical
+
+
+def _canonical_ipv4(text: str) -> str:
+    # An all-digit last label is never a DNS name (RFC 3696 2): it must be a dotted quad.
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise BadRequest("the Host header has a malformed IPv4 address") from None
+
+
+def _canonical_label(label: str) -> str:
+    if not label:
+        raise BadRequest("the host name has an empty label")
+    if label.isascii():
+        label = label.translate(_ASCII_LETTERS)
+        if label.startswith("xn--"):
+            _check_a_label(label)
+    else:
+        label = _to_a_label(label)
+    if len(label) > MAX_LABEL_LENGTH:
+        raise BadRequest(f"a label of the host name is longer than {MAX_LABEL_LENGTH} characters")
+    if not _LDH_LABEL.fullmatch(label):
+        raise BadRequest(
+            "the host name may only hold letters, digits and inner hyphens in each label"
+        )
+    return label
+
+
+def _to_a_label(label: str) -> str:
+    try:
+        encoded = idna.encode(label, uts46=True, std3_rules=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise BadRequest("the host name is not a valid internationalised name") from None
+    if "." in encoded or not encoded:
+        raise BadRequest("the host name is not a valid internationalised name")
+    if encoded.startswith("xn--"):
+        _check_a_label(encoded)
+    return encoded
+
+
+def _check_a_label(label: str) -> None:
+    # An A-label must decode, and encode back to itself, so one name has one spelling.
+    try:
+        round_trip = idna.encode(idna.decode(label)).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise BadRequest("the host name has a malformed xn-- label") from None
+    if round_trip != label:
+        raise BadRequest("the host name has a malformed xn-- label")

@@ -1,0 +1,122 @@
+"""Request middleware: canonical host and tenant resolution, security headers, the host index."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway import keys
+from gateway.errors import BadRequest, NotFound
+from gateway.hosts import canonicalise_host
+from gateway.tenants.index import HostIndex
+
+# Answered on any host (load balancers probe by address), before host checks.
+HOST_INDEPENDENT_PATHS = frozenset({"/healthz", "/readyz"})
+
+HTML_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self' 'unsafe-inline'",
+        "script-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+# JSON, images and text load nothing and are framed by nobody.
+OTHER_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` belongs to the tenant API (served on the API host only)."""
+    return path == "/api" or path.startswith("/api/")
+
+
+def apply_security_headers(response: web.StreamResponse) -> None:
+    """Add the security headers a handler has not set; a no-op once the headers are sent."""
+    if response.prepared:
+        return
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    policy = (
+        HTML_CONTENT_SECURITY_POLICY
+        if response.content_type == "text/html"
+        else OTHER_CONTENT_SECURITY_POLICY
+    )
+    response.headers.setdefault("Content-Security-Policy", policy)
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers on every response, including errors raised as aiohttp exceptions."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        apply_security_headers(error)
+        raise
+    apply_security_headers(response)
+    return response
+
+
+@web.middleware
+async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Canonicalise the Host, pick the kind of host, and store the tenant for tenant hosts.
+
+    Raises BadRequest for absolute-form targets, a missing or malformed Host or a
+    wrong port, and NotFound for unknown hosts and for paths the host does not
+    serve. The 404 of an unknown host names no tenant.
+    """
+    if request.path in HOST_INDEPENDENT_PATHS:
+        return await handler(request)
+    # RFC 9112 3.2.2 lets a server accept absolute-form targets, but then aiohttp's
+    # request.host is the target's authority, not the Host header: one request,
+    # two hosts. Only proxies need that form, and we are not a proxy. raw_path is the
+    # request target as sent, so this also refuses the asterisk form (OPTIONS *).
+    if not request.raw_path.startswith("/"):
+        raise BadRequest("the request target must be a path, not a full URL")
+    raw_hosts = request.headers.getall("Host", [])
+    if not raw_hosts:
+        raise BadRequest("the request has no Host header")
+    if len(raw_hosts) > 1:
+        raise BadRequest("the request has more than one Host header")
+    settings = request.config_dict[keys.SETTINGS]
+    host = canonicalise_host(raw_hosts[0], listener_port=settings.http_port)
+    request[keys.CANONICAL_HOST] = host
+    if host == settings.api_host:
+        if not is_api_path(request.path):
+            raise NotFound("the API lives under /api/")
+        return await handler(request)
+    if is_api_path(request.path):
+        raise NotFound("there is no API at this address")
+    if host == settings.app_host:
+        raise NotFound("the settings page is not available yet")
+    tenant = request.config_dict[keys.HOST_INDEX].lookup(host)
+    if tenant is None:
+        raise NotFound("there is no site at this address")
+    request[keys.TENANT] = tenant
+    return await handler(request)
+
+
+async def host_index_context(app: web.Application) -> AsyncIterator[None]:
+    """Load the host index from the pool, follow changes, and stop following on shutdown.
+
+    Goes in `app.cleanup_ctx` after the context that opens `keys.POOL`.
+    """
+    pool = app[keys.POOL]
+    index = HostIndex(base_domain=app[keys.SETTINGS].base_domain)
+    await index.load(pool)
+    await index.listen(pool)
+    app[keys.HOST_INDEX] = index
+    try:
+        yield
+    finally:
+        await index.close()

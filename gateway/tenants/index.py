@@ -1,0 +1,171 @@
+"""The host index: canonical host name -> tenant, in memory, refreshed on NOTIFY gateway_hosts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from gateway.tenants.models import TENANT_COLUMNS, Tenant
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "gateway_hosts"
+# Domains in these states have a certificate and are served.
+SERVED_DOMAIN_STATUSES = ("active", "renewing")
+
+
+class HostIndex:
+    """Which tenant a canonical host belongs to: `<slug>.<base domain>` and served custom domains.
+
+    `lookup` touches memory only. `load` replaces the whole map from PostgreSQL.
+    `listen` starts a background task that holds one pool connection with
+    LISTEN gateway_hosts and reloads shortly after each change (changes that
+    arrive together cause one reload); a failed reload is logged and retried,
+    a lost connection is replaced with growing pauses, and every (re)connect
+    reloads, because notifications sent while disconnected are lost.
+    `close` stops the task and must be called before the pool closes.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_domain: str,
+        debounce_seconds: float = 0.1,
+        retry_initial_seconds: float = 0.5,
+        retry_max_seconds: float = 30.0,
+        health_check_seconds: float = 30.0,
+    ) -> None:
+        self.base_domain = base_domain
+        self._debounce_seconds = debounce_seconds
+        self._retry_initial_seconds = retry_initial_seconds
+        self._retry_max_seconds = retry_max_seconds
+        self._health_check_seconds = health_check_seconds
+        self._hosts: Mapping[str, Tenant] = {}
+        self._changed = asyncio.Event()
+        self._loaded = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a first load has completed (readiness)."""
+        return self._loaded
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def lookup(self, host: str) -> Tenant | None:
+        """The tenant served at canonical `host`, or None. No I/O."""
+        return self._hosts.get(host)
+
+    def default_host(self, tenant: Tenant) -> str:
+        """The host every tenant has: `<slug>.<base domain>`."""
+        return f"{tenant.slug}.{self.base_domain}"
+
+    async def load(self, pool: asyncpg.Pool[Any]) -> None:
+        """Replace the map with the tenants and served domains now in PostgreSQL."""
+        async with (
+            pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            tenant_rows = await connection.fetch(f"SELECT {TENANT_COLUMNS} FROM tenants")
+            domain_rows = await connection.fetch(
+                "SELECT name, tenant_id FROM domains WHERE status = ANY($1::text[])",
+                list(SERVED_DOMAIN_STATUSES),
+            )
+        tenants = {row["id"]: Tenant.from_row(row) for row in tenant_rows}
+        hosts: dict[str, Tenant] = {}
+        for row in domain_rows:
+            tenant = tenants.get(row["tenant_id"])
+            if tenant is not None:
+                hosts[row["name"]] = tenant
+        # The default subdomain wins over a custom domain that claims the same name.
+        for tenant in tenants.values():
+            hosts[self.default_host(tenant)] = tenant
+        self._hosts = hosts
+        self._loaded = True
+        logger.debug("host index loaded: %d hosts", len(hosts))
+
+    async def listen(self, pool: asyncpg.Pool[Any]) -> None:
+        """Start following changes in the background (see the class docstring)."""
+        if self._tasks:
+            raise RuntimeError("the host index is already listening")
+        if pool.get_max_size() < 2:
+            # The listener keeps one connection; reloads and requests need another.
+            raise ValueError("the host index needs a database pool of at least 2 connections")
+        self._tasks = [
+            asyncio.create_task(self._follow_notifications(pool), name="host index listener"),
+            asyncio.create_task(self._reload_on_change(pool), name="host index reloader"),
+        ]
+
+    async def close(self) -> None:
+        """Stop listening and give the connection back to the pool."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _notify(self, *_: object) -> None:
+        self._changed.set()
+
+    async def _follow_notifications(self, pool: asyncpg.Pool[Any]) -> None:
+        pause = self._retry_initial_seconds
+        while True:
+            try:
+                async with pool.acquire() as connection:
+                    await self._listen_on(connection)
+                    pause = self._retry_initial_seconds
+                    await self._watch(connection)
+            except Exception:
+                # Whatever broke (network, server restart, a bug), the index must keep following.
+                logger.exception("host index listener failed; reconnecting in %.1f s", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._retry_max_seconds)
+
+    async def _listen_on(self, connection: PoolConnectionProxy[Any]) -> None:
+        # The name shows the connection's role in pg_stat_activity; the pool resets it on release.
+        await connection.execute("SET application_name = 'gateway host index'")
+        await connection.add_listener(CHANNEL, self._notify)
+        # Changes made while no one was listening were never announced: reload now.
+        self._changed.set()
+
+    async def _watch(self, connection: PoolConnectionProxy[Any]) -> None:
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        try:
+            while not lost.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(lost.wait(), self._health_check_seconds)
+                if not lost.is_set():
+                    # A half-open TCP connection never reports itself lost: ask it something.
+                    await connection.execute("SELECT 1", timeout=self._health_check_seconds)
+            logger.warning("host index listener connection was closed")
+        finally:
+            # A lost connection is already detached from its proxy; only a live one can UNLISTEN.
+            if not lost.is_set():
+                with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+                    await connection.remove_listener(CHANNEL, self._notify)
+
+    async def _reload_on_change(self, pool: asyncpg.Pool[Any]) -> None:
+        pause = self._retry_initial_seconds
+        while True:
+            await self._changed.wait()
+            # Coalesce a burst (one statement per row in a migration, say) into one reload.
+            await asyncio.sleep(self._debounce_seconds)
+            self._changed.clear()
+            try:
+                await self.load(pool)
+            except Exception:
+                logger.exception("host index reload failed; retrying in %.1f s", pause)
+                self._changed.set()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self._retry_max_seconds)
+            else:
+                pause = self._retry_initial_seconds

@@ -1,0 +1,270 @@
+"""Tenants: create, read, list, and change brand, wallet, portal and payment settings.
+
+Every change is validated here (field by field, all errors at once) before one
+UPDATE runs, so a rejected request stores nothing. Secrets (the Stripe secret
+key, the webhook signing secret) are sealed with the caller's `Sealer` and
+never returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import asyncpg
+
+from gateway.sealing import Sealer
+from gateway.tenants.brand import parse_brand_color, sniff_icon_type
+from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
+from gateway.tenants.models import TENANT_COLUMNS, Tenant
+
+Db = Any  # an asyncpg Pool, Connection or pooled connection
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+RESERVED_SLUGS = frozenset({"api", "app", "www", "cname", "admin", "static", "mail"})
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+LINK_MODES = ("customer_id", "signed")
+
+# Settings a tenant may change, with the column each maps to.
+SETTING_COLUMNS = {
+    "name": "name",
+    "brand_color": "brand_color",
+    "default_currency": "default_currency",
+    "wallet.topups_enabled": "wallet_topups_enabled",
+    "wallet.topup_min": "wallet_topup_min",
+    "wallet.topup_max": "wallet_topup_max",
+    "wallet.max_balance": "wallet_max_balance",
+    "portal.billing_edit_enabled": "portal_billing_edit_enabled",
+    "portal.link_mode": "portal_link_mode",
+    "portal.link_ttl_seconds": "portal_link_ttl_seconds",
+    "portal.allow_no_payment_method": "portal_allow_no_payment_method",
+    "webhook_url": "webhook_url",
+}
+
+
+def validate_slug(slug: object) -> str:
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        raise InvalidTenantInput(
+            {"slug": "use 1-63 lower-case letters, digits and hyphens, not at either end"}
+        )
+    if slug in RESERVED_SLUGS:
+        raise InvalidTenantInput({"slug": f"{slug!r} is reserved for the gateway itself"})
+    return slug
+
+
+def _validate_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidTenantInput({"name": "give a name of 1 to 200 characters"})
+    return name.strip()
+
+
+async def create_tenant(
+    db: Db, *, slug: str, name: str, brand_color: str | None = None, default_currency: str = "EUR"
+) -> Tenant:
+    """Create a tenant; raises InvalidTenantInput or TenantConflict (slug taken)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    checks: tuple[tuple[str, Callable[[Any], Any], Any], ...] = (
+        ("slug", validate_slug, slug),
+        ("name", _validate_name, name),
+        ("brand_color", parse_brand_color, brand_color or "#4f46e5"),
+        ("default_currency", _validate_currency, default_currency),
+    )
+    for field, check, value in checks:
+        try:
+            values[field] = check(value)
+        except InvalidTenantInput as error:
+            errors.update(error.errors)
+    if errors:
+        raise InvalidTenantInput(errors)
+    try:
+        row = await db.fetchrow(
+            f"""INSERT INTO tenants (slug, name, brand_color, default_currency)
+                VALUES ($1, $2, $3, $4) RETURNING {TENANT_COLUMNS}""",
+            values["slug"],
+            values["name"],
+            values["brand_color"],
+            values["default_currency"],
+        )
+    except asyncpg.UniqueViolationError:
+        raise TenantConflict(f"the slug {slug!r} is taken", field="slug") from None
+    return Tenant.from_row(row)
+
+
+async def get_tenant(db: Db, tenant_id: int) -> Tenant:
+    row = await db.fetchrow(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1", tenant_id)
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return Tenant.from_row(row)
+
+
+async def get_tenant_by_slug(db: Db, slug: str) -> Tenant:
+    row = await db.fetchrow(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1", slug)
+    if row is None:
+        raise TenantNotFound(f"tenant {slug!r}")
+    return Tenant.from_row(row)
+
+
+async def list_tenants(db: Db) -> list[Tenant]:
+    rows = await db.fetch(f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug")
+    return [Tenant.from_row(row) for row in rows]
+
+
+def _validate_currency(value: object) -> str:
+    if not isinstance(value, str) or not CURRENCY.match(value.upper()):
+        raise InvalidTenantInput({"default_currency": "use a three-letter ISO 4217 code"})
+    return value.upper()
+
+
+def _validate_setting(field: str, value: Any) -> Any:
+    """Check one setting's value; returns it in stored form or raises InvalidTenantInput."""
+    if field == "name":
+        return _validate_name(value)
+    if field == "brand_color":
+        return parse_brand_color(value)
+    if field == "default_currency":
+        return _validate_currency(value)
+    if field.endswith(("_enabled", "allow_no_payment_method")):
+        if not isinstance(value, bool):
+            raise InvalidTenantInput({field: "must be true or false"})
+        return value
+    if field in {"wallet.topup_min", "wallet.topup_max", "wallet.max_balance"}:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10**12:
+            raise InvalidTenantInput({field: "must be a positive amount in minor units"})
+        return value
+    if field == "portal.link_mode":
+        if value not in LINK_MODES:
+            raise InvalidTenantInput({field: "must be 'customer_id' or 'signed'"})
+        return value
+    if field == "portal.link_ttl_seconds":
+        if isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= 2592000:
+            raise InvalidTenantInput({field: "must be between 60 and 2592000 seconds (30 days)"})
+        return value
+    if field == "webhook_url":
+        if value is None:
+            return None
+        if (
+            not isinstance(value, str)
+            or not re.match(r"^https?://[^\s/]+", value)
+            or len(value) > 2000
+        ):
+            raise InvalidTenantInput({field: "must be an http(s) URL"})
+        return value
+    raise InvalidTenantInput({field: "is not a setting"})
+
+
+async def update_settings(db: Db, *, tenant_id: int, changes: Mapping[str, Any]) -> Tenant:
+    """Apply `changes` (keys of SETTING_COLUMNS, dotted for nested groups) all or nothing."""
+    current = await get_tenant(db, tenant_id)
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for field, value in changes.items():
+        try:
+            values[field] = _validate_setting(field, value)
+        except InvalidTenantInput as error:
+            errors.update(error.errors)
+    wallet = {
+        "wallet.topup_min": values.get("wallet.topup_min", current.wallet.topup_min),
+        "wallet.topup_max": values.get("wallet.topup_max", current.wallet.topup_max),
+        "wallet.max_balance": values.get("wallet.max_balance", current.wallet.max_balance),
+    }
+    if not errors and wallet["wallet.topup_min"] > wallet["wallet.topup_max"]:
+        errors["wallet.topup_min"] = "must not exceed wallet.topup_max"
+    if not errors and wallet["wallet.topup_max"] > wallet["wallet.max_balance"]:
+        errors["wallet.topup_max"] = "must not exceed wallet.max_balance"
+    if errors:
+        raise InvalidTenantInput(errors)
+    if not values:
+        return current
+    assignments = ", ".join(
+        f"{SETTING_COLUMNS[field]} = ${index}" for index, field in enumerate(values, start=2)
+    )
+    row = await db.fetchrow(
+        f"UPDATE tenants SET {assignments}, updated_at = now() WHERE id = $1 "
+        f"RETURNING {TENANT_COLUMNS}",
+        tenant_id,
+        *values.values(),
+    )
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return Tenant.from_row(row)
+
+
+async def set_stripe_keys(
+    db: Db, sealer: Sealer, *, tenant_id: int, secret_key: str, publishable_key: str
+) -> None:
+    """Store the tenant's Stripe keys; the secret key is sealed and never read back out."""
+    errors = {}
+    if not re.match(r"^(sk|rk)_[A-Za-z0-9_]{8,}$", secret_key):
+        errors["stripe.secret_key"] = "must be a Stripe secret key (sk_... or rk_...)"
+    if not re.match(r"^pk_[A-Za-z0-9_]{8,}$", publishable_key):
+        errors["stripe.publishable_key"] = "must be a Stripe publishable key (pk_...)"
+    if errors:
+        raise InvalidTenantInput(errors)
+    sealed = sealer.seal(secret_key.encode(), f"tenant:{tenant_id}:stripe_secret_key")
+    await db.execute(
+        "UPDATE tenants SET stripe_secret_key_sealed = $2, stripe_publishable_key = $3, "
+        "updated_at = now() WHERE id = $1",
+        tenant_id,
+        sealed,
+        publishable_key,
+    )
+
+
+async def stripe_secret_key(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
+    sealed = await db.fetchval(
+        "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", tenant_id
+    )
+    if sealed is None:
+        return None
+    return sealer.open(sealed, f"tenant:{tenant_id}:stripe_secret_key").decode()
+
+
+async def rotate_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str:
+    """A new webhook signing secret (returned once in clear, stored sealed)."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    sealed = sealer.seal(secret.encode(), f"tenant:{tenant_id}:webhook_secret")
+    await db.execute(
+        "UPDATE tenants SET webhook_secret_sealed = $2, updated_at = now() WHERE id = $1",
+        tenant_id,
+        sealed,
+    )
+    return secret
+
+
+async def webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
+    sealed = await db.fetchval("SELECT webhook_secret_sealed FROM tenants WHERE id = $1", tenant_id)
+    if sealed is None:
+        return None
+    return sealer.open(sealed, f"tenant:{tenant_id}:webhook_secret").decode()
+
+
+async def set_icon(db: Db, *, tenant_id: int, data: bytes, max_bytes: int) -> Tenant:
+    """Replace the tenant's icon after checking its type from the bytes and its size."""
+    content_type = sniff_icon_type(data, max_bytes=max_bytes)
+    etag = hashlib.sha256(data).hexdigest()[:32]
+    row = await db.fetchrow(
+        "UPDATE tenants SET icon = $2, icon_type = $3, icon_etag = $4, updated_at = now() "
+        f"WHERE id = $1 RETURNING {TENANT_COLUMNS}",
+        tenant_id,
+        data,
+        content_type,
+        etag,
+    )
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return Tenant.from_row(row)
+
+
+async def remove_icon(db: Db, *, tenant_id: int) -> Tenant:
+    row = await db.fetchrow(
+        "UPDATE tenants SET icon = NULL, icon_type = NULL, icon_etag = NULL, updated_at = now() "
+        f"WHERE id = $1 RETURNING {TENANT_COLUMNS}",
+        tenant_id,
+    )
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return Tenant.from_row(row)

@@ -1,0 +1,248 @@
+"""Tenant settings through the API: brand, wallet and portal settings, icon, auth, idempotency."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+from tests.conftest import ApiTenant, eventually
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\0" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_tenant_reads_and_changes_its_settings(gateway_client: Any, make_tenant: Any) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak", brand_color="#0e7c66")
+    response = await gateway_client.get("/api/v1/settings", headers=alpeak.headers)
+    assert response.status == 200
+    settings = await response.json()
+    assert settings["slug"] == "alpeak"
+    assert settings["brand_color"] == "#0e7c66"
+    assert settings["wallet"]["topups_enabled"] is False
+
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={
+            "brand_color": "#AA3300",
+            "wallet": {"topups_enabled": True, "topup_max": 20000, "max_balance": 90000},
+            "portal": {"link_mode": "signed", "link_ttl_seconds": 600},
+        },
+    )
+    assert response.status == 200, await response.text()
+    changed = await response.json()
+    assert changed["brand_color"] == "#aa3300"
+    assert changed["wallet"] == {
+        "topups_enabled": True,
+        "topup_min": 500,
+        "topup_max": 20000,
+        "max_balance": 90000,
+    }
+    assert changed["portal"]["link_mode"] == "signed"
+    again = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    assert again == changed
+
+
+async def test_bad_settings_name_each_field_and_store_nothing(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak", brand_color="#0e7c66")
+    before = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"brand_color": "teal", "name": "Renamed", "wallet": {"topup_min": 90000}},
+    )
+    assert response.status == 422
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    fields = {error["field"] for error in problem["errors"]}
+    assert "brand_color" in fields
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"wallet": {"topups_enabled": "yes", "colour": 1}, "brand": "x"},
+    )
+    assert response.status == 400
+    problem = await response.json()
+    assert {error["field"] for error in problem["errors"]} == {
+        "wallet.topups_enabled",
+        "wallet.colour",
+        "brand",
+    }
+    after = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    assert after == before
+
+
+async def test_malformed_json_and_wrong_media_type_are_refused(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    headers = {**alpeak.headers, "Content-Type": "application/json"}
+    response = await gateway_client.patch("/api/v1/settings", headers=headers, data=b'{"name": ')
+    assert response.status == 400
+    assert "not valid JSON" in (await response.json())["detail"]
+    response = await gateway_client.patch(
+        "/api/v1/settings", headers={**alpeak.headers, "Content-Type": "text/plain"}, data=b"x=1"
+    )
+    assert response.status == 415
+    response = await gateway_client.patch("/api/v1/settings", headers=headers, data=b"[1, 2]")
+    assert response.status == 400
+
+
+async def test_oversized_body_is_refused(gateway_client: Any, make_tenant: Any) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers={**alpeak.headers, "Content-Type": "application/json"},
+        data=io.BytesIO(b'{"name": "' + b"x" * 2_000_000 + b'"}'),
+    )
+    assert response.status == 413
+
+
+async def test_icon_upload_checks_type_from_bytes_and_size(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.put(
+        "/api/v1/settings/icon",
+        headers={**alpeak.headers, "Content-Type": "image/png"},
+        data=b"GIF89a" + b"\0" * 100,
+    )
+    assert response.status == 422
+    assert (await response.json())["errors"][0]["field"] == "icon"
+    response = await gateway_client.put(
+        "/api/v1/settings/icon",
+        headers={**alpeak.headers, "Content-Type": "image/png"},
+        data=png() + b"\0" * 300_000,
+    )
+    assert response.status == 422
+    response = await gateway_client.put(
+        "/api/v1/settings/icon", headers={**alpeak.headers, "Content-Type": "image/png"}, data=png()
+    )
+    assert response.status == 200, await response.text()
+    icon_url = (await response.json())["icon_url"]
+    assert icon_url.startswith("http://alpeak.localhost:8080/brand/icon?v=")
+    # The host index learns of the new tenant through NOTIFY, a moment after it was created.
+    served = await eventually(
+        lambda: gateway_client.get("/brand/icon", headers={"Host": "alpeak.localhost:8080"}),
+        lambda response: response.status != 404,
+    )
+    assert served.status == 200
+    assert served.content_type == "image/png"
+    assert await served.read() == png()
+
+
+async def test_missing_wrong_and_revoked_keys_are_401(
+    gateway_client: Any, make_tenant: Any, pool: Any
+) -> None:
+    from gateway.tenants.api_keys import list_api_keys, revoke_api_key
+
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    host = {"Host": "api.localhost:8080"}
+    response = await gateway_client.get("/api/v1/settings", headers=host)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    response = await gateway_client.get(
+        "/api/v1/settings", headers={**host, "Authorization": "Bearer gwk_wrong"}
+    )
+    assert response.status == 401
+    (key,) = await list_api_keys(pool, tenant_id=alpeak.tenant.id)
+    await revoke_api_key(pool, key_id=key.id)
+    response = await gateway_client.get("/api/v1/settings", headers=alpeak.headers)
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+
+
+async def test_api_is_only_served_on_the_api_host(gateway_client: Any, make_tenant: Any) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    headers = {**alpeak.headers, "Host": "alpeak.localhost:8080"}
+    response = await gateway_client.get("/api/v1/settings", headers=headers)
+    assert response.status == 404
+
+
+async def test_domains_are_added_listed_and_removed_per_tenant(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    bergfeld: ApiTenant = await make_tenant("bergfeld")
+    response = await gateway_client.post(
+        "/api/v1/domains", headers=alpeak.headers, json={"name": "Billing.Alpeak.COM."}
+    )
+    assert response.status == 201, await response.text()
+    domain = await response.json()
+    assert domain["name"] == "billing.alpeak.com"
+    assert domain["status"] == "pending_dns"
+    assert domain["cname_target"] == "cname.localhost"
+    response = await gateway_client.post(
+        "/api/v1/domains", headers=bergfeld.headers, json={"name": "billing.alpeak.com"}
+    )
+    assert response.status == 409
+    response = await gateway_client.get(
+        "/api/v1/domains/billing.alpeak.com", headers=bergfeld.headers
+    )
+    assert response.status == 404
+    response = await gateway_client.post(
+        "/api/v1/domains", headers=alpeak.headers, json={"name": "x.localhost"}
+    )
+    assert response.status == 422
+    listing = await (await gateway_client.get("/api/v1/domains", headers=alpeak.headers)).json()
+    assert [d["name"] for d in listing["data"]] == ["billing.alpeak.com"]
+    response = await gateway_client.delete(
+        "/api/v1/domains/billing.alpeak.com", headers=bergfeld.headers
+    )
+    assert response.status == 404
+    response = await gateway_client.delete(
+        "/api/v1/domains/billing.alpeak.com", headers=alpeak.headers
+    )
+    assert response.status == 204
+    listing = await (await gateway_client.get("/api/v1/domains", headers=alpeak.headers)).json()
+    assert listing["data"] == []
+
+
+async def test_webhook_secret_is_created_and_read_back(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.get("/api/v1/settings/webhook_secret", headers=alpeak.headers)
+    assert (await response.json()) == {"secret": None}
+    created = await gateway_client.post("/api/v1/settings/webhook_secret", headers=alpeak.headers)
+    secret = (await created.json())["secret"]
+    assert secret.startswith("whsec_")
+    response = await gateway_client.get("/api/v1/settings/webhook_secret", headers=alpeak.headers)
+    assert (await response.json()) == {"secret": secret}
+
+
+async def test_stripe_secret_key_is_write_only_and_sealed(
+    gateway_client: Any, make_tenant: Any, pool: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={
+            "stripe": {"secret_key": "sk_test_abcdefgh12345", "publishable_key": "pk_test_abcdefgh"}
+        },
+    )
+    assert response.status == 200, await response.text()
+    body = await response.text()
+    assert "sk_test_abcdefgh12345" not in body
+    assert (await response.json())["stripe_configured"] is True
+    stored = await pool.fetchval(
+        "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", alpeak.tenant.id
+    )
+    assert b"sk_test_abcdefgh12345" not in bytes(stored)

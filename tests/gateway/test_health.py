@@ -1,0 +1,26 @@
+"""Liveness and readiness answer on any host, for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def test_healthz_and_readyz_answer_on_any_host(gateway_client: Any) -> None:
+    for host in ("unknown.example:8080", "api.localhost:8080", "10.0.0.1:8080"):
+        response = await gateway_client.get("/healthz", headers={"Host": host})
+        assert response.status == 200
+        response = await gateway_client.get("/readyz", headers={"Host": host})
+        assert response.status == 200
+        body = await response.json()
+        assert body["checks"] == {"database": "ok", "host_index": "ok"}
+
+
+async def test_readyz_reports_an_unreachable_database(gateway_client: Any) -> None:
+    from gateway import keys
+
+    pool = gateway_client.server.app[keys.POOL]
+    pool.terminate()
+    response = await gateway_client.get("/readyz", headers={"Host": "api.localhost:8080"})
+    assert response.status == 503
+    body = await response.json()
+    assert body["checks"]["database"].startswith("unreachable")

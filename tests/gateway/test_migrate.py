@@ -1,0 +1,117 @@
+"""Migrations: applied once, safe when replicas start together, and refused when edited."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from gateway.migrate import MigrationError, load_migrations, migrate
+from tests.conftest import with_database
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+async def empty_database_url(postgres_url: str) -> AsyncIterator[str]:
+    """URL of a brand-new database with no tables at all."""
+    name = f"gateway_migrate_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(postgres_url, name)
+    finally:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def schema_dump(connection: asyncpg.Connection) -> list[tuple[object, ...]]:
+    """Every column and constraint of the public schema, in a stable order."""
+    columns = await connection.fetch(
+        """SELECT table_name, column_name, data_type, is_nullable, column_default
+           FROM information_schema.columns WHERE table_schema = 'public'
+           ORDER BY table_name, column_name"""
+    )
+    constraints = await connection.fetch(
+        """SELECT conrelid::regclass::text AS table_name, conname, pg_get_constraintdef(oid)
+           FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+           ORDER BY 1, 2"""
+    )
+    return [tuple(row) for row in columns] + [tuple(row) for row in constraints]
+
+
+async def test_migrating_twice_applies_nothing_the_second_time_and_changes_no_schema(
+    empty_database_url: str,
+) -> None:
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        first = await migrate(connection)
+        before = await schema_dump(connection)
+        second = await migrate(connection)
+        after = await schema_dump(connection)
+    finally:
+        await connection.close()
+
+    assert first == [migration.version for migration in load_migrations()]
+    assert second == []
+    assert before == after
+    assert any(row[0] == "tenants" for row in before)
+
+
+async def test_two_replicas_migrating_an_empty_database_at_once_both_succeed_once(
+    empty_database_url: str,
+) -> None:
+    one = await asyncpg.connect(empty_database_url)
+    two = await asyncpg.connect(empty_database_url)
+    try:
+        applied_one, applied_two = await asyncio.gather(migrate(one), migrate(two))
+        recorded = await one.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await one.close()
+        await two.close()
+
+    everything = [migration.version for migration in load_migrations()]
+    # Exactly one of them did the work; the other found it done.
+    assert sorted([applied_one, applied_two]) == [[], everything]
+    assert [row["version"] for row in recorded] == everything
+
+
+async def test_an_edited_migration_is_refused_with_a_message_naming_it(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1"
+        )
+        with pytest.raises(MigrationError) as raised:
+            await migrate(connection)
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tenants'"
+        )
+    finally:
+        await connection.close()
+
+    assert "0001_schema changed after it was applied" in str(raised.value)
+    assert "add a new migration" in str(raised.value)
+    assert tables == 1
+
+
+async def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')"
+        )
+        with pytest.raises(MigrationError, match="run a newer gateway"):
+            await migrate(connection)
+    finally:
+        await connection.close()

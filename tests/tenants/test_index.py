@@ -1,0 +1,149 @@
+"""The host index: tenants and served domains resolve from memory and follow changes live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gateway.ids import new_id
+from gateway.tenants.index import HostIndex
+
+# Generous: the test machine may be loaded; a passing run takes a fraction of a second.
+PATIENCE_SECONDS = 10.0
+
+
+async def insert_tenant(pool: asyncpg.Pool, slug: str, color: str = "#112233") -> int:
+    tenant_id: int = await pool.fetchval(
+        "INSERT INTO tenants (slug, name, brand_color) VALUES ($1, $2, $3) RETURNING id",
+        slug,
+        slug.title(),
+        color,
+    )
+    return tenant_id
+
+
+async def insert_domain(pool: asyncpg.Pool, tenant_id: int, name: str, status: str) -> str:
+    domain_id = new_id("dom")
+    await pool.execute(
+        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, $4)",
+        domain_id,
+        tenant_id,
+        name,
+        status,
+    )
+    return domain_id
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"not true after {PATIENCE_SECONDS} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def index(pool: asyncpg.Pool) -> AsyncIterator[HostIndex]:
+    host_index = HostIndex(base_domain="localhost", retry_initial_seconds=0.1)
+    await host_index.load(pool)
+    await host_index.listen(pool)
+    try:
+        yield host_index
+    finally:
+        await host_index.close()
+
+
+def slug_of(index: HostIndex, host: str) -> Any:
+    tenant = index.lookup(host)
+    return None if tenant is None else tenant.slug
+
+
+async def test_default_subdomains_and_served_domains_resolve_after_load(
+    pool: asyncpg.Pool,
+) -> None:
+    alpeak = await insert_tenant(pool, "alpeak")
+    await insert_tenant(pool, "bergwerk")
+    await insert_domain(pool, alpeak, "billing.alpeak.com", "active")
+    await insert_domain(pool, alpeak, "pay.alpeak.com", "renewing")
+    await insert_domain(pool, alpeak, "new.alpeak.com", "pending_dns")
+    await insert_domain(pool, alpeak, "old.alpeak.com", "moved")
+    index = HostIndex(base_domain="localhost")
+    await index.load(pool)
+    assert slug_of(index, "alpeak.localhost") == "alpeak"
+    assert slug_of(index, "bergwerk.localhost") == "bergwerk"
+    assert slug_of(index, "billing.alpeak.com") == "alpeak"
+    assert slug_of(index, "pay.alpeak.com") == "alpeak"
+    assert index.lookup("new.alpeak.com") is None
+    assert index.lookup("old.alpeak.com") is None
+    assert index.lookup("nobody.localhost") is None
+    assert index.lookup("localhost") is None
+
+
+async def test_a_new_tenant_resolves_without_restart(pool: asyncpg.Pool, index: HostIndex) -> None:
+    assert index.lookup("alpeak.localhost") is None
+    await insert_tenant(pool, "alpeak")
+    await eventually(lambda: slug_of(index, "alpeak.localhost") == "alpeak")
+
+
+async def test_a_renamed_tenant_moves_to_its_new_host_without_restart(
+    pool: asyncpg.Pool, index: HostIndex
+) -> None:
+    await insert_tenant(pool, "alpeak")
+    await eventually(lambda: index.lookup("alpeak.localhost") is not None)
+    await pool.execute("UPDATE tenants SET slug = 'alpeak-ag' WHERE slug = 'alpeak'")
+    await eventually(lambda: slug_of(index, "alpeak-ag.localhost") == "alpeak-ag")
+    assert index.lookup("alpeak.localhost") is None
+
+
+async def test_a_brand_change_reaches_the_index_without_restart(
+    pool: asyncpg.Pool, index: HostIndex
+) -> None:
+    await insert_tenant(pool, "alpeak", color="#112233")
+    await eventually(lambda: index.lookup("alpeak.localhost") is not None)
+    await pool.execute("UPDATE tenants SET brand_color = '#aa0000' WHERE slug = 'alpeak'")
+
+    def recoloured() -> bool:
+        tenant = index.lookup("alpeak.localhost")
+        return tenant is not None and tenant.brand_color == "#aa0000"
+
+    await eventually(recoloured)
+
+
+async def test_an_activated_domain_resolves_and_a_moved_one_stops(
+    pool: asyncpg.Pool, index: HostIndex
+) -> None:
+    tenant_id = await insert_tenant(pool, "alpeak")
+    domain_id = await insert_domain(pool, tenant_id, "billing.alpeak.com", "issuing")
+    await eventually(lambda: index.lookup("alpeak.localhost") is not None)
+    assert index.lookup("billing.alpeak.com") is None
+    await pool.execute("UPDATE domains SET status = 'active' WHERE id = $1", domain_id)
+    await eventually(lambda: slug_of(index, "billing.alpeak.com") == "alpeak")
+    await pool.execute("UPDATE domains SET status = 'moved' WHERE id = $1", domain_id)
+    await eventually(lambda: index.lookup("billing.alpeak.com") is None)
+
+
+async def test_the_index_keeps_following_after_its_connection_is_killed(
+    pool: asyncpg.Pool, index: HostIndex
+) -> None:
+    async def listener_pids() -> list[int]:
+        rows = await pool.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = 'gateway host index' AND datname = current_database()"
+        )
+        return [row["pid"] for row in rows]
+
+    deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+    while not (pids := await listener_pids()):
+        assert asyncio.get_running_loop().time() < deadline, "the listener never connected"
+        await asyncio.sleep(0.05)
+    for pid in pids:
+        await pool.execute("SELECT pg_terminate_backend($1)", pid)
+    # Changes made while the listener is down are picked up by the reload on reconnect.
+    await insert_tenant(pool, "alpeak")
+    await eventually(lambda: slug_of(index, "alpeak.localhost") == "alpeak")
+    await insert_tenant(pool, "bergwerk")
+    await eventually(lambda: slug_of(index, "bergwerk.localhost") == "bergwerk")

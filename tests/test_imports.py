@@ -1,0 +1,60 @@
+"""Every module imports on its own (no import cycles), and dependencies point one way."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("gateway", "certs", "billing", "portal", "checkout")
+# Packages below the HTTP layer must not know about aiohttp's server (STYLE.md, rule 2).
+NO_WEB = ("billing", "certs", "gateway/tenants", "gateway/tls")
+
+
+def modules() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__main__":  # runs the CLI when imported, by design
+                continue
+            if parts[-1] == "__init__":
+                parts.pop()
+            found.append(".".join(parts))
+    return found
+
+
+@pytest.mark.parametrize("module", modules())
+def test_module_imports_on_its_own(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_lower_layers_do_not_import_the_web_server() -> None:
+    offenders = []
+    for package in NO_WEB:
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module + "." + alias.name for alias in node.names]
+                    names.append(node.module)
+                if any(
+                    name.startswith(("aiohttp.web", "portal", "checkout", "gateway.api"))
+                    for name in names
+                ):
+                    offenders.append(f"{path.relative_to(ROOT)}: {names}")
+    assert offenders == []
