@@ -13,12 +13,15 @@ from gateway.tenants.models import Tenant
 if TYPE_CHECKING:
     import asyncpg
 
+    from certs.issuer import Issuer
     from gateway.tenants.index import HostIndex
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("pool")
 SEALER = web.AppKey("sealer", Sealer)
 HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
+# The certificate issuer chosen by settings (internal CA or ACME).
+ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
 
 # Set by the host middleware on every request for a tenant host.
 TENANT = web.RequestKey("tenant", Tenant)

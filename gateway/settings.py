@@ -106,6 +106,62 @@ def _parse_kek(key: str, raw: object) -> bytes | None:
     return value
 
 
+def _parse_choice(*choices: str) -> Callable[[str, object], str]:
+    def parse(key: str, raw: object) -> str:
+        text = str(raw).strip().lower()
+        if text not in choices:
+            raise SettingsError(key, "one of " + ", ".join(choices), raw)
+        return text
+
+    return parse
+
+
+def _parse_optional_url(key: str, raw: object) -> str | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise SettingsError(key, "an http(s) URL", raw)
+    return text
+
+
+def _parse_optional_path(key: str, raw: object) -> Path | None:
+    text = str(raw).strip()
+    return Path(text) if text else None
+
+
+def _parse_optional_text(key: str, raw: object) -> str | None:
+    text = str(raw).strip()
+    return text or None
+
+
+def _parse_addresses(key: str, raw: object) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return tuple(_parse_address(key, item) for item in items if str(item).strip())
+
+
+def _parse_names(key: str, raw: object) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return tuple(str(item).strip().lower() for item in items if str(item).strip())
+
+
+def _parse_challenge_kinds(key: str, raw: object) -> tuple[str, ...]:
+    kinds = _parse_names(key, raw)
+    if not kinds or any(kind not in ("http-01", "tls-alpn-01") for kind in kinds):
+        raise SettingsError(key, "a comma-separated list of http-01 and tls-alpn-01", raw)
+    return kinds
+
+
+def _parse_resolver(key: str, raw: object) -> tuple[str, int] | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise SettingsError(key, "an address and port such as 127.0.0.1:53", raw)
+    return (_parse_address(key, host.strip("[]")), _parse_int(1, 65535)(key, port))
+
+
 def _parse_log_level(key: str, raw: object) -> str:
     text = str(raw).strip().upper()
     if text not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -135,6 +191,39 @@ class Settings:
     )
     http_host: str = _setting("127.0.0.1", _parse_address, "address the HTTP listener binds")
     http_port: int = _setting(8080, _parse_int(1, 65535), "HTTP listener port")
+    https_port: int = _setting(8443, _parse_int(1, 65535), "HTTPS listener port")
+    issuer: str = _setting(
+        "internal",
+        _parse_choice("internal", "acme"),
+        "who issues certificates: internal (a local CA, offline) or acme",
+    )
+    acme_directory_url: str | None = _setting(
+        None, _parse_optional_url, "ACME directory URL (with GATEWAY_ISSUER=acme)"
+    )
+    acme_ca_bundle: Path | None = _setting(
+        None, _parse_optional_path, "CA bundle to trust the ACME server's HTTPS (empty: system)"
+    )
+    acme_contact: str | None = _setting(None, _parse_optional_text, "ACME account contact e-mail")
+    acme_challenges: tuple[str, ...] = _setting(
+        ("http-01", "tls-alpn-01"),
+        _parse_challenge_kinds,
+        "ACME challenge types to use, in order of preference",
+    )
+    dns_resolver: tuple[str, int] | None = _setting(
+        None, _parse_resolver, "DNS server for domain checks as host:port (empty: system resolver)"
+    )
+    ingress_addresses: tuple[str, ...] = _setting(
+        (), _parse_addresses, "comma-separated public addresses; apex domains may point A/AAAA here"
+    )
+    caa_identities: tuple[str, ...] = _setting(
+        ("letsencrypt.org",), _parse_names, "CA identities a CAA record must allow"
+    )
+    tls_context_cache_size: int = _setting(
+        10_000, _parse_int(1, 10_000_000), "TLS contexts kept in memory per process (LRU)"
+    )
+    domain_recheck_seconds: int = _setting(
+        3600, _parse_int(10, 7 * 86400), "how often active domains' DNS is checked again"
+    )
     kek: bytes | None = _setting(
         None,
         _parse_kek,
@@ -164,10 +253,20 @@ class Settings:
         """Vendor host serving the settings page."""
         return f"app.{self.base_domain}"
 
+    @property
+    def cname_target(self) -> str:
+        """The name tenants point their custom domains at."""
+        return f"cname.{self.base_domain}"
+
     def public_url(self, host: str) -> str:
         """Base URL of a host on the HTTP listener (port left out when it is 80)."""
         port = "" if self.http_port == 80 else f":{self.http_port}"
         return f"http://{host}{port}"
+
+    def secure_url(self, host: str) -> str:
+        """Base URL of a host on the HTTPS listener (port left out when it is 443)."""
+        port = "" if self.https_port == 443 else f":{self.https_port}"
+        return f"https://{host}{port}"
 
 
 def env_name(name: str) -> str:
@@ -183,7 +282,12 @@ def describe_settings() -> list[tuple[str, str, str]]:
     rows = []
     for item in fields(Settings):
         default = item.default
-        shown = "" if default is None else str(default)
+        if default is None:
+            shown = ""
+        elif isinstance(default, tuple):
+            shown = ",".join(str(part) for part in default)
+        else:
+            shown = str(default)
         rows.append((env_name(item.name), shown, str(item.metadata["doc"])))
     return rows
 
@@ -216,6 +320,10 @@ def load_settings(
         raise SettingsError(
             env_name("db_pool_min"), f"at most {env_name('db_pool_max')}", settings.db_pool_min
         )
+    if settings.issuer == "acme" and settings.acme_directory_url is None:
+        raise SettingsError(env_name("acme_directory_url"), "a URL when GATEWAY_ISSUER=acme")
+    if settings.http_port == settings.https_port:
+        raise SettingsError(env_name("https_port"), "a port other than GATEWAY_HTTP_PORT")
     if settings.database_url is not None and settings.kek is None:
         raise SettingsError(
             env_name("kek"),
