@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the gateway and its tests need: postgresql (server binaries initdb/pg_ctl
 # for the embedded PostgreSQL), pebble (the ACME CA and pebble-challtestsrv DNS the
-# certificate tests run against). Add packages here; `system-deps` installs what is missing.
-SYSTEM_PACKAGES := postgresql pebble
+# certificate tests run against), Pango for WeasyPrint's invoice PDFs.
+# Add packages here; `system-deps` installs what is missing.
+SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
 .PHONY: help deps system-deps venv run test lint format bench clean
 
@@ -47,7 +48,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: deps
-	$(BIN)/gateway serve --demo
+	GATEWAY_REDIRECT_HTTP=false $(BIN)/gateway serve --demo
 
 test: deps
 	$(BIN)/pytest -q -p no:cacheprovider

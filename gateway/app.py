@@ -11,14 +11,18 @@ import jinja2
 from aiohttp import web
 
 from gateway import keys
+from gateway.acme_http import routes as acme_routes
 from gateway.api.app import create_api_app
 from gateway.branding import routes as brand_routes
 from gateway.database import create_pool, locate_database, resolve_kek
+from gateway.domain_worker import domain_worker_context
 from gateway.error_middleware import error_middleware
 from gateway.health import routes as health_routes
+from gateway.issuers import issuer_context
 from gateway.middleware import host_index_context, host_middleware, security_headers_middleware
 from gateway.sealing import Sealer
 from gateway.settings import Settings
+from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 
 TEMPLATE_DIRECTORIES = [
@@ -49,11 +53,15 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(location.close)
 
 
-def create_app(settings: Settings, *, validate_api_responses: bool = False) -> web.Application:
+def create_app(
+    settings: Settings, *, validate_api_responses: bool = False, domain_worker: bool = True
+) -> web.Application:
     """The gateway's application for `settings`; resources open when the app starts.
 
     `validate_api_responses` checks every API response against its OpenAPI schema
-    (the tests turn it on; a mismatch is a 500).
+    (the tests turn it on; a mismatch is a 500). `domain_worker` runs the
+    background worker that checks DNS and issues and renews certificates; tests
+    that drive it step by step (`DomainWorker.run_due`) turn it off.
     """
     app = web.Application(
         middlewares=[error_middleware, security_headers_middleware, host_middleware],
@@ -61,7 +69,10 @@ def create_app(settings: Settings, *, validate_api_responses: bool = False) -> w
     )
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)
+    if domain_worker:
+        app.cleanup_ctx.append(domain_worker_context)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader([str(path) for path in TEMPLATE_DIRECTORIES]),
@@ -70,6 +81,8 @@ def create_app(settings: Settings, *, validate_api_responses: bool = False) -> w
     )
     app.router.add_routes(health_routes)
     app.router.add_routes(brand_routes)
+    app.router.add_routes(acme_routes)
     app.router.add_routes(portal_routes)
+    app.router.add_routes(payment_routes)
     app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
     return app

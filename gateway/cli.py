@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, migrate, manage tenants and API keys, seed the demo."""
+"""The `gateway` command: serve, migrate, manage tenants, API keys, domains and certificates."""
 
 from __future__ import annotations
 
@@ -16,11 +16,16 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from billing.errors import BillingError
-from gateway.database import DatabaseLocation, create_pool, locate_database
+from certs.errors import CertsError
+from certs.renewal import renewal_time
+from gateway.database import DatabaseLocation, create_pool, locate_database, resolve_kek
 from gateway.embedded_postgres import EmbeddedPostgresError
+from gateway.issuers import build_issuer
 from gateway.migrate import MigrationError, load_migrations, migrate
+from gateway.sealing import Sealer
 from gateway.settings import Settings, SettingsError, describe_settings, load_settings
-from gateway.tenants import api_keys, domains, registry
+from gateway.tenants import api_keys, domains, lifecycle, registry
+from gateway.tenants.domains import Domain
 from gateway.tenants.errors import TenantError
 from gateway.tenants.models import Tenant
 
@@ -68,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     except asyncpg.PostgresError as error:
         return _fail(f"database error: {error}")
-    except BillingError as error:
+    except (BillingError, CertsError) as error:
         return _fail(str(error))
     except OSError as error:  # port in use, unreadable data directory, unreachable database
         return _fail(str(error))
@@ -243,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...)")
 
+    _add_domain_commands(commands)
+    _add_cert_commands(commands)
+
     _subcommand(
         commands,
         "demo",
@@ -253,6 +261,91 @@ def build_parser() -> argparse.ArgumentParser:
         "gateway demo",
     )
     return parser
+
+
+def _add_domain_commands(commands: Any) -> None:
+    domain = _subcommand(
+        commands,
+        "domain",
+        None,
+        "Add, check, list and remove tenants' custom domains.",
+        """
+        gateway domain add alpeak billing.alpeak.com
+        gateway domain check billing.alpeak.com
+        gateway domain list alpeak
+        gateway domain remove alpeak billing.alpeak.com
+        """,
+    )
+    domain_commands = domain.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add = _subcommand(
+        domain_commands,
+        "add",
+        _domain_add,
+        "Claim a custom domain for a tenant; it is served once its CNAME points at "
+        "cname.<base domain> and its certificate is issued (the running gateway does both).",
+        "gateway domain add alpeak billing.alpeak.com",
+    )
+    add.add_argument("slug", metavar="SLUG", help="the tenant's slug")
+    add.add_argument("name", metavar="NAME", help="the domain, e.g. billing.alpeak.com")
+    check = _subcommand(
+        domain_commands,
+        "check",
+        _domain_check,
+        "Check a domain's DNS now and print the diagnosis; a domain that points at us gets "
+        "its certificate at once.",
+        "gateway domain check billing.alpeak.com",
+    )
+    check.add_argument("name", metavar="NAME", help="the domain")
+    listing = _subcommand(
+        domain_commands,
+        "list",
+        _domain_list,
+        "List custom domains (all tenants', or one tenant's) with status and certificate expiry.",
+        """
+        gateway domain list
+        gateway domain list alpeak
+        """,
+    )
+    listing.add_argument("slug", metavar="SLUG", nargs="?", help="only this tenant's domains")
+    remove = _subcommand(
+        domain_commands,
+        "remove",
+        _domain_remove,
+        "Remove a tenant's custom domain and its certificates; it is no longer served.",
+        "gateway domain remove alpeak billing.alpeak.com",
+    )
+    remove.add_argument("slug", metavar="SLUG", help="the tenant's slug")
+    remove.add_argument("name", metavar="NAME", help="the domain")
+
+
+def _add_cert_commands(commands: Any) -> None:
+    cert = _subcommand(
+        commands,
+        "cert",
+        None,
+        "List certificates and renew one now.",
+        """
+        gateway cert list
+        gateway cert renew billing.alpeak.com
+        """,
+    )
+    cert_commands = cert.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _subcommand(
+        cert_commands,
+        "list",
+        _cert_list,
+        "List the newest certificate of every domain: names, issuer, serial, expiry, renewal.",
+        "gateway cert list",
+    )
+    renew = _subcommand(
+        cert_commands,
+        "renew",
+        _cert_renew,
+        "Renew an active domain's certificate now, whatever its expiry (the CA's budgets "
+        "still apply).",
+        "gateway cert renew billing.alpeak.com",
+    )
+    renew.add_argument("name", metavar="NAME", help="the domain")
 
 
 # --- database access --------------------------------------------------------------------------
@@ -315,9 +408,10 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                 key = await ensure_demo_api_key(
                     pool, tenant=info.tenant, key_file=Path(settings.data_dir) / "demo-api-key"
                 )
+                root = await _write_root(settings, pool)
             finally:
                 await pool.close()
-            lines = demo_lines(settings, info, api_key=key)
+            lines = demo_lines(settings, info, api_key=key, root_path=root)
         await serve(settings, ready=ready)
     return 0
 
@@ -443,13 +537,179 @@ async def _demo(arguments: argparse.Namespace, settings: Settings) -> int:
     async with open_pool(settings) as pool:
         info = await seed_demo(pool)
         _, secret = await api_keys.create_api_key(pool, tenant_id=info.tenant.id, name="demo")
+        root = await _write_root(settings, pool)
     if info.created:
         print(f"seeded the demo tenants {', '.join(_demo_slugs(info))}")
     else:
         print(f"the demo tenant {info.tenant.slug} exists already; it was not seeded again")
-    for line in demo_lines(settings, info, api_key=secret):
+    for line in demo_lines(settings, info, api_key=secret, root_path=root):
         print(line)
     return 0
+
+
+async def _lifecycle_services(
+    settings: Settings, pool: asyncpg.Pool[Any]
+) -> lifecycle.LifecycleServices:
+    sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
+    issuer = await build_issuer(settings, pool, sealer)
+    return lifecycle.LifecycleServices.build(
+        pool=pool, sealer=sealer, settings=settings, issuer=issuer
+    )
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _print_domain(domain: Domain, certificate: lifecycle.CertificateInfo | None) -> None:
+    print(f"domain:        {domain.name}")
+    print(f"status:        {domain.status}")
+    if domain.failure_reason:
+        print(f"reason:        {domain.failure_reason}")
+    diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
+    resolves = [*diagnosis.get("cname_chain", []), *diagnosis.get("ipv4", [])]
+    resolves += diagnosis.get("ipv6", [])
+    if diagnosis:
+        print(f"resolves to:   {', '.join(resolves) or 'nothing'}")
+    for problem in diagnosis.get("problems", []):
+        print(f"problem:       {problem['message']}")
+    if diagnosis and not diagnosis.get("verified"):
+        for record in diagnosis.get("records_to_create", []):
+            print(f"create:        {record['name']} {record['type']} {record['target']}")
+    if certificate is not None:
+        print(
+            f"certificate:   serial {certificate.serial} from {certificate.issuer},"
+            f" valid until {_when(certificate.not_after)}"
+        )
+    print(f"next check:    {_when(domain.next_check_at)}")
+
+
+async def _domain_add(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenant = await registry.get_tenant_by_slug(pool, arguments.slug)
+        domain = await domains.add_domain(
+            pool, tenant_id=tenant.id, name=arguments.name, base_domain=settings.base_domain
+        )
+    print(f"added {domain.name} to tenant {tenant.slug} (status {domain.status})")
+    print(f"next: create the DNS record  {domain.name} CNAME {settings.cname_target}")
+    print(f"then: gateway domain check {domain.name}")
+    return 0
+
+
+async def _domain_check(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        domain = await domains.find_domain(pool, arguments.name)
+        services = await _lifecycle_services(settings, pool)
+        domain = await lifecycle.check_now(services, domain)
+        certificate = await lifecycle.latest_certificate(pool, domain)
+    _print_domain(domain, certificate)
+    return 0
+
+
+async def _domain_list(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenants = (
+            [await registry.get_tenant_by_slug(pool, arguments.slug)]
+            if arguments.slug
+            else await registry.list_tenants(pool)
+        )
+        rows: list[tuple[str, ...]] = []
+        for tenant in tenants:
+            found = await domains.list_domains(pool, tenant_id=tenant.id)
+            certificates = await lifecycle.certificates_of(
+                pool, tenant_id=tenant.id, domain_ids=[d.id for d in found]
+            )
+            for domain in found:
+                certificate = certificates.get(domain.id)
+                rows.append(
+                    (
+                        domain.name,
+                        tenant.slug,
+                        domain.status,
+                        _when(certificate.not_after if certificate else None),
+                        _when(domain.next_check_at),
+                        domain.failure_reason or "",
+                    )
+                )
+    if not rows:
+        print("no custom domains yet: add one with `gateway domain add SLUG NAME`")
+        return 0
+    header = ("NAME", "TENANT", "STATUS", "CERTIFICATE UNTIL", "NEXT CHECK", "REASON")
+    _print_table([header, *rows], sys.stdout)
+    return 0
+
+
+async def _domain_remove(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        tenant = await registry.get_tenant_by_slug(pool, arguments.slug)
+        await domains.delete_domain(pool, tenant_id=tenant.id, name=arguments.name)
+    print(f"removed {arguments.name.strip().lower()} from tenant {tenant.slug}")
+    return 0
+
+
+async def _cert_list(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        rows = await pool.fetch(
+            """
+            SELECT DISTINCT ON (coalesce(c.domain_id, array_to_string(c.names, ' ')))
+                   c.names, c.issuer, c.serial, c.not_before, c.not_after, t.slug
+            FROM certificates c LEFT JOIN tenants t ON t.id = c.tenant_id
+            ORDER BY coalesce(c.domain_id, array_to_string(c.names, ' ')),
+                     c.not_after DESC, c.created_at DESC
+            """
+        )
+    if not rows:
+        print("no certificates yet")
+        return 0
+    table = [("NAMES", "TENANT", "ISSUER", "SERIAL", "VALID UNTIL", "RENEWS FROM")]
+    for row in sorted(rows, key=lambda r: r["not_after"]):
+        renews = renewal_time(
+            not_before=row["not_before"], not_after=row["not_after"], serial=row["serial"]
+        )
+        table.append(
+            (
+                ",".join(row["names"]),
+                row["slug"] or "-",
+                row["issuer"],
+                row["serial"],
+                _when(row["not_after"]),
+                _when(renews),
+            )
+        )
+    _print_table(table, sys.stdout)
+    return 0
+
+
+async def _cert_renew(arguments: argparse.Namespace, settings: Settings) -> int:
+    async with open_pool(settings) as pool:
+        domain = await domains.find_domain(pool, arguments.name)
+        if domain.status != lifecycle.ACTIVE:
+            raise CommandError(
+                f"{domain.name} is {domain.status}, not active: run `gateway domain check"
+                f" {domain.name}` to see why"
+            )
+        before = await lifecycle.latest_certificate(pool, domain)
+        services = await _lifecycle_services(settings, pool)
+        domain = await lifecycle.renew_now(services, domain)
+        after = await lifecycle.latest_certificate(pool, domain)
+    if after is None or (before is not None and after.serial == before.serial):
+        why = domain.failure_reason or "another renewal is running"
+        raise CommandError(f"{domain.name} was not renewed: {why}")
+    print(
+        f"renewed {domain.name}: serial {after.serial} from {after.issuer},"
+        f" valid until {_when(after.not_after)}"
+    )
+    return 0
+
+
+async def _write_root(settings: Settings, pool: asyncpg.Pool[Any]) -> Path | None:
+    """With the internal issuer: its root written to the data directory, for clients to trust."""
+    if settings.issuer != "internal":
+        return None
+    from gateway.demo import write_internal_root
+
+    sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
+    return await write_internal_root(pool, sealer, Path(settings.data_dir))
 
 
 def _demo_slugs(info: Any) -> list[str]:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from billing import customers, invoices, payment_methods, subscriptions, wallets
+from certs.internal_ca import InternalCA
+from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants import api_keys, registry
 from gateway.tenants.errors import InvalidApiKey, TenantNotFound
@@ -315,13 +317,49 @@ def _write_key(key_file: Path, secret: str) -> None:
         handle.write(secret + "\n")
 
 
-def demo_lines(settings: Settings, info: DemoInfo, *, api_key: str) -> list[str]:
-    """The lines a newcomer reads: one URL per line, then the API key."""
+INTERNAL_ROOT_FILE = "internal-ca.pem"
+
+
+async def write_internal_root(pool: Db, sealer: Sealer, data_dir: Path) -> Path:
+    """Write the internal CA's root certificate (created if needed) to the data directory.
+
+    Only the certificate is written: the root key stays sealed in PostgreSQL.
+    """
+    authority = await InternalCA.load_or_create(pool, sealer)
+    path = data_dir / INTERNAL_ROOT_FILE
+    await asyncio.to_thread(_write_text, path, authority.root_pem)
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def demo_lines(
+    settings: Settings, info: DemoInfo, *, api_key: str, root_path: Path | None = None
+) -> list[str]:
+    """The lines a newcomer reads: one URL per line (HTTP, then HTTPS), then the API key.
+
+    With `root_path` (the internal CA's root written by `write_internal_root`),
+    the lines also say how to trust it.
+    """
     lines = []
     for customer in info.customers:
-        url = settings.public_url(f"{customer.tenant_slug}.{settings.base_domain}")
+        host = f"{customer.tenant_slug}.{settings.base_domain}"
+        path = f"/portal/{customer.id}"
+        label = f"{customer.name} ({customer.tenant_slug})"
+        lines.append(f"Portal of {label}: {settings.public_url(host)}{path}")
+        lines.append(f"Portal of {label} over HTTPS: {settings.secure_url(host)}{path}")
+    if root_path is not None and info.customers:
+        first = info.customers[0]
+        url = settings.secure_url(f"{first.tenant_slug}.{settings.base_domain}")
+        lines.append(f"HTTPS certificates come from the internal CA; its root is {root_path}")
+        lines.append(f"Check HTTPS: curl --cacert {root_path} {url}/portal/{first.id}")
         lines.append(
-            f"Portal of {customer.name} ({customer.tenant_slug}): {url}/portal/{customer.id}"
+            "Browsers: import it as a trusted authority (Firefox: Settings > Privacy & Security"
+            " > Certificates > View Certificates > Authorities > Import; Chromium: Settings >"
+            " Privacy and security > Security > Manage certificates > Authorities > Import)"
         )
     api = settings.public_url(settings.api_host) + "/api/v1"
     lines.append(f"API base URL: {api}")

@@ -16,6 +16,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from billing import errors as billing_errors
+from certs import errors as certs_errors
+from certs.budgets import BudgetExhausted
+from certs.issuer import IssuanceFailed, IssuanceInProgress
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized
@@ -85,6 +88,8 @@ def describe_error(error: Exception) -> Problem:
         return _from_tenant_error(error)
     if isinstance(error, billing_errors.BillingError):
         return _from_billing_error(error)
+    if isinstance(error, certs_errors.CertsError):
+        return _from_certs_error(error)
     return Problem(
         status=500,
         title="Internal error",
@@ -117,6 +122,30 @@ def _from_billing_error(error: billing_errors.BillingError) -> Problem:
     if isinstance(error, billing_errors.Conflict):
         return _conflict(str(error), error.field)
     return Problem(status=400, title="Bad request", detail=str(error))
+
+
+def _from_certs_error(error: certs_errors.CertsError) -> Problem:
+    if isinstance(error, certs_errors.InvalidCertificateNames):
+        return _invalid_input({"name": error.reason})
+    if isinstance(error, BudgetExhausted):
+        return Problem(
+            status=429,
+            title="Too many requests",
+            detail=str(error),
+            headers={"Retry-After": f"{error.retry_at:%a, %d %b %Y %H:%M:%S} GMT"},
+        )
+    if isinstance(error, IssuanceInProgress):
+        return Problem(
+            status=409, title="Conflict", detail=str(error), headers={"Retry-After": "60"}
+        )
+    if isinstance(error, IssuanceFailed):
+        return Problem(status=502, title="Bad gateway", detail=str(error))
+    # KeyUnavailable, InvalidCertificate: our own state is wrong, not the request.
+    return Problem(
+        status=500,
+        title="Internal error",
+        detail="Something went wrong on our side. Quote the error id if you contact support.",
+    )
 
 
 def _invalid_input(errors: Mapping[str, str]) -> Problem:
@@ -164,10 +193,15 @@ def _log(request: web.Request, problem: Problem, error_id: str, error: BaseExcep
 
 
 def wants_problem_document(request: web.Request) -> bool:
-    """API clients get problem documents: any /api/ path, and anything on the API host."""
+    """Problem documents for API clients: /api/ paths, the API host, and page scripts.
+
+    A page script asks with `Accept: application/json` (the portal's payment
+    forms) and shows the problem's detail instead of parsing an HTML page.
+    """
     settings = request.config_dict.get(keys.SETTINGS)
     on_api_host = settings is not None and request.get(keys.CANONICAL_HOST) == settings.api_host
-    return is_api_path(request.path) or on_api_host
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    return is_api_path(request.path) or on_api_host or wants_json
 
 
 def _render(request: web.Request, problem: Problem, error_id: str) -> web.Response:

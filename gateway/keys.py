@@ -23,6 +23,9 @@ HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
 # The certificate issuer chosen by settings (internal CA or ACME).
 ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
 
+# True in a process that also serves HTTPS: plain HTTP then redirects known hosts (308).
+HTTPS_SERVED = web.AppKey("https_served", bool)
+
 # Set by the host middleware on every request for a tenant host.
 TENANT = web.RequestKey("tenant", Tenant)
 # The canonical host of the request (lower case, no port, A-labels).

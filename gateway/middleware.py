@@ -1,4 +1,4 @@
-"""Request middleware: canonical host and tenant resolution, security headers, the host index."""
+"""Request middleware: canonical host and tenant resolution, HTTPS rules, security headers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway import keys
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import BadRequest, MisdirectedRequest, NotFound
 from gateway.hosts import canonicalise_host
 from gateway.tenants.index import HostIndex
+from gateway.tls.server_name import server_name_of
 
 # Answered on any host (load balancers probe by address), before host checks.
 HOST_INDEPENDENT_PATHS = frozenset({"/healthz", "/readyz"})
+# RFC 8555 section 8.3: the CA validates a name before it is active here, so any host.
+ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
+# Set (before start-up) when this process also serves HTTPS: plain HTTP then redirects.
+# One year, the value HSTS preload lists ask for. No includeSubDomains: a tenant's
+# domain is one name of someone else's zone (issue 3), and under the base domain
+# a subdomain served elsewhere over plain HTTP would break.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 HTML_CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -72,8 +80,11 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Canonicalise the Host, pick the kind of host, and store the tenant for tenant hosts.
 
     Raises BadRequest for absolute-form targets, a missing or malformed Host or a
-    wrong port, and NotFound for unknown hosts and for paths the host does not
-    serve. The 404 of an unknown host names no tenant.
+    port other than the listener's, MisdirectedRequest (421) on HTTPS when the
+    Host is not the connection's SNI, and NotFound for unknown hosts and for
+    paths the host does not serve. The 404 of an unknown host names no tenant.
+    ACME HTTP-01 challenges pass on any host. When the app also serves HTTPS
+    (`serve_https`), plain HTTP requests for known hosts get a 308 to HTTPS.
     """
     if request.path in HOST_INDEPENDENT_PATHS:
         return await handler(request)
@@ -89,8 +100,23 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if len(raw_hosts) > 1:
         raise BadRequest("the request has more than one Host header")
     settings = request.config_dict[keys.SETTINGS]
-    host = canonicalise_host(raw_hosts[0], listener_port=settings.http_port)
+    ssl_object = tls_object(request)
+    secure = ssl_object is not None
+    # The Host's port must be the one of the listener the request came in on.
+    listener_port = settings.https_port if secure else settings.http_port
+    host = canonicalise_host(raw_hosts[0], listener_port=listener_port)
     request[keys.CANONICAL_HOST] = host
+    if secure and server_name_of(ssl_object) != host:
+        # RFC 9110 section 15.5.20: the connection's certificate was chosen for another name;
+        # serving this Host on it would let one tenant's connection reach another's pages.
+        raise MisdirectedRequest("this connection was opened for another host name")
+    if request.path.startswith(ACME_CHALLENGE_PREFIX):
+        return await handler(request)
+    known = host in (settings.api_host, settings.app_host)
+    tenant = None if known else request.config_dict[keys.HOST_INDEX].lookup(host)
+    redirect = settings.redirect_http and request.config_dict.get(keys.HTTPS_SERVED)
+    if (known or tenant is not None) and not secure and redirect:
+        raise web.HTTPPermanentRedirect(settings.secure_url(host) + request.raw_path)
     if host == settings.api_host:
         if not is_api_path(request.path):
             raise NotFound("the API lives under /api/")
@@ -99,11 +125,36 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise NotFound("there is no API at this address")
     if host == settings.app_host:
         raise NotFound("the settings page is not available yet")
-    tenant = request.config_dict[keys.HOST_INDEX].lookup(host)
     if tenant is None:
         raise NotFound("there is no site at this address")
     request[keys.TENANT] = tenant
     return await handler(request)
+
+
+def tls_object(request: web.BaseRequest) -> object | None:
+    """The connection's SSLObject on the HTTPS listener; None on plain HTTP."""
+    transport = request.transport
+    return None if transport is None else transport.get_extra_info("ssl_object")
+
+
+def sends_hsts(base_domain: str) -> bool:
+    """Whether HTTPS responses carry HSTS: not for localhost, which browsers would pin."""
+    return base_domain != "localhost" and not base_domain.endswith(".localhost")
+
+
+async def strict_transport_security(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: HSTS on every HTTPS response, error pages included."""
+    if tls_object(request) is None:
+        return
+    if sends_hsts(request.config_dict[keys.SETTINGS].base_domain):
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+
+
+def serve_https(app: web.Application) -> None:
+    """Mark `app` as also served on HTTPS (before it starts): plain HTTP redirects known hosts
+    with 308, and HTTPS responses carry HSTS."""
+    app[keys.HTTPS_SERVED] = True
+    app.on_response_prepare.append(strict_transport_security)
 
 
 async def host_index_context(app: web.Application) -> AsyncIterator[None]:

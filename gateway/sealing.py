@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -29,6 +31,7 @@ class Sealer:
         if len(kek) != 32:
             raise ValueError("the key-encryption key must be 32 bytes")
         self._aead = AESGCM(kek)
+        self._kek = kek
 
     def seal(self, plaintext: bytes, purpose: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
@@ -44,3 +47,9 @@ class Sealer:
             raise SealingError(
                 f"sealed value for {purpose} does not open with this key-encryption key"
             ) from None
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte subkey for `purpose` (HKDF-SHA256); the KEK itself never leaves."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+            self._kek
+        )

@@ -125,6 +125,24 @@ def _parse_optional_url(key: str, raw: object) -> str | None:
     return text
 
 
+def _parse_url(key: str, raw: object) -> str:
+    url = _parse_optional_url(key, raw)
+    if url is None:
+        raise SettingsError(key, "an http(s) URL", raw)
+    return url
+
+
+def _parse_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(key, "true or false", raw)
+
+
 def _parse_optional_path(key: str, raw: object) -> Path | None:
     text = str(raw).strip()
     return Path(text) if text else None
@@ -192,6 +210,12 @@ class Settings:
     http_host: str = _setting("127.0.0.1", _parse_address, "address the HTTP listener binds")
     http_port: int = _setting(8080, _parse_int(1, 65535), "HTTP listener port")
     https_port: int = _setting(8443, _parse_int(1, 65535), "HTTPS listener port")
+    redirect_http: bool = _setting(
+        True,
+        _parse_bool,
+        "answer plain HTTP for known hosts with 308 to HTTPS (make run turns it off so the "
+        "demo also opens over http://*.localhost without trusting the local CA)",
+    )
     issuer: str = _setting(
         "internal",
         _parse_choice("internal", "acme"),
@@ -221,8 +245,35 @@ class Settings:
     tls_context_cache_size: int = _setting(
         10_000, _parse_int(1, 10_000_000), "TLS contexts kept in memory per process (LRU)"
     )
+    tls_handshake_timeout: float = _setting(
+        10.0,
+        _parse_float(0.5, 120),
+        "seconds a client has to send its ClientHello and finish the TLS handshake",
+    )
+    tls_max_pending_handshakes: int = _setting(
+        1024,
+        _parse_int(1, 1_000_000),
+        "connections per process between accept and a finished TLS handshake",
+    )
+    vendor_cert_file: Path | None = _setting(
+        None,
+        _parse_optional_path,
+        "PEM chain for the vendor hosts (a wildcard for *.<base domain>), used with "
+        "GATEWAY_ISSUER=acme; empty: those names are refused on HTTPS",
+    )
+    vendor_key_file: Path | None = _setting(
+        None, _parse_optional_path, "PEM private key of GATEWAY_VENDOR_CERT_FILE"
+    )
     domain_recheck_seconds: int = _setting(
         3600, _parse_int(10, 7 * 86400), "how often active domains' DNS is checked again"
+    )
+    stripe_api_base: str = _setting(
+        "https://api.stripe.com",
+        _parse_url,
+        "Stripe API base URL (tests point it at localstripe)",
+    )
+    stripe_js_url: str = _setting(
+        "https://js.stripe.com/v3/", _parse_url, "Stripe.js script URL that payment pages load"
     )
     kek: bytes | None = _setting(
         None,
@@ -322,6 +373,11 @@ def load_settings(
         )
     if settings.issuer == "acme" and settings.acme_directory_url is None:
         raise SettingsError(env_name("acme_directory_url"), "a URL when GATEWAY_ISSUER=acme")
+    if (settings.vendor_cert_file is None) != (settings.vendor_key_file is None):
+        raise SettingsError(
+            env_name("vendor_key_file"),
+            "GATEWAY_VENDOR_CERT_FILE and GATEWAY_VENDOR_KEY_FILE set together or not at all",
+        )
     if settings.http_port == settings.https_port:
         raise SettingsError(env_name("https_port"), "a port other than GATEWAY_HTTP_PORT")
     if settings.database_url is not None and settings.kek is None:

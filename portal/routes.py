@@ -1,138 +1,185 @@
-"""Customer portal pages on a tenant's host: the overview of a customer's billing."""
+"""Customer portal pages on a tenant's host: the overview and the billing information form."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from billing.customers import Customer, get_customer
-from billing.money import format_amount
-from billing.subscriptions import Subscription, SubscriptionItem, list_customer_subscriptions
+from billing.customers import SUPPORTED_LANGUAGES, Customer, update_billing_info
+from billing.errors import InvalidInput
+from billing.invoices import list_invoices
+from billing.payment_methods import list_payment_methods
+from billing.subscriptions import list_customer_subscriptions
+from billing.wallets import list_customer_wallets
 from gateway import keys
-from gateway.branding import brand_context
-from gateway.errors import NotFound
-from gateway.tenants.models import Tenant
+from gateway.errors import Forbidden
+from portal.access import Visit, portal_page
+from portal.csrf import FIELD_NAME, verify_csrf_token
+from portal.i18n import country_names, language_name
+from portal.invoice_pages import routes as invoice_routes
+from portal.views import (
+    CUSTOMER_VISIBLE_INVOICE_STATUSES,
+    address_lines,
+    invoice_row,
+    payment_method_view,
+    subscription_view,
+    wallet_view,
+)
 
 routes = web.RouteTableDef()
 
-# The portal's words are English for now; amounts follow the same language so a page
-# never mixes "1,234.50" and "1.234,50".
-PAGE_LANGUAGE = "en"
-
-STATUS_LABELS = {
-    "incomplete": "Incomplete",
-    "trialing": "Trial",
-    "active": "Active",
-    "past_due": "Past due",
-    "paused": "Paused",
-    "canceled": "Canceled",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class ItemView:
-    name: str
-    quantity: int
-    unit_price: str
-    amount: str
-    interval: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubscriptionView:
-    id: str
-    plan_name: str
-    status: str
-    status_label: str
-    period: str
-    ends_on: str | None
-    trial_ends_on: str | None
-    items: list[ItemView]
-
-
-def format_date(moment: datetime) -> str:
-    """A date readers in any country parse the same way: 1 Mar 2026."""
-    return f"{moment.day} {moment:%b %Y}"
-
-
-def format_interval(interval: str, count: int) -> str:
-    """`month`, or `3 months`."""
-    return interval if count == 1 else f"{count} {interval}s"
-
-
-def _item_view(item: SubscriptionItem, currency: str, language: str) -> ItemView:
-    # per_unit: unit_amount x quantity each period; flat: unit_amount whatever the quantity.
-    amount = (
-        item.unit_amount * item.quantity if item.price_model == "per_unit" else item.unit_amount
-    )
-    return ItemView(
-        name=item.name,
-        quantity=item.quantity,
-        unit_price=format_amount(item.unit_amount, currency, language),
-        amount=format_amount(amount, currency, language),
-        interval=format_interval(item.billing_interval, item.interval_count),
-    )
-
-
-def subscription_view(subscription: Subscription, language: str) -> SubscriptionView:
-    """What the overview shows of one subscription, amounts in its own currency."""
-    ends = subscription.cancel_at_period_end and subscription.status != "canceled"
-    trial = subscription.status == "trialing" and subscription.trial_end is not None
-    return SubscriptionView(
-        id=subscription.id,
-        plan_name=subscription.plan_name,
-        status=subscription.status,
-        status_label=STATUS_LABELS.get(subscription.status, subscription.status),
-        period=f"{format_date(subscription.current_period_start)} – "
-        f"{format_date(subscription.current_period_end)}",
-        ends_on=format_date(subscription.current_period_end) if ends else None,
-        trial_ends_on=(
-            format_date(subscription.trial_end)
-            if trial and subscription.trial_end is not None
-            else None
-        ),
-        items=[_item_view(item, subscription.currency, language) for item in subscription.items],
-    )
-
-
-def address_lines(customer: Customer) -> list[str]:
-    """The billing address as printed on an envelope, empty parts left out."""
-    town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    parts = (customer.address_line1, customer.address_line2, town, customer.state, customer.country)
-    return [part for part in parts if part]
-
-
-def portal_tenant(request: web.Request) -> Tenant:
-    """The tenant whose portal this host serves; NotFound where there is no portal."""
-    tenant: Tenant | None = request.get(keys.TENANT)
-    if tenant is None:
-        raise NotFound("there is no portal at this address")
-    # Tenants that hand out signed links do not let a bare customer id open the portal.
-    if tenant.portal.link_mode != "customer_id":
-        raise NotFound("there is no such customer")
-    return tenant
+RECENT_INVOICES = 5
+# Form field -> the billing API's field name, so validation errors land beside their input.
+ADDRESS_FORM_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+FORM_FIELDS = ("name", "email", *ADDRESS_FORM_FIELDS, "vat_number", "language")
 
 
 @routes.get("/portal/{customer_id}")
-async def portal_overview(request: web.Request) -> web.Response:
-    """The customer's name, billing information and subscriptions, in the tenant's brand."""
-    tenant = portal_tenant(request)
-    customer_id = request.match_info["customer_id"]
+@portal_page
+async def portal_overview(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """Subscriptions, payment methods, billing information, wallets and recent invoices."""
     pool = request.config_dict[keys.POOL]
-    # get_customer raises NotFound for malformed ids and for other tenants' customers alike.
-    customer = await get_customer(pool, tenant_id=tenant.id, customer_id=customer_id)
+    tenant_id, customer_id = visit.tenant.id, visit.customer.id
     subscriptions = await list_customer_subscriptions(
-        pool, tenant_id=tenant.id, customer_id=customer.id
+        pool, tenant_id=tenant_id, customer_id=customer_id
     )
-    context: dict[str, Any] = {
-        "brand": brand_context(tenant),
-        "customer": customer,
-        "address_lines": address_lines(customer),
-        "language": PAGE_LANGUAGE,
-        "subscriptions": [subscription_view(item, PAGE_LANGUAGE) for item in subscriptions],
+    methods = await list_payment_methods(pool, tenant_id=tenant_id, customer_id=customer_id)
+    wallets = await list_customer_wallets(pool, tenant_id=tenant_id, customer_id=customer_id)
+    invoices, _ = await list_invoices(
+        pool, tenant_id=tenant_id, customer_id=customer_id, limit=RECENT_INVOICES * 4
+    )
+    visible = [item for item in invoices if item.status in CUSTOMER_VISIBLE_INVOICE_STATUSES]
+    context = {
+        **visit.context(request),
+        "address_lines": address_lines(visit, visit.customer),
+        "country_name": _country_name(visit, visit.customer),
+        "subscriptions": [subscription_view(visit, item) for item in subscriptions],
+        "payment_methods": methods,
+        "payment_method_views": [payment_method_view(visit, item) for item in methods],
+        "wallets": wallets,
+        "wallet_views": [wallet_view(visit, item) for item in wallets],
+        "recent_invoices": [invoice_row(visit, item) for item in visible[:RECENT_INVOICES]],
+        "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
     }
     return aiohttp_jinja2.render_template("portal/overview.html", request, context)
+
+
+def _country_name(visit: Visit, customer: Customer) -> str | None:
+    if customer.country is None:
+        return None
+    return country_names(visit.language).get(customer.country, customer.country)
+
+
+def _current_values(customer: Customer) -> dict[str, str]:
+    return {
+        "name": customer.name,
+        "email": customer.email or "",
+        "line1": customer.address_line1 or "",
+        "line2": customer.address_line2 or "",
+        "city": customer.city or "",
+        "postal_code": customer.postal_code or "",
+        "state": customer.state or "",
+        "country": customer.country or "",
+        "vat_number": customer.vat_number or "",
+        "language": customer.language,
+    }
+
+
+def _billing_changes(values: Mapping[str, str]) -> dict[str, object]:
+    """The billing API's input for the submitted form; empty inputs clear their field."""
+
+    def optional(name: str) -> str | None:
+        return values.get(name, "").strip() or None
+
+    return {
+        "name": values.get("name", ""),
+        "email": optional("email"),
+        "address": {name: optional(name) for name in ADDRESS_FORM_FIELDS},
+        "vat_number": optional("vat_number"),
+        "language": values.get("language", ""),
+    }
+
+
+def _field_errors(error: InvalidInput) -> dict[str, str]:
+    """Errors keyed by form field: `address.city` is the `city` input."""
+    found: dict[str, str] = {}
+    for name, message in error.errors.items():
+        field = name.removeprefix("address.")
+        found[field if field in FORM_FIELDS else "form"] = message
+    return found
+
+
+def _render_billing_form(
+    request: web.Request,
+    visit: Visit,
+    *,
+    values: Mapping[str, str],
+    errors: Mapping[str, str],
+    saved: bool,
+    status: int = 200,
+) -> web.Response:
+    countries = sorted(country_names(visit.language).items(), key=lambda item: item[1])
+    context = {
+        **visit.context(request),
+        "values": values,
+        "errors": errors,
+        "saved": saved,
+        "countries": [
+            (code, name) for code, name in countries if len(code) == 2 and code.isalpha()
+        ],
+        "languages": [(code, language_name(code, code)) for code in SUPPORTED_LANGUAGES],
+    }
+    return aiohttp_jinja2.render_template("portal/billing.html", request, context, status=status)
+
+
+def _require_billing_edit(visit: Visit) -> None:
+    if not visit.tenant.portal.billing_edit_enabled:
+        raise Forbidden(visit.t("billing.edit_disabled"))
+
+
+@routes.get("/portal/{customer_id}/billing")
+@portal_page
+async def billing_form(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """The billing information form, filled with the saved values."""
+    _require_billing_edit(visit)
+    return _render_billing_form(
+        request,
+        visit,
+        values=_current_values(visit.customer),
+        errors={},
+        saved=request.query.get("saved") == "1",
+    )
+
+
+@routes.post("/portal/{customer_id}/billing")
+@portal_page
+async def billing_save(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """Save the billing information: all fields or none; errors shown beside their inputs."""
+    form = await request.post()
+    verify_csrf_token(request, customer_id=visit.customer.id, token=_text(form.get(FIELD_NAME)))
+    _require_billing_edit(visit)
+    values = {name: _text(form.get(name)) or "" for name in FORM_FIELDS}
+    try:
+        await update_billing_info(
+            request.config_dict[keys.POOL],
+            tenant_id=visit.tenant.id,
+            customer_id=visit.customer.id,
+            changes=_billing_changes(values),
+        )
+    except InvalidInput as error:
+        return _render_billing_form(
+            request, visit, values=values, errors=_field_errors(error), saved=False, status=422
+        )
+    raise web.HTTPSeeOther(location=f"/portal/{visit.customer.id}/billing?saved=1")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# The invoice pages live in their own module; one table keeps the composition root simple.
+for definition in invoice_routes:
+    if isinstance(definition, web.RouteDef):
+        routes.route(definition.method, definition.path, **definition.kwargs)(definition.handler)

@@ -161,7 +161,8 @@ class ApiTenant:
 @pytest.fixture
 async def gateway_client(aiohttp_client: Any, settings: Settings) -> Any:
     """A test client for the whole gateway; API responses are checked against their schemas."""
-    return await aiohttp_client(create_app(settings, validate_api_responses=True))
+    app = create_app(settings, validate_api_responses=True, domain_worker=False)
+    return await aiohttp_client(app)
 
 
 @pytest.fixture

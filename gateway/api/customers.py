@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from billing import customers, payment_methods
+from billing import customers, payment_methods, portal_sessions
 from billing.customers import SUPPORTED_LANGUAGES, Customer
 from billing.payment_methods import PaymentMethod
 from gateway.api.billing_fields import (
@@ -12,6 +13,7 @@ from gateway.api.billing_fields import (
     CURRENCY_INPUT,
     METADATA,
     OPTIONAL_STRING,
+    OPTIONAL_TIMESTAMP,
     TIMESTAMP,
     id_schema,
     tenant_base_url,
@@ -290,4 +292,93 @@ async def get_customer_portal_link(context: ApiContext) -> dict[str, Any]:
         "object": "portal_link",
         "customer": customer.id,
         "url": await tenant_base_url(context) + f"/portal/{customer.id}",
+    }
+
+
+PORTAL_SESSION_CREATE = routes.schema(
+    "PortalSessionCreate",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "ttl_seconds": {
+                "type": "integer",
+                "minimum": portal_sessions.MIN_TTL_SECONDS,
+                "maximum": portal_sessions.MAX_TTL_SECONDS,
+                "description": "How long the link works; defaults to your portal link TTL.",
+            }
+        },
+    },
+)
+PORTAL_SESSION = routes.schema(
+    "PortalSession",
+    {
+        "type": "object",
+        "required": ["id", "object", "customer", "expires_at", "revoked_at"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "Names the session to revoke it; the token is never shown again.",
+            },
+            "object": {"const": "portal_session"},
+            "customer": id_schema("cus"),
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The signed portal link (only when the session is created).",
+            },
+            "expires_at": TIMESTAMP,
+            "revoked_at": OPTIONAL_TIMESTAMP,
+        },
+    },
+)
+
+
+@routes.operation(
+    "POST",
+    "/customers/{id}/portal_sessions",
+    summary="Create a signed portal link that expires (revoke it with DELETE)",
+    tag=TAG,
+    request=PORTAL_SESSION_CREATE,
+    response=PORTAL_SESSION,
+    status=201,
+)
+async def create_portal_session(context: ApiContext) -> dict[str, Any]:
+    ttl = context.body.get("ttl_seconds", context.tenant.portal.link_ttl_seconds)
+    customer_id = context.path("id")
+    token, expires_at = await portal_sessions.create_portal_session(
+        context.pool, tenant_id=context.tenant.id, customer_id=customer_id, ttl_seconds=ttl
+    )
+    query = urlencode({"token": token})
+    return {
+        "id": portal_sessions.session_id(token),
+        "object": "portal_session",
+        "customer": customer_id,
+        "url": await tenant_base_url(context) + f"/portal/{customer_id}?{query}",
+        "expires_at": expires_at,
+        "revoked_at": None,
+    }
+
+
+@routes.operation(
+    "DELETE",
+    "/customers/{id}/portal_sessions/{session_id}",
+    summary="Revoke a signed portal link at once (idempotent)",
+    tag=TAG,
+    response=PORTAL_SESSION,
+)
+async def revoke_portal_session(context: ApiContext) -> dict[str, Any]:
+    session = await portal_sessions.revoke(
+        context.pool,
+        tenant_id=context.tenant.id,
+        customer_id=context.path("id"),
+        session_id=context.path("session_id"),
+    )
+    return {
+        "id": session.id,
+        "object": "portal_session",
+        "customer": session.customer_id,
+        "expires_at": session.expires_at,
+        "revoked_at": session.revoked_at,
     }

@@ -1,20 +1,46 @@
-"""API resources for custom domains: add, list, get, remove."""
+"""API resources for custom domains: add, list, read, check now, remove.
+
+A domain's representation tells the tenant everything the lifecycle knows:
+its status, what the name resolves to, the records to create and the problems
+found (in plain words), its certificate, and when a domain held back by the
+CA's limits is tried again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from gateway import keys
 from gateway.api.framework import ApiContext, ApiRoutes, Page
-from gateway.tenants import domains
+from gateway.tenants import domains, lifecycle
 from gateway.tenants.domains import Domain
+from gateway.tenants.lifecycle import CertificateInfo, LifecycleServices
 
 routes = ApiRoutes()
 
+# How long `check` waits for an issuance it started; past that the issuance goes on in
+# the background and the response shows the domain as issuing.
+CHECK_WAIT_SECONDS = 20.0
+_background: set[asyncio.Task[Domain]] = set()
+
+_DATE_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 DOMAIN = routes.schema(
     "Domain",
     {
         "type": "object",
-        "required": ["id", "object", "name", "status", "created_at"],
+        "required": [
+            "id",
+            "object",
+            "name",
+            "status",
+            "cname_target",
+            "records_to_create",
+            "problems",
+            "certificate",
+            "held_back_until",
+            "created_at",
+        ],
         "properties": {
             "id": {"type": "string", "pattern": "^dom_"},
             "object": {"const": "domain"},
@@ -33,9 +59,42 @@ DOMAIN = routes.schema(
             "failure_reason": {"type": ["string", "null"]},
             "diagnosis": {},
             "cname_target": {"type": "string"},
-            "next_check_at": {"type": ["string", "null"], "format": "date-time"},
-            "last_checked_at": {"type": ["string", "null"], "format": "date-time"},
-            "verified_at": {"type": ["string", "null"], "format": "date-time"},
+            "resolves_to": {"type": "array", "items": {"type": "string"}},
+            "records_to_create": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "name", "target"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "name": {"type": "string"},
+                        "target": {"type": "string"},
+                    },
+                },
+            },
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+            "certificate": {
+                "type": ["object", "null"],
+                "required": ["issuer", "serial", "not_after"],
+                "properties": {
+                    "issuer": {"enum": ["acme", "internal"]},
+                    "serial": {"type": "string"},
+                    "not_before": {"type": "string", "format": "date-time"},
+                    "not_after": {"type": "string", "format": "date-time"},
+                },
+            },
+            "held_back_until": _DATE_TIME_OR_NULL,
+            "next_check_at": _DATE_TIME_OR_NULL,
+            "last_checked_at": _DATE_TIME_OR_NULL,
+            "verified_at": _DATE_TIME_OR_NULL,
+            "moved_at": _DATE_TIME_OR_NULL,
             "created_at": {"type": "string", "format": "date-time"},
         },
     },
@@ -51,7 +110,16 @@ DOMAIN_CREATE = routes.schema(
 )
 
 
-def domain_json(context: ApiContext, domain: Domain) -> dict[str, Any]:
+def domain_json(
+    context: ApiContext, domain: Domain, certificate: CertificateInfo | None
+) -> dict[str, Any]:
+    diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
+    cname_target = context.settings.cname_target
+    records = diagnosis.get("records_to_create") or [
+        {"type": "CNAME", "name": domain.name, "target": cname_target}
+    ]
+    resolves_to = [*diagnosis.get("cname_chain", []), *diagnosis.get("ipv4", [])]
+    resolves_to += diagnosis.get("ipv6", [])
     return {
         "id": domain.id,
         "object": "domain",
@@ -59,12 +127,30 @@ def domain_json(context: ApiContext, domain: Domain) -> dict[str, Any]:
         "status": domain.status,
         "failure_reason": domain.failure_reason,
         "diagnosis": domain.diagnosis,
-        "cname_target": f"cname.{context.settings.base_domain}",
+        "cname_target": cname_target,
+        "resolves_to": resolves_to,
+        # Records only matter while the name is not pointed at us.
+        "records_to_create": [] if diagnosis.get("verified") else records,
+        "problems": diagnosis.get("problems", []),
+        "certificate": None
+        if certificate is None
+        else {
+            "issuer": certificate.issuer,
+            "serial": certificate.serial,
+            "not_before": certificate.not_before,
+            "not_after": certificate.not_after,
+        },
+        "held_back_until": lifecycle.held_back_until(domain),
         "next_check_at": domain.next_check_at,
         "last_checked_at": domain.last_checked_at,
         "verified_at": domain.verified_at,
+        "moved_at": domain.moved_at,
         "created_at": domain.created_at,
     }
+
+
+async def _represent(context: ApiContext, domain: Domain) -> dict[str, Any]:
+    return domain_json(context, domain, await lifecycle.latest_certificate(context.pool, domain))
 
 
 @routes.operation(
@@ -83,7 +169,7 @@ async def create_domain(context: ApiContext) -> dict[str, Any]:
         name=context.body["name"],
         base_domain=context.settings.base_domain,
     )
-    return domain_json(context, domain)
+    return domain_json(context, domain, None)
 
 
 @routes.operation(
@@ -101,7 +187,13 @@ async def list_domains(context: ApiContext) -> Page:
         ids = [domain.id for domain in found]
         found = found[ids.index(after) + 1 :] if after in ids else []
     page = found[: context.limit]
-    return Page([domain_json(context, d) for d in page], has_more=len(found) > len(page))
+    certificates = await lifecycle.certificates_of(
+        context.pool, tenant_id=context.tenant.id, domain_ids=[d.id for d in page]
+    )
+    return Page(
+        [domain_json(context, d, certificates.get(d.id)) for d in page],
+        has_more=len(found) > len(page),
+    )
 
 
 @routes.operation(
@@ -111,7 +203,37 @@ async def get_domain(context: ApiContext) -> dict[str, Any]:
     domain = await domains.get_domain(
         context.pool, tenant_id=context.tenant.id, name=context.path("name")
     )
-    return domain_json(context, domain)
+    return await _represent(context, domain)
+
+
+@routes.operation(
+    "POST",
+    "/domains/{name}/check",
+    summary="Check the domain's DNS now; if it points at us, obtain its certificate",
+    tag="domains",
+    response=DOMAIN,
+)
+async def check_domain(context: ApiContext) -> dict[str, Any]:
+    domain = await domains.get_domain(
+        context.pool, tenant_id=context.tenant.id, name=context.path("name")
+    )
+    services = LifecycleServices.build(
+        pool=context.pool,
+        sealer=context.sealer,
+        settings=context.settings,
+        issuer=context.request.config_dict[keys.ISSUER],
+    )
+    task = asyncio.create_task(lifecycle.check_now(services, domain))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    try:
+        # Shielded: a slow CA keeps issuing after the response; the domain then shows issuing.
+        domain = await asyncio.wait_for(asyncio.shield(task), CHECK_WAIT_SECONDS)
+    except TimeoutError:
+        domain = await domains.get_domain(
+            context.pool, tenant_id=context.tenant.id, name=domain.name
+        )
+    return await _represent(context, domain)
 
 
 @routes.operation(

@@ -286,7 +286,13 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
         "gateway",
         "serve",
         "--demo",
-        env={**cli_env, "GATEWAY_HTTP_PORT": str(port)},
+        # As `make run` does: the printed http:// URLs answer without trusting the local CA.
+        env={
+            **cli_env,
+            "GATEWAY_HTTP_PORT": str(port),
+            "GATEWAY_REDIRECT_HTTP": "false",
+            "GATEWAY_HTTPS_PORT": str(free_port()),
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -320,7 +326,7 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
             status = await process.wait()
         errors = (await process.stderr.read()).decode()
 
-    assert printed[0] == f"gateway listening on http://127.0.0.1:{port}"
+    assert printed[0].startswith(f"gateway listening on http://127.0.0.1:{port}, https://")
     assert portal.startswith(f"http://alpeak.localhost:{port}/portal/cus_")
     assert page_status == 200
     assert "Atelier Lumière SARL" in page

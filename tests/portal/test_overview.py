@@ -183,7 +183,7 @@ async def test_the_portal_is_not_served_on_unknown_hosts(client: Client, custome
     assert "Alpeak" not in page
 
 
-async def test_a_tenant_using_signed_links_does_not_open_the_portal_by_customer_id(
+async def test_a_tenant_using_signed_links_asks_for_a_fresh_link_on_a_bare_customer_id(
     client: Client, pool: asyncpg.Pool, customer_id: str, tenants: dict[str, int]
 ) -> None:
     await pool.execute(
@@ -192,9 +192,11 @@ async def test_a_tenant_using_signed_links_does_not_open_the_portal_by_customer_
     # The host index learns of the change through NOTIFY; wait for it, generously.
     for _ in range(200):  # up to about 10 s
         response = await client.get(f"/portal/{customer_id}", headers=ALPEAK)
-        if response.status == 404:
+        if response.status == 403:
             break
         await response.release()
         await asyncio.sleep(0.05)
-    assert response.status == 404
-    assert "Ada Lovelace" not in await response.text()
+    assert response.status == 403
+    page = await response.text()
+    assert "Ada Lovelace" not in page
+    assert "fresh link" in page

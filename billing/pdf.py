@@ -1,0 +1,294 @@
+"""Invoice PDFs: an HTML invoice in the tenant's brand, rendered by WeasyPrint off the event loop.
+
+A final invoice (open, paid, void, uncollectible) never changes its content, so
+its PDF is rendered once and kept in `invoices.pdf`. The document shows only
+what finalisation fixed (number, dates, lines, totals), never the payment
+status, so the cached copy stays true after the invoice is paid or voided.
+Rendering fetches nothing: the icon travels inside the HTML as a data: URI and
+every other URL is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import jinja2
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+from billing.customers import Customer
+from billing.errors import Conflict, NotFound
+from billing.invoices import Invoice
+from billing.money import exponent
+from gateway.tenants.brand import contrast_color
+
+Db = Any  # an asyncpg Pool, Connection or pooled connection
+
+FINAL_STATUSES = frozenset({"open", "paid", "void", "uncollectible"})
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "invoice": "Invoice",
+        "number": "Invoice number",
+        "issued": "Date of issue",
+        "due": "Due date",
+        "billed_to": "Billed to",
+        "vat_number": "VAT number",
+        "description": "Description",
+        "quantity": "Qty",
+        "unit_price": "Unit price",
+        "tax_rate": "Tax",
+        "amount": "Amount",
+        "subtotal": "Subtotal",
+        "tax": "Tax",
+        "total": "Total",
+        "period": "Period",
+    },
+    "fr": {
+        "invoice": "Facture",
+        "number": "Numéro de facture",
+        "issued": "Date d’émission",
+        "due": "Échéance",
+        "billed_to": "Facturé à",
+        "vat_number": "Numéro de TVA",
+        "description": "Description",
+        "quantity": "Qté",
+        "unit_price": "Prix unitaire",
+        "tax_rate": "TVA",
+        "amount": "Montant",
+        "subtotal": "Sous-total",
+        "tax": "TVA",
+        "total": "Total",
+        "period": "Période",
+    },
+}
+
+_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!doctype html>
+<html lang="{{ language }}">
+<head>
+<meta charset="utf-8">
+<title>{{ labels.invoice }} {{ number }}</title>
+<style>
+  @page { size: A4; margin: 18mm 16mm; }
+  body { font-family: sans-serif; font-size: 10pt; color: #111827; }
+  header { display: flex; align-items: center; gap: 10pt; padding: 10pt 12pt;
+           background: {{ brand_color }}; color: {{ brand_contrast }}; }
+  header img { width: 28pt; height: 28pt; }
+  header .seller { font-size: 14pt; font-weight: bold; }
+  h1 { font-size: 16pt; margin: 16pt 0 8pt; }
+  .meta { width: 100%; margin-bottom: 14pt; }
+  .meta td { vertical-align: top; padding: 0 12pt 0 0; }
+  .label { color: #4b5563; }
+  table.lines { width: 100%; border-collapse: collapse; }
+  table.lines th { text-align: left; border-bottom: 1.5pt solid {{ brand_color }};
+                   padding: 4pt 4pt 4pt 0; }
+  table.lines td { border-bottom: 0.5pt solid #d1d5db; padding: 4pt 4pt 4pt 0; }
+  .number { text-align: right; white-space: nowrap; }
+  table.totals { margin-left: auto; margin-top: 10pt; }
+  table.totals td { padding: 2pt 0 2pt 16pt; }
+  table.totals tr.total td { font-weight: bold; border-top: 1.5pt solid {{ brand_color }}; }
+  .memo { margin-top: 16pt; }
+</style>
+</head>
+<body>
+<header>
+  {% if icon_uri %}<img src="{{ icon_uri }}" alt="">{% endif %}
+  <span class="seller">{{ seller }}</span>
+</header>
+<h1>{{ labels.invoice }} {{ number }}</h1>
+<table class="meta">
+  <tr>
+    <td>
+      <div class="label">{{ labels.number }}</div><div>{{ number }}</div>
+      <div class="label">{{ labels.issued }}</div><div>{{ issued }}</div>
+      {% if due %}<div class="label">{{ labels.due }}</div><div>{{ due }}</div>{% endif %}
+    </td>
+    <td>
+      <div class="label">{{ labels.billed_to }}</div>
+      {% for line in billed_to %}<div>{{ line }}</div>{% endfor %}
+      {% if vat_number %}<div>{{ labels.vat_number }}: {{ vat_number }}</div>{% endif %}
+    </td>
+  </tr>
+</table>
+<table class="lines">
+  <thead><tr>
+    <th>{{ labels.description }}</th><th class="number">{{ labels.quantity }}</th>
+    <th class="number">{{ labels.unit_price }}</th><th class="number">{{ labels.tax_rate }}</th>
+    <th class="number">{{ labels.amount }}</th>
+  </tr></thead>
+  <tbody>
+  {% for line in lines %}
+    <tr>
+      <td>{{ line.description }}{% if line.period %}<br>
+        <span class="label">{{ labels.period }}: {{ line.period }}</span>{% endif %}</td>
+      <td class="number">{{ line.quantity }}</td>
+      <td class="number">{{ line.unit_price }}</td>
+      <td class="number">{{ line.tax_rate }}</td>
+      <td class="number">{{ line.amount }}</td>
+    </tr>
+  {% endfor %}
+  </tbody>
+</table>
+<table class="totals">
+  <tr><td>{{ labels.subtotal }}</td><td class="number">{{ subtotal }}</td></tr>
+  <tr><td>{{ labels.tax }}</td><td class="number">{{ tax }}</td></tr>
+  <tr class="total"><td>{{ labels.total }}</td><td class="number">{{ total }}</td></tr>
+</table>
+{% if memo %}<p class="memo">{{ memo }}</p>{% endif %}
+</body>
+</html>
+"""
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seller:
+    """The tenant as printed on its invoices."""
+
+    name: str
+    brand_color: str
+    icon: bytes | None
+    icon_type: str | None
+
+
+def _money(amount: int, currency: str, language: str) -> str:
+    return str(
+        format_currency(Decimal(amount).scaleb(-exponent(currency)), currency, locale=language)
+    )
+
+
+def _day(moment: datetime, language: str) -> str:
+    return str(format_date(moment.date(), "d MMM y", locale=language))
+
+
+def invoice_html(*, invoice: Invoice, customer: Customer, seller: Seller, language: str) -> str:
+    """The invoice as a self-contained HTML document (no external URL)."""
+    if invoice.number is None or invoice.finalized_at is None:
+        raise Conflict("a draft invoice has no document yet")
+    language = language if language in LABELS else "en"
+    icon_uri = None
+    if seller.icon is not None and seller.icon_type is not None:
+        icon_uri = f"data:{seller.icon_type};base64,{base64.b64encode(seller.icon).decode()}"
+    town = " ".join(part for part in (customer.postal_code, customer.city) if part)
+    billed_to = [
+        part
+        for part in (
+            customer.name,
+            customer.address_line1,
+            customer.address_line2,
+            town,
+            customer.state,
+            customer.country,
+            customer.email,
+        )
+        if part
+    ]
+    lines = [
+        {
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": _money(line.unit_amount, invoice.currency, language),
+            "tax_rate": f"{Decimal(line.tax_rate_bps).scaleb(-2).normalize():f} %",
+            "amount": _money(line.amount, invoice.currency, language),
+            "period": (
+                f"{_day(line.period_start, language)} – {_day(line.period_end, language)}"
+                if line.period_start is not None and line.period_end is not None
+                else None
+            ),
+        }
+        for line in invoice.lines
+    ]
+    return _TEMPLATE.render(
+        language=language,
+        labels=LABELS[language],
+        number=invoice.number,
+        issued=_day(invoice.finalized_at, language),
+        due=_day(invoice.due_at, language) if invoice.due_at else None,
+        seller=seller.name,
+        brand_color=seller.brand_color,
+        brand_contrast=contrast_color(seller.brand_color),
+        icon_uri=icon_uri,
+        billed_to=billed_to,
+        vat_number=customer.vat_number,
+        lines=lines,
+        subtotal=_money(invoice.subtotal, invoice.currency, language),
+        tax=_money(invoice.tax, invoice.currency, language),
+        total=_money(invoice.total, invoice.currency, language),
+        memo=invoice.memo,
+    )
+
+
+def render_pdf(html: str) -> bytes:
+    """PDF bytes for `html`; blocks for tens to hundreds of milliseconds, so call it in a thread.
+
+    Only data: URLs load; anything else (http, file) is refused and left out.
+    """
+    # Imported on first use: WeasyPrint loads Pango and fonts, which the rest of the
+    # gateway never needs. Without libharfbuzz-subset it warns that a future version
+    # will require it; today it still renders (fonts are embedded whole).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+
+    fetcher = URLFetcher(allowed_protocols=("data",), allow_redirects=False, timeout=1)
+    document: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    return document
+
+
+async def _seller(db: Db, tenant_id: int) -> Seller:
+    row = await db.fetchrow(
+        "SELECT name, brand_color, icon, icon_type FROM tenants WHERE id = $1", tenant_id
+    )
+    if row is None:
+        raise NotFound("tenant", str(tenant_id))
+    return Seller(
+        name=row["name"],
+        brand_color=row["brand_color"],
+        icon=row["icon"],
+        icon_type=row["icon_type"],
+    )
+
+
+async def invoice_pdf(db: Db, *, tenant_id: int, invoice: Invoice, customer: Customer) -> bytes:
+    """The PDF of a final invoice of `customer`: the stored copy, else rendered now and stored.
+
+    Drafts raise Conflict. The invoice's own customer's language is the
+    document's, so every download of one invoice is the same file.
+    """
+    if invoice.status not in FINAL_STATUSES:
+        raise Conflict("a draft invoice has no document yet")
+    if invoice.customer_id != customer.id:
+        raise NotFound("invoice", invoice.id)
+    cached: bytes | None = await db.fetchval(
+        "SELECT pdf FROM invoices WHERE tenant_id = $1 AND id = $2 AND customer_id = $3",
+        tenant_id,
+        invoice.id,
+        customer.id,
+    )
+    if cached is not None:
+        return cached
+    html = invoice_html(
+        invoice=invoice,
+        customer=customer,
+        seller=await _seller(db, tenant_id),
+        language=customer.language,
+    )
+    document = await asyncio.to_thread(render_pdf, html)
+    # Two concurrent first downloads both render; the first stored copy wins for good.
+    stored: bytes | None = await db.fetchval(
+        "UPDATE invoices SET pdf = coalesce(pdf, $3) WHERE tenant_id = $1 AND id = $2"
+        " AND status <> 'draft' RETURNING pdf",
+        tenant_id,
+        invoice.id,
+        document,
+    )
+    return stored if stored is not None else document

@@ -1,0 +1,275 @@
+"""Payments: the few Stripe calls the portal needs, behind a small interface.
+
+`Payments` is owned by its consumers (payment methods, top-ups); `StripePayments`
+implements it with the `stripe` SDK, one `StripeClient` per tenant key and API
+base, so each tenant charges through its own Stripe account and tests can point
+it at localstripe. The SDK is blocking: every call runs in a worker thread
+(`asyncio.to_thread`), and nothing needs cleaning up afterwards. Stripe's
+refusals become `PaymentFailed` with a message a customer can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import stripe
+
+from billing.errors import BillingError
+
+T = TypeVar("T")
+
+DEFAULT_API_BASE = "https://api.stripe.com"
+# A card network name Stripe reports that we do not list is shown as a plain "card".
+KNOWN_BRANDS = frozenset({"visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay"})
+
+
+class PaymentFailed(BillingError):
+    """Stripe refused or could not complete a payment step; `message` is fit for the customer.
+
+    `payment_intent_id` is set when the refusal belongs to a PaymentIntent.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, payment_intent_id: str | None = None
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.payment_intent_id = payment_intent_id
+        super().__init__(message)
+
+
+class PaymentsUnavailable(BillingError):
+    """The tenant has not configured card payments (no Stripe key)."""
+
+    def __init__(self) -> None:
+        super().__init__("card payments are not set up for this account yet")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardDetails:
+    """A card saved in Stripe, as the portal shows it."""
+
+    payment_method_id: str
+    customer_id: str | None
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetupIntentState:
+    id: str
+    client_secret: str
+    status: str
+    customer_id: str | None
+    payment_method_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentIntentState:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    customer_id: str | None
+    client_secret: str | None
+    failure_message: str | None
+    metadata: Mapping[str, str]
+
+
+class Payments(Protocol):
+    """What the portal asks of a payment provider. Every call may block on the network."""
+
+    async def create_customer(self, *, name: str, email: str | None, reference: str) -> str:
+        """A new provider customer; returns its id."""
+        ...
+
+    async def create_setup_intent(self, *, customer_id: str) -> SetupIntentState:
+        """A SetupIntent to save a card for off-session use; the page confirms it."""
+        ...
+
+    async def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentState: ...
+
+    async def attach_payment_method(
+        self, *, payment_method_id: str, customer_id: str
+    ) -> CardDetails:
+        """Attach a card to the customer (Stripe.js may leave it unattached) and describe it."""
+        ...
+
+    async def detach_payment_method(self, payment_method_id: str) -> None: ...
+
+    async def charge_off_session(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntentState:
+        """Create and confirm a PaymentIntent at once; PaymentFailed when the card is declined."""
+        ...
+
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState: ...
+
+
+def _setup_intent(intent: Any) -> SetupIntentState:
+    return SetupIntentState(
+        id=intent.id,
+        client_secret=intent.client_secret,
+        status=intent.status,
+        customer_id=_id_of(intent.customer),
+        payment_method_id=_id_of(intent.payment_method),
+    )
+
+
+def _id_of(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.id)
+
+
+def _card(method: Any) -> CardDetails:
+    card = method.card
+    brand = str(card.brand or "card").lower()
+    return CardDetails(
+        payment_method_id=method.id,
+        customer_id=_id_of(method.customer),
+        brand=brand if brand in KNOWN_BRANDS else "card",
+        last4=str(card.last4),
+        exp_month=int(card.exp_month),
+        exp_year=int(card.exp_year),
+    )
+
+
+def _payment_intent(intent: Any) -> PaymentIntentState:
+    error = intent.last_payment_error
+    return PaymentIntentState(
+        id=intent.id,
+        status=intent.status,
+        amount=int(intent.amount),
+        currency=str(intent.currency).upper(),
+        customer_id=_id_of(intent.customer),
+        client_secret=intent.client_secret,
+        failure_message=str(error.message) if error is not None and error.message else None,
+        metadata={
+            str(key): str(value)
+            for key, value in (intent.metadata.to_dict() if intent.metadata else {}).items()
+        },
+    )
+
+
+def _failure(error: stripe.StripeError) -> PaymentFailed:
+    """Stripe's message in words; its own user message when it gives one."""
+    if isinstance(error, stripe.CardError):
+        message = error.user_message or "Your card was declined."
+        intent = error.error.payment_intent if error.error is not None else None
+        return PaymentFailed(
+            message, code=error.code, payment_intent_id=_id_of(intent) if intent else None
+        )
+    if isinstance(error, stripe.APIConnectionError):
+        return PaymentFailed(
+            "We could not reach the payment provider. Nothing was charged; try again shortly.",
+            code="connection_error",
+        )
+    if isinstance(error, stripe.AuthenticationError):
+        return PaymentFailed(
+            "Card payments are misconfigured for this account; please contact the merchant.",
+            code="authentication_error",
+        )
+    message = error.user_message or "The payment provider refused the request."
+    return PaymentFailed(message, code=getattr(error, "code", None))
+
+
+class StripePayments:
+    """`Payments` through the `stripe` SDK, for one tenant's secret key and one API base."""
+
+    def __init__(self, *, api_key: str, api_base: str = DEFAULT_API_BASE) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base.rstrip("/")},
+            max_network_retries=2,
+        )
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(function)
+        except stripe.StripeError as error:
+            raise _failure(error) from error
+
+    async def create_customer(self, *, name: str, email: str | None, reference: str) -> str:
+        params: dict[str, Any] = {"name": name, "metadata": {"gateway_customer": reference}}
+        if email:
+            params["email"] = email
+        customer = await self._call(
+            lambda: self._client.v1.customers.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"customer:{reference}"},
+            )
+        )
+        return str(customer.id)
+
+    async def create_setup_intent(self, *, customer_id: str) -> SetupIntentState:
+        intent = await self._call(
+            lambda: self._client.v1.setup_intents.create(
+                params={"customer": customer_id, "usage": "off_session"}
+            )
+        )
+        return _setup_intent(intent)
+
+    async def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentState:
+        intent = await self._call(lambda: self._client.v1.setup_intents.retrieve(setup_intent_id))
+        return _setup_intent(intent)
+
+    async def attach_payment_method(
+        self, *, payment_method_id: str, customer_id: str
+    ) -> CardDetails:
+        method = await self._call(
+            lambda: self._client.v1.payment_methods.attach(
+                payment_method_id, params={"customer": customer_id}
+            )
+        )
+        return _card(method)
+
+    async def detach_payment_method(self, payment_method_id: str) -> None:
+        await self._call(lambda: self._client.v1.payment_methods.detach(payment_method_id))
+
+    async def charge_off_session(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntentState:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "metadata": dict(metadata),
+        }
+        intent = await self._call(
+            lambda: self._client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                # Real Stripe replays the first answer for a repeated key; localstripe
+                # ignores the header, so callers must also stop duplicates themselves.
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return _payment_intent(intent)
+
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        intent = await self._call(
+            lambda: self._client.v1.payment_intents.retrieve(payment_intent_id)
+        )
+        return _payment_intent(intent)

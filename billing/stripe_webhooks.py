@@ -1,0 +1,138 @@
+"""Stripe's webhooks to a tenant: verify the signature, handle each event id once.
+
+`Stripe-Signature: t=<unix time>,v1=<hex>[,v1=...]` carries HMAC-SHA256 of
+`t + "." + raw body` under the endpoint's signing secret; a signature older or
+newer than the tolerance (300 s, Stripe's default) is refused so a captured
+delivery cannot be replayed later. Delivery is at least once and unordered:
+the event id is recorded in `stripe_events` in the same transaction as its
+effect, so a replay changes nothing and a failed attempt can be retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from billing.errors import BillingError
+from billing.stripe_gateway import PaymentIntentState
+from billing.topups import settle_from_webhook
+from billing.transactions import transaction
+from gateway.sealing import Sealer
+
+Db = Any  # an asyncpg Pool, Connection or pooled connection
+
+TOLERANCE_SECONDS = 300
+HANDLED_TYPES = frozenset({"payment_intent.succeeded"})
+
+
+class InvalidWebhook(BillingError):
+    """The delivery is not a genuine, fresh, well-formed Stripe event; nothing was done."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookResult:
+    event_id: str
+    type: str
+    duplicate: bool
+    handled: bool
+
+
+def signature_header(payload: bytes, *, secret: str, timestamp: int | None = None) -> str:
+    """The `Stripe-Signature` value Stripe would send for `payload` (for tests and tools)."""
+    moment = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{moment}.".encode() + payload, hashlib.sha256)
+    return f"t={moment},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    payload: bytes,
+    header: str | None,
+    *,
+    secret: str,
+    tolerance: int = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> None:
+    """Raise InvalidWebhook unless one `v1` signature matches and the timestamp is fresh."""
+    if not header:
+        raise InvalidWebhook("the Stripe-Signature header is missing")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise InvalidWebhook("the Stripe-Signature header has no timestamp or no v1 signature")
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    # Compare against every v1 in constant time: during a secret roll Stripe signs twice.
+    matched = False
+    for candidate in signatures:
+        matched |= hmac.compare_digest(expected.encode(), candidate.encode())
+    if not matched:
+        raise InvalidWebhook("the signature does not match this endpoint's secret")
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise InvalidWebhook("the signature's timestamp is outside the tolerance")
+
+
+def _payment_intent(data: Any) -> PaymentIntentState:
+    try:
+        return PaymentIntentState(
+            id=str(data["id"]),
+            status=str(data["status"]),
+            amount=int(data["amount"]),
+            currency=str(data["currency"]).upper(),
+            customer_id=data.get("customer") if isinstance(data.get("customer"), str) else None,
+            client_secret=None,
+            failure_message=None,
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InvalidWebhook("the event's payment intent is malformed") from None
+
+
+async def handle_webhook(
+    db: Db, *, tenant_id: int, payload: bytes, signature: str | None, secret: str
+) -> WebhookResult:
+    """Verify and apply one delivery; a repeated event id is acknowledged and ignored."""
+    verify_signature(payload, signature, secret=secret)
+    try:
+        event = json.loads(payload)
+        event_id = str(event["id"])
+        event_type = str(event["type"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidWebhook("the body is not a Stripe event") from None
+    async with transaction(db) as connection:
+        # Concurrent twins wait on the primary key until the first commits, then see it.
+        inserted = await connection.fetchval(
+            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            event_id,
+            event_type,
+        )
+        if inserted is None:
+            return WebhookResult(event_id=event_id, type=event_type, duplicate=True, handled=False)
+        handled = False
+        if event_type == "payment_intent.succeeded":
+            intent = _payment_intent(event.get("data", {}).get("object"))
+            handled = await settle_from_webhook(connection, tenant_id=tenant_id, intent=intent)
+    return WebhookResult(event_id=event_id, type=event_type, duplicate=False, handled=handled)
+
+
+def endpoint_secret(sealer: Sealer, *, tenant_id: int) -> str:
+    """The signing secret of the tenant's Stripe webhook endpoint, derived from the KEK.
+
+    Nothing is stored: every replica derives the same value. The tenant registers
+    it with its endpoint (localstripe accepts any secret; see the API route).
+    """
+    key = sealer.derive_key(f"tenant:{tenant_id}:stripe_webhook_secret")
+    return "whsec_" + base64.urlsafe_b64encode(key).rstrip(b"=").decode()

@@ -1,0 +1,94 @@
+"""CSRF tokens for portal forms: stateless HMAC tokens bound to tenant, customer and time.
+
+A token is `<issued unix time>.<base64url HMAC-SHA256>` over the tenant id, the
+customer id and the issue time, keyed with a subkey derived from the process's
+key-encryption key. Nothing is stored: any replica verifies any token. On top of
+the token, a POST whose Origin (or, without one, Referer) names another host is
+refused (OWASP CSRF cheat sheet, "verifying origin with standard headers").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.errors import Forbidden
+from gateway.tenants.models import Tenant
+
+FIELD_NAME = "csrf_token"
+# A form left open over a working day still submits; older tokens are refused.
+TOKEN_LIFETIME_SECONDS = 8 * 3600
+# Replicas' clocks may disagree a little.
+CLOCK_SKEW_SECONDS = 300
+_KEY_PURPOSE = "portal:csrf:v1"
+
+
+def _signing_key(request: web.Request) -> bytes:
+    return request.config_dict[keys.SEALER].derive_key(_KEY_PURPOSE)
+
+
+def _tenant_id(request: web.Request) -> int:
+    tenant: Tenant | None = request.get(keys.TENANT)
+    if tenant is None:
+        raise Forbidden("this form does not belong to this site")
+    return tenant.id
+
+
+def _signature(key: bytes, *, tenant_id: int, customer_id: str, issued_at: int) -> str:
+    message = f"{tenant_id}\x00{customer_id}\x00{issued_at}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def issue_csrf_token(request: web.Request, *, customer_id: str) -> str:
+    """A fresh token for forms on `customer_id`'s portal pages on this tenant's host."""
+    issued_at = int(time.time())
+    signature = _signature(
+        _signing_key(request),
+        tenant_id=_tenant_id(request),
+        customer_id=customer_id,
+        issued_at=issued_at,
+    )
+    return f"{issued_at}.{signature}"
+
+
+def _check_same_origin(request: web.Request) -> None:
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        # Browsers send Origin on every cross-site POST; its absence means a
+        # same-site form or a non-browser client, which the token alone covers.
+        return
+    if source == "null":
+        raise Forbidden("the form was sent from an opaque origin; reload the page and try again")
+    origin_host = (urlsplit(source).hostname or "").rstrip(".").lower()
+    expected: str = request.get(keys.CANONICAL_HOST) or request.url.host or ""
+    if origin_host != expected.strip("[]").lower():
+        raise Forbidden("the form was sent from another site; reload the page and try again")
+
+
+def verify_csrf_token(request: web.Request, *, customer_id: str, token: str | None) -> None:
+    """Raise Forbidden unless `token` was issued here for `customer_id` and has not expired."""
+    _check_same_origin(request)
+    if not token:
+        raise Forbidden("the form has no security token; reload the page and try again")
+    issued_text, _, signature = token.partition(".")
+    if not issued_text.isdigit() or not signature or len(issued_text) > 12:
+        raise Forbidden("the form's security token is not valid; reload the page and try again")
+    issued_at = int(issued_text)
+    expected = _signature(
+        _signing_key(request),
+        tenant_id=_tenant_id(request),
+        customer_id=customer_id,
+        issued_at=issued_at,
+    )
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise Forbidden("the form's security token is not valid; reload the page and try again")
+    age = int(time.time()) - issued_at
+    if age > TOKEN_LIFETIME_SECONDS or age < -CLOCK_SKEW_SECONDS:
+        raise Forbidden("the form has expired; reload the page and try again")

@@ -1,0 +1,123 @@
+"""Portal invoice pages: the list, one invoice, and its PDF download."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from billing.errors import NotFound
+from billing.invoices import Invoice, get_invoice, list_invoices
+from billing.pdf import invoice_pdf
+from gateway import keys
+from portal.access import Visit, portal_page
+from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, invoice_row
+
+routes = web.RouteTableDef()
+
+PAGE_SIZE = 25
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+async def customer_invoice(request: web.Request, visit: Visit) -> Invoice:
+    """The invoice in the path if it is this customer's and not a draft; NotFound otherwise."""
+    invoice_id = request.match_info["invoice_id"]
+    invoice = await get_invoice(
+        request.config_dict[keys.POOL], tenant_id=visit.tenant.id, invoice_id=invoice_id
+    )
+    if (
+        invoice.customer_id != visit.customer.id
+        or invoice.status not in CUSTOMER_VISIBLE_INVOICE_STATUSES
+    ):
+        raise NotFound("invoice", invoice_id)
+    return invoice
+
+
+@routes.get("/portal/{customer_id}/invoices")
+@portal_page
+async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """The customer's invoices, newest first, a page at a time."""
+    pool = request.config_dict[keys.POOL]
+    starting_after = request.query.get("starting_after") or None
+    shown: list[Invoice] = []
+    has_more = True
+    # Drafts are filtered out here, so fetch until a page is full or nothing is left.
+    while has_more and len(shown) < PAGE_SIZE:
+        found, has_more = await list_invoices(
+            pool,
+            tenant_id=visit.tenant.id,
+            customer_id=visit.customer.id,
+            limit=PAGE_SIZE,
+            starting_after=starting_after,
+        )
+        if not found:
+            break
+        starting_after = found[-1].id
+        shown.extend(item for item in found if item.status in CUSTOMER_VISIBLE_INVOICE_STATUSES)
+    page = shown[:PAGE_SIZE]
+    more = has_more or len(shown) > PAGE_SIZE
+    context = {
+        **visit.context(request),
+        "invoices": [invoice_row(visit, item) for item in page],
+        "next_cursor": page[-1].id if more and page else None,
+    }
+    return aiohttp_jinja2.render_template("portal/invoices.html", request, context)
+
+
+@routes.get("/portal/{customer_id}/invoices/{invoice_id}")
+@portal_page
+async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """One invoice: its lines, totals, dates and status, with a Download link."""
+    invoice = await customer_invoice(request, visit)
+    currency = invoice.currency
+    lines = [
+        LineView(
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=visit.money(line.unit_amount, currency),
+            amount=visit.money(line.amount, currency),
+            period=(
+                f"{visit.day(line.period_start)} – {visit.day(line.period_end)}"
+                if line.period_start is not None and line.period_end is not None
+                else ""
+            ),
+        )
+        for line in invoice.lines
+    ]
+    context = {
+        **visit.context(request),
+        "invoice": invoice,
+        "row": invoice_row(visit, invoice),
+        "lines": lines,
+        "subtotal": visit.money(invoice.subtotal, currency),
+        "tax": visit.money(invoice.tax, currency),
+        "total": visit.money(invoice.total, currency),
+        "amount_paid": visit.money(invoice.amount_paid, currency),
+        "due_on": visit.day(invoice.due_at) if invoice.due_at else None,
+        "paid_on": visit.day(invoice.paid_at) if invoice.paid_at else None,
+    }
+    return aiohttp_jinja2.render_template("portal/invoice.html", request, context)
+
+
+@routes.get("/portal/{customer_id}/invoices/{invoice_id}/pdf")
+@portal_page
+async def invoice_download(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """The invoice as a PDF attachment named after its number."""
+    invoice = await customer_invoice(request, visit)
+    document = await invoice_pdf(
+        request.config_dict[keys.POOL],
+        tenant_id=visit.tenant.id,
+        invoice=invoice,
+        customer=visit.customer,
+    )
+    filename = _UNSAFE_FILENAME.sub("-", invoice.number or invoice.id).strip("-") or invoice.id
+    return web.Response(
+        body=document,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}.pdf"',
+            # The document is private to this customer: no shared cache keeps it.
+            "Cache-Control": "private, no-store",
+        },
+    )

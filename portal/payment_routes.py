@@ -1,0 +1,341 @@
+"""Portal payment actions: remove and add cards, buy wallet credits, and Stripe's webhooks.
+
+Pages that load Stripe.js get a Content-Security-Policy that allows exactly the
+configured Stripe.js origin and the Stripe API base, and nothing inline. Every
+POST from a page checks the portal's CSRF token (form field `csrf_token` or the
+`X-CSRF-Token` header); the webhook is authenticated by Stripe's signature.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from billing.customers import Customer
+from billing.errors import InvalidInput
+from billing.money import exponent, format_amount
+from billing.payment_methods import list_payment_methods
+from billing.payment_methods_service import (
+    remove_card,
+    save_card_from_setup_intent,
+    start_card_setup,
+)
+from billing.stripe_gateway import PaymentsUnavailable, StripePayments
+from billing.stripe_webhooks import endpoint_secret, handle_webhook
+from billing.topups import TopupOutcome, buy_credits, complete_topup, new_nonce
+from billing.wallets import Wallet, get_wallet
+from gateway import keys
+from gateway.branding import brand_context
+from gateway.errors import NotFound
+from gateway.tenants.models import Tenant
+from gateway.tenants.registry import stripe_secret_key
+from portal.access import CONTENT_SECURITY_POLICY, Visit, portal_page
+from portal.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
+
+routes = web.RouteTableDef()
+
+STATIC_PREFIX = "/portal-static"
+STATIC_DIRECTORY = Path(__file__).parent / "static"
+AMOUNT = re.compile(r"^\d{1,12}(?:[.,]\d{1,3})?$")
+
+routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
+
+
+def stripe_api_base(request: web.Request) -> str:
+    """Where the `stripe` SDK sends requests (settings `stripe_api_base`, else Stripe)."""
+    settings = request.config_dict[keys.SETTINGS]
+    return settings.stripe_api_base
+
+
+def stripe_js_url(request: web.Request) -> str:
+    """The Stripe.js script pages load (settings `stripe_js_url`, else the real one)."""
+    settings = request.config_dict[keys.SETTINGS]
+    return settings.stripe_js_url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def stripe_page_policy(request: web.Request) -> str:
+    """The page CSP with Stripe.js's origin added to scripts, frames and connections."""
+    script_origin = _origin(stripe_js_url(request))
+    api_origin = _origin(stripe_api_base(request))
+    directives = []
+    for directive in CONTENT_SECURITY_POLICY.split("; "):
+        if directive.startswith("script-src"):
+            directive += f" {script_origin}"
+        elif directive.startswith("connect-src"):
+            directive += f" {api_origin} {script_origin}"
+        directives.append(directive)
+    directives.append(f"frame-src {script_origin}")
+    return "; ".join(directives)
+
+
+async def payments_for(request: web.Request, tenant: Tenant) -> StripePayments:
+    """A Stripe client with the tenant's own secret key; PaymentsUnavailable without one."""
+    key = await stripe_secret_key(
+        request.config_dict[keys.POOL], request.config_dict[keys.SEALER], tenant_id=tenant.id
+    )
+    if key is None:
+        raise PaymentsUnavailable()
+    return StripePayments(api_key=key, api_base=stripe_api_base(request))
+
+
+async def _checked_form(request: web.Request, customer: Customer) -> Any:
+    """The posted form, after its CSRF token was verified (Forbidden otherwise)."""
+    form = await request.post()
+    token = form.get(FIELD_NAME) or request.headers.get("X-CSRF-Token")
+    verify_csrf_token(request, customer_id=customer.id, token=str(token) if token else None)
+    return form
+
+
+def wants_json(request: web.Request) -> bool:
+    """Whether the page script (not a plain form) made the request."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _overview(customer: Customer) -> str:
+    return f"/portal/{customer.id}"
+
+
+def parse_amount(text: object, currency: str) -> int:
+    """A typed amount such as "25" or "25.50" in minor units of `currency`."""
+    value = str(text or "").strip()
+    digits = exponent(currency)
+    if not AMOUNT.match(value):
+        raise InvalidInput({"amount": "enter an amount such as 25 or 25.50"})
+    whole, _, fraction = value.replace(",", ".").partition(".")
+    if len(fraction) > digits:
+        raise InvalidInput({"amount": f"use at most {digits} decimal places"})
+    minor: int = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or 0)
+    return minor
+
+
+@routes.post("/portal/{customer_id}/payment_methods/{payment_method_id}/delete")
+@portal_page
+async def delete_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """The trash button: detach the card in Stripe, keep it in history, back to the overview."""
+    tenant, customer = visit.tenant, visit.customer
+    await _checked_form(request, customer)
+    payments = await payments_for(request, tenant)
+    removed = await remove_card(
+        request.config_dict[keys.POOL],
+        payments,
+        tenant=tenant,
+        customer_id=customer.id,
+        payment_method_id=request.match_info["payment_method_id"],
+    )
+    if wants_json(request):
+        return web.json_response({"payment_method": removed.id, "status": removed.status})
+    raise web.HTTPSeeOther(_overview(customer))
+
+
+@routes.get("/portal/{customer_id}/payment_methods/new")
+@portal_page
+async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """The page where Stripe.js collects a new card and confirms a SetupIntent."""
+    tenant, customer = visit.tenant, visit.customer
+    publishable_key = await request.config_dict[keys.POOL].fetchval(
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+    )
+    if publishable_key is None:
+        raise PaymentsUnavailable()
+    methods = await list_payment_methods(
+        request.config_dict[keys.POOL], tenant_id=tenant.id, customer_id=customer.id
+    )
+    context = {
+        "brand": brand_context(tenant),
+        "customer": customer,
+        "payment_methods": methods,
+        "csrf_token": issue_csrf_token(request, customer_id=customer.id),
+        "publishable_key": publishable_key,
+        "stripe_js_url": stripe_js_url(request),
+        "script_url": f"{STATIC_PREFIX}/payments.js",
+    }
+    response = aiohttp_jinja2.render_template("portal/add_card.html", request, context)
+    response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    return response
+
+
+@routes.post("/portal/{customer_id}/setup_intents")
+@portal_page
+async def create_setup_intent(request: web.Request, visit: Visit) -> web.Response:
+    """A SetupIntent's client secret for Stripe.js's confirmCardSetup."""
+    tenant, customer = visit.tenant, visit.customer
+    await _checked_form(request, customer)
+    payments = await payments_for(request, tenant)
+    intent = await start_card_setup(
+        request.config_dict[keys.POOL], payments, tenant_id=tenant.id, customer_id=customer.id
+    )
+    return web.json_response({"id": intent.id, "client_secret": intent.client_secret})
+
+
+@routes.post("/portal/{customer_id}/payment_methods")
+@portal_page
+async def add_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
+    """Save the card of a confirmed SetupIntent as the new default."""
+    tenant, customer = visit.tenant, visit.customer
+    form = await _checked_form(request, customer)
+    payments = await payments_for(request, tenant)
+    method = await save_card_from_setup_intent(
+        request.config_dict[keys.POOL],
+        payments,
+        tenant_id=tenant.id,
+        customer_id=customer.id,
+        setup_intent_id=str(form.get("setup_intent", "")),
+    )
+    if wants_json(request):
+        return web.json_response(
+            {
+                "payment_method": {
+                    "id": method.id,
+                    "brand": method.brand,
+                    "last4": method.last4,
+                    "exp_month": method.exp_month,
+                    "exp_year": method.exp_year,
+                    "is_default": method.is_default,
+                },
+                "redirect": _overview(customer),
+            }
+        )
+    raise web.HTTPSeeOther(_overview(customer))
+
+
+async def _customer_wallet(request: web.Request, tenant: Tenant, customer: Customer) -> Wallet:
+    wallet = await get_wallet(
+        request.config_dict[keys.POOL],
+        tenant_id=tenant.id,
+        wallet_id=request.match_info["wallet_id"],
+    )
+    if wallet.customer_id != customer.id:
+        raise NotFound("there is no such wallet")
+    return wallet
+
+
+async def _topup_page(
+    request: web.Request,
+    *,
+    tenant: Tenant,
+    customer: Customer,
+    wallet: Wallet,
+    outcome: TopupOutcome | None,
+) -> web.Response:
+    settings = tenant.wallet
+    publishable_key = await request.config_dict[keys.POOL].fetchval(
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+    )
+    context = {
+        "publishable_key": publishable_key or "",
+        "brand": brand_context(tenant),
+        "customer": customer,
+        "wallet": wallet,
+        "balance": format_amount(
+            outcome.balance if outcome else wallet.balance, wallet.currency, "en"
+        ),
+        "minimum": format_amount(settings.topup_min, wallet.currency, "en"),
+        "maximum": format_amount(settings.topup_max, wallet.currency, "en"),
+        "topups_enabled": settings.topups_enabled,
+        "nonce": new_nonce(),
+        "csrf_token": issue_csrf_token(request, customer_id=customer.id),
+        "outcome": outcome,
+        "stripe_js_url": stripe_js_url(request),
+        "script_url": f"{STATIC_PREFIX}/payments.js",
+    }
+    response = aiohttp_jinja2.render_template("portal/wallet_topup.html", request, context)
+    response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    return response
+
+
+def _outcome_json(outcome: TopupOutcome) -> dict[str, Any]:
+    return {
+        "nonce": outcome.nonce,
+        "status": outcome.status,
+        "message": outcome.message,
+        "amount": outcome.amount,
+        "currency": outcome.currency,
+        "balance": outcome.balance,
+        "payment_intent": outcome.payment_intent_id,
+        "client_secret": outcome.client_secret,
+        "invoice": outcome.invoice_id,
+    }
+
+
+@routes.get("/portal/{customer_id}/wallets/{wallet_id}/topup")
+@portal_page
+async def topup_form(request: web.Request, visit: Visit) -> web.Response:
+    """The buy-credits form, with a fresh nonce; issuing it stores nothing."""
+    tenant, customer = visit.tenant, visit.customer
+    wallet = await _customer_wallet(request, tenant, customer)
+    return await _topup_page(request, tenant=tenant, customer=customer, wallet=wallet, outcome=None)
+
+
+@routes.post("/portal/{customer_id}/wallets/{wallet_id}/topup")
+@portal_page
+async def topup(request: web.Request, visit: Visit) -> web.Response:
+    """Charge the default card once for this form's nonce; the outcome as a page or JSON."""
+    tenant, customer = visit.tenant, visit.customer
+    form = await _checked_form(request, customer)
+    wallet = await _customer_wallet(request, tenant, customer)
+    amount = parse_amount(form.get("amount"), wallet.currency)
+    payments = await payments_for(request, tenant)
+    outcome = await buy_credits(
+        request.config_dict[keys.POOL],
+        payments,
+        tenant=tenant,
+        customer_id=customer.id,
+        wallet_id=wallet.id,
+        amount=amount,
+        nonce=str(form.get("nonce", "")),
+    )
+    if wants_json(request):
+        return web.json_response(_outcome_json(outcome))
+    return await _topup_page(
+        request, tenant=tenant, customer=customer, wallet=wallet, outcome=outcome
+    )
+
+
+@routes.post("/portal/{customer_id}/wallets/{wallet_id}/topup/complete")
+@portal_page
+async def topup_complete(request: web.Request, visit: Visit) -> web.Response:
+    """After 3-D Secure in the page: settle the top-up from the PaymentIntent's real state."""
+    tenant, customer = visit.tenant, visit.customer
+    form = await _checked_form(request, customer)
+    wallet = await _customer_wallet(request, tenant, customer)
+    payments = await payments_for(request, tenant)
+    outcome = await complete_topup(
+        request.config_dict[keys.POOL],
+        payments,
+        tenant=tenant,
+        customer_id=customer.id,
+        wallet_id=wallet.id,
+        nonce=str(form.get("nonce", "")),
+    )
+    if wants_json(request):
+        return web.json_response(_outcome_json(outcome))
+    return await _topup_page(
+        request, tenant=tenant, customer=customer, wallet=wallet, outcome=outcome
+    )
+
+
+@routes.post("/stripe/webhooks/{tenant_slug}")
+async def stripe_webhook(request: web.Request) -> web.Response:
+    """The tenant's Stripe webhook endpoint, on the tenant's own host; 400 if not genuine."""
+    tenant: Tenant | None = request.get(keys.TENANT)
+    if tenant is None or tenant.slug != request.match_info["tenant_slug"]:
+        raise NotFound("there is no webhook endpoint here")
+    payload = await request.read()
+    result = await handle_webhook(
+        request.config_dict[keys.POOL],
+        tenant_id=tenant.id,
+        payload=payload,
+        signature=request.headers.get("Stripe-Signature"),
+        secret=endpoint_secret(request.config_dict[keys.SEALER], tenant_id=tenant.id),
+    )
+    return web.json_response({"received": True, "duplicate": result.duplicate})

@@ -1,0 +1,89 @@
+"""The Stripe adapter against a real localstripe: cards, SetupIntents, off-session charges."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.stripe_gateway import PaymentFailed, StripePayments
+from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
+
+
+def card_method(server: LocalStripe, number: str) -> str:
+    created = server.request(
+        "POST",
+        "/v1/payment_methods",
+        {
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2030",
+            "card[cvc]": "123",
+        },
+    )
+    return str(created["id"])
+
+
+async def test_a_card_saved_through_a_setup_intent_is_attached_and_described(
+    localstripe: LocalStripe,  # noqa: F811
+) -> None:
+    payments = StripePayments(api_key=localstripe.secret_key, api_base=localstripe.api_base)
+    customer = await payments.create_customer(name="Ada", email="ada@example.com", reference="c1")
+    intent = await payments.create_setup_intent(customer_id=customer)
+    assert intent.client_secret.startswith(intent.id)
+    method = card_method(localstripe, "4242424242424242")
+    localstripe.request(
+        "POST", f"/v1/setup_intents/{intent.id}/confirm", {"payment_method": method}
+    )
+    confirmed = await payments.retrieve_setup_intent(intent.id)
+    assert confirmed.status == "succeeded"
+    card = await payments.attach_payment_method(payment_method_id=method, customer_id=customer)
+    assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2030)
+    assert card.customer_id == customer
+
+
+async def test_a_declined_charge_is_a_payment_failure_in_words(
+    localstripe: LocalStripe,  # noqa: F811
+) -> None:
+    payments = StripePayments(api_key=localstripe.secret_key, api_base=localstripe.api_base)
+    customer = await payments.create_customer(name="Bo", email=None, reference="c2")
+    method = card_method(localstripe, "4000000000000341")
+    await payments.attach_payment_method(payment_method_id=method, customer_id=customer)
+    with pytest.raises(PaymentFailed) as caught:
+        await payments.charge_off_session(
+            customer_id=customer,
+            payment_method_id=method,
+            amount=1000,
+            currency="EUR",
+            idempotency_key="k-declined",
+            metadata={},
+        )
+    assert "declined" in caught.value.message
+
+
+async def test_a_3d_secure_card_charged_off_session_requires_action(
+    localstripe: LocalStripe,  # noqa: F811
+) -> None:
+    payments = StripePayments(api_key=localstripe.secret_key, api_base=localstripe.api_base)
+    customer = await payments.create_customer(name="Cy", email=None, reference="c3")
+    method = card_method(localstripe, "4000002500003155")
+    await payments.attach_payment_method(payment_method_id=method, customer_id=customer)
+    intent = await payments.charge_off_session(
+        customer_id=customer,
+        payment_method_id=method,
+        amount=1500,
+        currency="EUR",
+        idempotency_key="k-3ds",
+        metadata={"topup_nonce": "n"},
+    )
+    assert intent.status == "requires_action"
+    assert intent.client_secret is not None
+    assert intent.metadata == {"topup_nonce": "n"}
+
+
+async def test_a_wrong_secret_key_is_reported_without_charging(
+    localstripe: LocalStripe,  # noqa: F811
+) -> None:
+    payments = StripePayments(api_key="sk_test_x", api_base="http://127.0.0.1:9")
+    with pytest.raises(PaymentFailed) as caught:
+        await payments.create_customer(name="Di", email=None, reference="c4")
+    assert caught.value.code == "connection_error"

@@ -1,0 +1,115 @@
+"""The domains API: bad names refused with the reason, and `check` showing the diagnosis,
+then the certificate, with DNS served by pebble-challtestsrv and the internal CA issuing."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.conftest import ApiTenant
+from tests.fixtures.pebble import ChallTestSrv, challtestsrv
+
+__all__ = ["challtestsrv"]
+
+MakeTenant = Callable[..., Coroutine[Any, Any, ApiTenant]]
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings, challtestsrv: ChallTestSrv) -> Any:
+    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
+    app = create_app(configured, validate_api_responses=True, domain_worker=False)
+    return await aiohttp_client(app)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("203.0.113.7", "not an IP address"),
+        ("[2001:db8::1]", "not an IP address"),
+        ("*.alpeak.com", "wildcard"),
+        ("a" * 64 + ".alpeak.com", "at most 63 characters"),
+        (("abcdefghi." * 26) + "com", "at most 253 characters"),
+        ("billing", "full domain name"),
+        ("bad_name.alpeak.com", "not a valid domain name"),
+        ("shop.localhost", "gateway's own"),
+    ],
+)
+async def test_a_bad_domain_name_is_refused_with_the_reason_and_nothing_is_stored(
+    client: Any, make_tenant: MakeTenant, pool: asyncpg.Pool, name: str, reason: str
+) -> None:
+    alpeak = await make_tenant("alpeak")
+
+    response = await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": name})
+
+    # 400 when the body schema already refuses it (length), 422 for the name's rules.
+    assert response.status in (400, 422)
+    problem = await response.json()
+    assert reason in problem["errors"][0]["message"]
+    assert await pool.fetchval("SELECT count(*) FROM domains") == 0
+
+
+async def test_a_domain_claimed_by_another_tenant_is_refused(
+    client: Any, make_tenant: MakeTenant, pool: asyncpg.Pool
+) -> None:
+    alpeak, bergfeld = await make_tenant("alpeak"), await make_tenant("bergfeld")
+    await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": "pay.alpeak.com"})
+
+    response = await client.post(
+        "/api/v1/domains", headers=bergfeld.headers, json={"name": "PAY.alpeak.com."}
+    )
+
+    assert response.status == 409
+    assert "already claimed" in (await response.json())["detail"]
+    assert await pool.fetchval("SELECT count(*) FROM domains") == 1
+
+
+async def test_check_shows_what_to_fix_then_the_certificate_once_the_cname_is_there(
+    client: Any, make_tenant: MakeTenant, challtestsrv: ChallTestSrv
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    name = f"billing-{secrets.token_hex(4)}.alpeak.test"
+    created = await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": name})
+    assert created.status == 201
+
+    first = await (
+        await client.post(f"/api/v1/domains/{name}/check", headers=alpeak.headers)
+    ).json()
+
+    assert first["status"] == "pending_dns"
+    assert first["resolves_to"] == ["127.0.0.1"]
+    assert first["records_to_create"] == [
+        {"type": "CNAME", "name": name, "target": "cname.localhost"}
+    ]
+    assert "127.0.0.1" in first["problems"][0]["message"]
+    assert first["certificate"] is None
+
+    challtestsrv.set_cname(name, "cname.localhost")
+    second = await (
+        await client.post(f"/api/v1/domains/{name}/check", headers=alpeak.headers)
+    ).json()
+
+    assert second["status"] == "active", second["failure_reason"]
+    assert second["problems"] == []
+    assert second["records_to_create"] == []
+    assert second["certificate"]["issuer"] == "internal"
+    assert second["held_back_until"] is None
+    listed = await (await client.get("/api/v1/domains", headers=alpeak.headers)).json()
+    assert listed["data"][0]["certificate"]["serial"] == second["certificate"]["serial"]
+
+
+async def test_check_of_another_tenants_domain_is_not_found(
+    client: Any, make_tenant: MakeTenant
+) -> None:
+    alpeak, bergfeld = await make_tenant("alpeak"), await make_tenant("bergfeld")
+    await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": "pay.alpeak.com"})
+
+    response = await client.post("/api/v1/domains/pay.alpeak.com/check", headers=bergfeld.headers)
+
+    assert response.status == 404
