@@ -46,6 +46,11 @@ SETTINGS = routes.schema(
             "portal": {**PORTAL_SETTINGS, "required": list(PORTAL_SETTINGS["properties"])},
             "webhook_url": {"type": ["string", "null"]},
             "stripe_configured": {"type": "boolean"},
+            "stripe_webhook_url": {
+                "type": "string",
+                "description": "Register this endpoint in Stripe for payment_intent.succeeded.",
+            },
+            "stripe_webhook_secret_configured": {"type": "boolean"},
         },
     },
 )
@@ -61,6 +66,12 @@ SETTINGS_PATCH = routes.schema(
             "wallet": WALLET_SETTINGS,
             "portal": PORTAL_SETTINGS,
             "webhook_url": {"type": ["string", "null"], "maxLength": 2000},
+            "stripe_webhook_secret": {
+                "type": ["string", "null"],
+                "writeOnly": True,
+                "description": "The signing secret Stripe shows for the endpoint in "
+                "stripe_webhook_url; null clears it.",
+            },
             "stripe": {
                 "type": "object",
                 "additionalProperties": False,
@@ -84,9 +95,12 @@ WEBHOOK_SECRET = routes.schema(
 
 
 async def settings_json(context: ApiContext, tenant: Tenant) -> dict[str, Any]:
-    configured = await context.pool.fetchval(
-        "SELECT stripe_secret_key_sealed IS NOT NULL FROM tenants WHERE id = $1", tenant.id
+    configured = await context.pool.fetchrow(
+        "SELECT stripe_secret_key_sealed IS NOT NULL AS key, "
+        "stripe_webhook_secret_sealed IS NOT NULL AS webhook FROM tenants WHERE id = $1",
+        tenant.id,
     )
+    tenant_host = f"{tenant.slug}.{context.settings.base_domain}"
     return {
         "slug": tenant.slug,
         "name": tenant.name,
@@ -111,7 +125,10 @@ async def settings_json(context: ApiContext, tenant: Tenant) -> dict[str, Any]:
             "allow_no_payment_method": tenant.portal.allow_no_payment_method,
         },
         "webhook_url": tenant.webhook_url,
-        "stripe_configured": bool(configured),
+        "stripe_configured": bool(configured["key"]),
+        "stripe_webhook_url": context.settings.secure_url(tenant_host)
+        + f"/stripe/webhooks/{tenant.slug}",
+        "stripe_webhook_secret_configured": bool(configured["webhook"]),
     }
 
 
@@ -136,12 +153,19 @@ async def update_settings(context: ApiContext) -> dict[str, Any]:
     for name, value in context.body.items():
         if name in ("wallet", "portal"):
             changes.update({f"{name}.{key}": item for key, item in value.items()})
-        elif name != "stripe":
+        elif name not in ("stripe", "stripe_webhook_secret"):
             changes[name] = value
     async with context.pool.acquire() as connection, connection.transaction():
         tenant = await registry.update_settings(
             connection, tenant_id=context.tenant.id, changes=changes
         )
+        if "stripe_webhook_secret" in context.body:
+            await registry.set_stripe_webhook_secret(
+                connection,
+                context.sealer,
+                tenant_id=tenant.id,
+                secret=context.body["stripe_webhook_secret"],
+            )
         if "stripe" in context.body:
             await registry.set_stripe_keys(
                 connection,

@@ -214,6 +214,34 @@ async def set_stripe_keys(
     )
 
 
+async def set_stripe_webhook_secret(
+    db: Db, sealer: Sealer, *, tenant_id: int, secret: str | None
+) -> None:
+    """Store (sealed) the secret Stripe shows for the tenant's webhook endpoint; None clears it."""
+    sealed = None
+    if secret is not None:
+        if not re.match(r"^whsec_[A-Za-z0-9_+/=-]{8,200}$", secret):
+            raise InvalidTenantInput(
+                {"stripe_webhook_secret": "must be the endpoint's signing secret (whsec_...)"}
+            )
+        sealed = sealer.seal(secret.encode(), f"tenant:{tenant_id}:stripe_webhook_secret")
+    await db.execute(
+        "UPDATE tenants SET stripe_webhook_secret_sealed = $2, updated_at = now() WHERE id = $1",
+        tenant_id,
+        sealed,
+    )
+
+
+async def stripe_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
+    """The stored Stripe webhook signing secret, or None when the tenant has not set one."""
+    sealed = await db.fetchval(
+        "SELECT stripe_webhook_secret_sealed FROM tenants WHERE id = $1", tenant_id
+    )
+    if sealed is None:
+        return None
+    return sealer.open(sealed, f"tenant:{tenant_id}:stripe_webhook_secret").decode()
+
+
 async def stripe_secret_key(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
     sealed = await db.fetchval(
         "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", tenant_id

@@ -440,3 +440,38 @@ async def test_a_forged_or_stale_webhook_is_rejected_and_credits_nothing(
     assert response.status == 400
     assert await balance(shop) == 0
     assert await shop.pool.fetchval("SELECT count(*) FROM stripe_events") == 0
+
+
+async def test_a_stripe_webhook_secret_set_through_the_api_replaces_the_derived_one(
+    shop: Shop, make_tenant: Any
+) -> None:
+    from gateway.tenants.api_keys import create_api_key
+
+    _, key = await create_api_key(shop.pool, tenant_id=shop.tenant.id)
+    api = {"Host": "api.localhost:8080", "Authorization": f"Bearer {key}"}
+    response = await shop.client.patch(
+        "/api/v1/settings", headers=api, json={"stripe_webhook_secret": "whsec_fromstripe12345"}
+    )
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["stripe_webhook_secret_configured"] is True
+    assert body["stripe_webhook_url"].endswith(f"/stripe/webhooks/{shop.tenant.slug}")
+    assert "whsec_fromstripe12345" not in await response.text()
+    payload = b'{"id": "evt_1", "type": "ping", "data": {"object": {}}}'
+    host = {"Host": f"{shop.tenant.slug}.localhost:8080", "Content-Type": "application/json"}
+    derived = endpoint_secret(shop.sealer, tenant_id=shop.tenant.id)
+    refused = await shop.client.post(
+        f"/stripe/webhooks/{shop.tenant.slug}",
+        data=payload,
+        headers={**host, "Stripe-Signature": signature_header(payload, secret=derived)},
+    )
+    assert refused.status == 400
+    accepted = await shop.client.post(
+        f"/stripe/webhooks/{shop.tenant.slug}",
+        data=payload,
+        headers={
+            **host,
+            "Stripe-Signature": signature_header(payload, secret="whsec_fromstripe12345"),
+        },
+    )
+    assert accepted.status == 200, await accepted.text()
