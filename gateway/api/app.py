@@ -96,6 +96,7 @@ def _route_handler(
         if operation.method == "POST" and "Idempotency-Key" in request.headers:
             status, payload, replayed = await idempotency.run_once(
                 request.config_dict[keys.POOL],
+                request.config_dict[keys.SEALER],
                 tenant_id=tenant.id,
                 key=request.headers["Idempotency-Key"],
                 method=operation.method,

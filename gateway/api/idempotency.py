@@ -5,15 +5,22 @@ racing with one key run the handler once; the loser gets 409 while the first
 is in flight and the stored response afterwards. A key reused with another
 method, path or body is a 409. A failed request (4xx, 5xx) releases the key:
 it changed nothing, so a corrected retry may run.
+
+Stored responses are sealed with the KEK: a replayed body may hold a secret
+shown once (a signed portal link, a webhook secret), and a dump of this table
+must not reveal it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import BadRequest, Conflict
+from gateway.sealing import Sealer
 
 KEEP_HOURS = 24
 # A claim whose request never finished (crashed replica) may be retaken after this.
@@ -22,6 +29,7 @@ STALE_CLAIM_SECONDS = 60
 
 async def run_once(
     pool: Any,
+    sealer: Sealer,
     *,
     tenant_id: int,
     key: str,
@@ -73,7 +81,7 @@ async def run_once(
             )
         if row["status"] is None:
             raise Conflict("a request with this Idempotency-Key is still in progress")
-        return row["status"], row["response"], True
+        return row["status"], _open(sealer, row["response"], tenant_id, key), True
     try:
         status, payload = await run()
     except BaseException:
@@ -87,6 +95,20 @@ async def run_once(
         tenant_id,
         key,
         status,
-        payload,
+        _seal(sealer, payload, tenant_id, key),
     )
     return status, payload, False
+
+
+def _purpose(tenant_id: int, key: str) -> str:
+    return f"idempotency:{tenant_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _seal(sealer: Sealer, payload: Any, tenant_id: int, key: str) -> dict[str, str]:
+    sealed = sealer.seal(json.dumps(payload).encode(), _purpose(tenant_id, key))
+    return {"sealed": base64.b64encode(sealed).decode()}
+
+
+def _open(sealer: Sealer, stored: Any, tenant_id: int, key: str) -> Any:
+    sealed = base64.b64decode(stored["sealed"])
+    return json.loads(sealer.open(sealed, _purpose(tenant_id, key)))

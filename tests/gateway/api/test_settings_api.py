@@ -246,3 +246,18 @@ async def test_stripe_secret_key_is_write_only_and_sealed(
         "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", alpeak.tenant.id
     )
     assert b"sk_test_abcdefgh12345" not in bytes(stored)
+
+
+async def test_a_replayed_response_is_stored_sealed(
+    gateway_client: Any, make_tenant: Any, pool: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    headers = {**alpeak.headers, "Idempotency-Key": "rotate-1"}
+    first = await gateway_client.post("/api/v1/settings/webhook_secret", headers=headers)
+    second = await gateway_client.post("/api/v1/settings/webhook_secret", headers=headers)
+    secret = (await first.json())["secret"]
+    assert (await second.json())["secret"] == secret
+    assert second.headers["Idempotent-Replayed"] == "true"
+    stored = await pool.fetchval("SELECT response::text FROM api_idempotency_keys")
+    assert secret not in stored
+    assert "whsec_" not in stored
