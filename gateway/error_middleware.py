@@ -70,6 +70,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     _log(request, problem, error_id, exception)
     response = _render(request, problem, error_id)
     apply_security_headers(response)
+    if request.path.startswith("/portal/"):
+        # The portal URL is a bearer link: an error page must not leak it either.
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -157,6 +157,9 @@ async def test_portal_pages_leak_no_referrer_and_allow_only_our_assets(
     assert "frame-ancestors 'none'" in policy
     assert "script-src 'self'" in policy
     assert "no-store" in response.headers["Cache-Control"]
+    missing = await client.get(f"/portal/{seeded.customer_id}/invoices/in_nosuch", headers=ALPEAK)
+    assert missing.status == 404
+    assert missing.headers["Referrer-Policy"] == "no-referrer"
 
 
 async def test_every_form_input_has_a_label(seeded: Seeded, make_client: MakeClient) -> None:
