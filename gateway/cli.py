@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -23,7 +24,7 @@ from gateway.embedded_postgres import EmbeddedPostgresError
 from gateway.issuers import build_issuer
 from gateway.migrate import MigrationError, load_migrations, migrate
 from gateway.sealing import Sealer
-from gateway.settings import Settings, SettingsError, describe_settings, load_settings
+from gateway.settings import Settings, SettingsError, describe_settings, env_name, load_settings
 from gateway.tenants import api_keys, domains, lifecycle, registry
 from gateway.tenants.domains import Domain
 from gateway.tenants.errors import TenantError
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         """
         gateway serve
         gateway serve --demo
+        gateway serve --workers 4
         GATEWAY_HTTP_PORT=9000 gateway serve
         """,
     )
@@ -162,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="seed the demo tenants once (if absent) and print the URLs to open and an API key",
     )
+    serve.add_argument(
+        "--workers",
+        type=_worker_count_argument,
+        default=None,
+        metavar="N",
+        help="worker processes sharing the ports (default GATEWAY_WORKERS; 0: one per CPU; "
+        "1: this process only)",
+    )
+    # Internal: how the supervising process starts worker number I.
+    serve.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
 
     _subcommand(
         commands,
@@ -381,9 +393,28 @@ def _tenant_url(settings: Settings, tenant: Tenant) -> str:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _worker_count_argument(text: str) -> int:
+    if not text.isdigit() or int(text) > 1024:
+        raise argparse.ArgumentTypeError("expected a number of processes from 0 to 1024")
+    return int(text)
+
+
 async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
+    from gateway import workers
     from gateway.server import serve
 
+    if arguments.worker is not None:
+        # A worker of `gateway serve --workers N`: the parent already seeded and printed.
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(workers.watch_parent(stop, os.getppid()))
+        try:
+            await serve(settings, ready=workers.announce_ready, stop=stop, reuse_port=True)
+        finally:
+            watcher.cancel()
+        return 0
+    count = workers.worker_count(
+        settings.workers if arguments.workers is None else arguments.workers
+    )
     lines: list[str] = []
 
     def ready(urls: list[str]) -> None:
@@ -392,6 +423,7 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
             print(line)
         sys.stdout.flush()
 
+    overrides: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         if arguments.demo:
             from gateway.demo import demo_lines, ensure_demo_api_key, seed_demo
@@ -409,11 +441,42 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                     pool, tenant=info.tenant, key_file=Path(settings.data_dir) / "demo-api-key"
                 )
                 root = await _write_root(settings, pool)
+                local_stripe = await _start_demo_payments(settings, pool, info)
             finally:
                 await pool.close()
+            if local_stripe is not None:
+                # Offline payments: this process serves localstripe; the app points at it.
+                stack.push_async_callback(local_stripe.close)
+                settings = local_stripe.settings_for(settings)
+                overrides = {
+                    env_name("stripe_api_base"): settings.stripe_api_base,
+                    env_name("stripe_js_url"): settings.stripe_js_url,
+                }
             lines = demo_lines(settings, info, api_key=key, root_path=root)
-        await serve(settings, ready=ready)
+        if count == 1:
+            await serve(settings, ready=ready)
+            return 0
+        config = [] if arguments.config is None else ["--config", str(arguments.config)]
+        try:
+            await workers.run_workers(
+                settings, count=count, global_arguments=config, ready=ready, overrides=overrides
+            )
+        except workers.WorkerFailedToStart as error:
+            raise CommandError(str(error)) from None
     return 0
+
+
+async def _start_demo_payments(settings: Settings, pool: Any, info: Any) -> Any:
+    """localstripe for the demo (payments work offline), unless a real Stripe is configured."""
+    from gateway.demo_payments import connect_demo_payments, start_local_stripe
+
+    if settings.stripe_api_base != Settings().stripe_api_base:
+        return None  # the operator pointed the gateway at a Stripe of their own
+    local = await start_local_stripe(Path(settings.data_dir))
+    if local is not None:
+        sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
+        await connect_demo_payments(pool, sealer, local, tenant_slugs=_demo_slugs(info))
+    return local
 
 
 async def _migrate(arguments: argparse.Namespace, settings: Settings) -> int:

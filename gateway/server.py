@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 
@@ -11,7 +12,9 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.app import create_app
+from gateway.http_guard import ConnectionLimits, GuardedRunner
 from gateway.middleware import serve_https
+from gateway.proxy_protocol import ProxyPolicy, ProxyProtocolListener
 from gateway.settings import Settings
 from gateway.tls.certificates import CertificateResolver
 from gateway.tls.contexts import ContextCache
@@ -19,10 +22,25 @@ from gateway.tls.listener import HttpsListener
 
 logger = logging.getLogger(__name__)
 
-# Same idle keep-alive as aiohttp's run_app; a bare AppRunner would keep idle sockets ~1 hour.
-KEEPALIVE_TIMEOUT = 75.0
-# Requests in flight get this long to finish after a stop signal.
-SHUTDOWN_TIMEOUT = 10.0
+WORKER_HEADER = "Gateway-Worker"
+
+
+def build_runner(app: web.Application, settings: Settings) -> GuardedRunner:
+    """The runner serving `app` with the settings' deadlines, limits and keep-alive."""
+    limits = ConnectionLimits(
+        head_timeout=settings.head_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+    return GuardedRunner(
+        app,
+        limits=limits,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=settings.shutdown_timeout,
+        max_headers=settings.max_headers,
+        max_line_size=settings.max_header_bytes,
+        max_field_size=settings.max_header_bytes,
+    )
 
 
 async def serve(
@@ -31,18 +49,25 @@ async def serve(
     ready: Callable[[list[str]], None] | None = None,
     stop: asyncio.Event | None = None,
     app: web.Application | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve the gateway on settings.http_host, ports http_port and https_port, until told to stop.
 
     Start-up opens the database (embedded or DATABASE_URL) before any port is
     bound, so a listening gateway is a working one. `ready` is called once with
     the base URLs the listeners answer on, HTTP first, then HTTPS. On plain
-    HTTP, known hosts are redirected to HTTPS (ACME challenges excepted). The
-    server stops on SIGINT or SIGTERM (or when `stop` is set): the HTTPS
-    listener stops accepting first, then both stop taking requests, requests
-    in flight get up to SHUTDOWN_TIMEOUT seconds, then the pool and the
-    embedded database close. `app` replaces `create_app(settings)`; it must
-    not have started.
+    HTTP, known hosts are redirected to HTTPS (ACME challenges excepted).
+
+    Connections get the deadlines and limits of `gateway.http_guard`; with
+    GATEWAY_PROXY_PROTOCOL on, both listeners read the PROXY header of trusted
+    load balancers first. `reuse_port` binds with SO_REUSEPORT, for worker
+    processes sharing the ports.
+
+    Graceful stop on SIGINT or SIGTERM (or when `stop` is set): both listeners
+    close at once (new connections are refused), idle keep-alive connections
+    close, requests in flight get up to GATEWAY_SHUTDOWN_TIMEOUT seconds to
+    finish, then the pool and the embedded database close and this returns.
+    `app` replaces `create_app(settings)`; it must not have started.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,15 +76,38 @@ async def serve(
         loop.add_signal_handler(number, stop.set)
     app = create_app(settings) if app is None else app
     serve_https(app)
-    runner = web.AppRunner(
-        app, keepalive_timeout=KEEPALIVE_TIMEOUT, shutdown_timeout=SHUTDOWN_TIMEOUT
+    if settings.worker_header:
+        app.on_response_prepare.append(_add_worker_header)
+    runner = build_runner(app, settings)
+    policy = ProxyPolicy(
+        mode=settings.proxy_protocol,
+        trusted=settings.trusted_proxies,
+        timeout=settings.head_timeout,
     )
+    site: web.TCPSite | None = None
+    http: ProxyProtocolListener | None = None
     https: HttpsListener | None = None
     resolver: CertificateResolver | None = None
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        await site.start()
+        server = runner.guarded_server
+        if policy.enabled:
+            http = ProxyProtocolListener(
+                host=settings.http_host,
+                port=settings.http_port,
+                policy=policy,
+                protocol_for=server.protocol_for,
+                max_pending=settings.tls_max_pending_handshakes,
+                reuse_port=reuse_port,
+            )
+            await http.start()
+            http_address: object = http.address
+        else:
+            site = web.TCPSite(
+                runner, settings.http_host, settings.http_port, reuse_port=reuse_port or None
+            )
+            await site.start()
+            http_address = runner.addresses[0]
         resolver = CertificateResolver(
             app[keys.POOL],
             app[keys.SEALER],
@@ -69,8 +117,6 @@ async def serve(
             lambda: app.get(keys.ISSUER),
         )
         await resolver.listen()
-        server = runner.server
-        assert server is not None  # set by runner.setup()
         https = HttpsListener(
             host=settings.http_host,
             port=settings.https_port,
@@ -78,24 +124,33 @@ async def serve(
             protocol_factory=server,
             handshake_timeout=settings.tls_handshake_timeout,
             max_pending=settings.tls_max_pending_handshakes,
+            reuse_port=reuse_port,
+            admit=policy.admit if policy.enabled else None,
+            protocol_for=server.protocol_for,
         )
         await https.start()
-        urls = [_url("http", address) for address in runner.addresses]
-        urls.append(_url("https", https.address))
+        urls = [_url("http", http_address), _url("https", https.address)]
         logger.info("listening on %s", ", ".join(urls))
         if ready is not None:
             ready(urls)
         await stop.wait()
-        logger.info("stopping: finishing requests in flight")
+        logger.info("stopping: no new connections; finishing requests in flight")
     finally:
-        if https is not None:
-            await https.close()
+        # Every listener closes first, so no connection arrives while the others drain.
+        closing = [listener.close() for listener in (https, http) if listener is not None]
+        if site is not None:
+            closing.append(site.stop())
+        await asyncio.gather(*closing, return_exceptions=True)
         if resolver is not None:
             await resolver.close()
         await runner.cleanup()
         for number in signals:
             loop.remove_signal_handler(number)
     logger.info("stopped")
+
+
+async def _add_worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[WORKER_HEADER] = str(os.getpid())
 
 
 def _url(scheme: str, address: object) -> str:

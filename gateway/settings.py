@@ -158,6 +158,22 @@ def _parse_addresses(key: str, raw: object) -> tuple[str, ...]:
     return tuple(_parse_address(key, item) for item in items if str(item).strip())
 
 
+def _parse_networks(key: str, raw: object) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    networks: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                key, "comma-separated addresses or CIDR networks (10.0.0.0/8,192.0.2.7)", raw
+            ) from None
+    return tuple(networks)
+
+
 def _parse_names(key: str, raw: object) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else str(raw).split(",")
     return tuple(str(item).strip().lower() for item in items if str(item).strip())
@@ -185,6 +201,36 @@ def _parse_log_level(key: str, raw: object) -> str:
     if text not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise SettingsError(key, "one of DEBUG, INFO, WARNING, ERROR", raw)
     return text
+
+
+# First path segments the gateway serves itself; an upstream may not take them over.
+_RESERVED_PATH_SEGMENTS = frozenset(
+    {"api", "portal", "checkout", "brand", ".well-known", "healthz", "readyz", "metrics"}
+)
+
+
+def _parse_upstreams(key: str, raw: object) -> tuple[tuple[str, str], ...]:
+    expected = "comma-separated /prefix=http://host:port pairs (/reports=http://10.0.0.5:9000)"
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    routes: list[tuple[str, str]] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        prefix, separator, url = text.partition("=")
+        prefix = prefix.strip().rstrip("/")
+        url = url.strip().rstrip("/")
+        if (
+            not separator
+            or not re.fullmatch(r"/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]", prefix)
+            or not re.match(r"^https?://[^\s/]+", url)
+            or any(prefix == known for known, _ in routes)
+        ):
+            raise SettingsError(key, expected, raw)
+        if prefix.split("/")[1] in _RESERVED_PATH_SEGMENTS:
+            raise SettingsError(key, "prefixes outside the gateway's own paths", prefix)
+        routes.append((prefix, url))
+    return tuple(routes)
 
 
 def _setting(default: Any, parse: Callable[[str, object], Any], doc: str, env: str = "") -> Any:
@@ -255,6 +301,63 @@ class Settings:
         _parse_int(1, 1_000_000),
         "connections per process between accept and a finished TLS handshake",
     )
+    workers: int = _setting(
+        0,
+        _parse_int(0, 1024),
+        "worker processes sharing the listening ports (SO_REUSEPORT), each on its own event "
+        "loop; 0: one per CPU; 1: serve in the main process (`gateway serve --workers` overrides)",
+    )
+    head_timeout: float = _setting(
+        10.0,
+        _parse_float(0.1, 600),
+        "seconds a client has to send a complete request head (request line and headers), "
+        "counted from the connection or from the first byte of a keep-alive request; also the "
+        "deadline for a PROXY protocol header",
+    )
+    body_timeout: float = _setting(
+        30.0,
+        _parse_float(0.1, 3600),
+        "seconds a client has to send a whole request body once its head has arrived",
+    )
+    keepalive_timeout: float = _setting(
+        15.0, _parse_float(0.1, 3600), "seconds an idle keep-alive connection stays open"
+    )
+    max_headers: int = _setting(
+        100, _parse_int(1, 1000), "most header fields a request may carry (more: refused with 400)"
+    )
+    max_header_bytes: int = _setting(
+        8190,
+        _parse_int(256, 65536),
+        "longest request line or header field in bytes (longer: refused with 400)",
+    )
+    max_connections: int = _setting(
+        10_000,
+        _parse_int(1, 1_000_000),
+        "open HTTP and HTTPS connections per worker; connections beyond it are closed at once",
+    )
+    shutdown_timeout: float = _setting(
+        10.0,
+        _parse_float(0, 3600),
+        "seconds requests in flight get to finish after SIGTERM before they are cut",
+    )
+    proxy_protocol: str = _setting(
+        "off",
+        _parse_choice("off", "v1", "v2", "any"),
+        "PROXY protocol header versions required from GATEWAY_TRUSTED_PROXIES on both listeners "
+        "(off, v1, v2 or any); other peers are served directly and closed if they send one",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        _parse_networks,
+        "comma-separated addresses or CIDR networks of the load balancers that send PROXY "
+        "protocol headers",
+    )
+    worker_header: bool = _setting(
+        False,
+        _parse_bool,
+        "add a Gateway-Worker response header with the serving process id (to check how "
+        "connections spread over workers; leave off in production)",
+    )
     vendor_cert_file: Path | None = _setting(
         None,
         _parse_optional_path,
@@ -293,6 +396,34 @@ class Settings:
         262_144, _parse_int(1024, 8 * 1_048_576), "largest brand icon in bytes"
     )
     log_level: str = _setting("INFO", _parse_log_level, "DEBUG, INFO, WARNING or ERROR")
+
+    log_format: str = _setting(
+        "json", _parse_choice("json", "text"), "log lines as JSON objects (json) or plain text"
+    )
+    ops_host: str = _setting(
+        "127.0.0.1", _parse_address, "address the ops listener (/metrics, /healthz, /readyz) binds"
+    )
+    ops_port: int = _setting(9090, _parse_int(1, 65535), "ops listener port")
+    metrics_refresh_seconds: float = _setting(
+        30.0,
+        _parse_float(1, 3600),
+        "seconds between refreshes of the metrics read from PostgreSQL "
+        "(certificate expiry, ACME orders)",
+    )
+    upstreams: tuple[tuple[str, str], ...] = _setting(
+        (),
+        _parse_upstreams,
+        "reverse-proxy routes on tenant hosts: comma-separated /prefix=http://host:port "
+        "(the path is forwarded unchanged)",
+    )
+    upstream_connect_timeout: float = _setting(
+        5.0, _parse_float(0.1, 120), "seconds to connect to an upstream of GATEWAY_UPSTREAMS"
+    )
+    upstream_read_timeout: float = _setting(
+        30.0,
+        _parse_float(0.1, 3600),
+        "seconds an upstream may stay silent while its response is awaited or streamed",
+    )
 
     @property
     def api_host(self) -> str:
@@ -377,6 +508,11 @@ def load_settings(
         raise SettingsError(
             env_name("vendor_key_file"),
             "GATEWAY_VENDOR_CERT_FILE and GATEWAY_VENDOR_KEY_FILE set together or not at all",
+        )
+    if settings.proxy_protocol != "off" and not settings.trusted_proxies:
+        raise SettingsError(
+            env_name("trusted_proxies"),
+            "at least one address or network when GATEWAY_PROXY_PROTOCOL is not off",
         )
     if settings.http_port == settings.https_port:
         raise SettingsError(env_name("https_port"), "a port other than GATEWAY_HTTP_PORT")

@@ -11,6 +11,10 @@ Every connection gets one deadline for its ClientHello and another for its
 handshake; at most `max_pending` connections are between accept and a
 finished handshake at once, the others wait in the kernel's backlog, so a
 flood of silent or slow clients costs bounded memory.
+
+With `admit`, each accepted socket is first given to it (the PROXY protocol
+reader): it consumes what precedes the ClientHello and names the client, or
+refuses the connection; `protocol_for(client)` then builds the protocol.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ CLOSE_GRACE_SECONDS = 5.0
 
 ContextChooser = Callable[[ClientHello], Awaitable[ssl.SSLContext | None]]
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+ClientAddress = tuple[str, int]
+# Given the accepted socket and its peer address: the client's address, or None to close.
+Admission = Callable[[socket.socket, object], Awaitable[ClientAddress | None]]
 
 
 class HttpsListener:
@@ -44,7 +51,8 @@ class HttpsListener:
 
     `choose_context` returns the context for a ClientHello, or None to refuse
     it with unrecognized_name. `protocol_factory` builds the protocol each
-    connection is handed to once its handshake is done.
+    connection is handed to once its handshake is done; with `admit` (see
+    the module docstring), `protocol_for(client)` builds it instead.
     """
 
     def __init__(
@@ -57,6 +65,8 @@ class HttpsListener:
         handshake_timeout: float = 10.0,
         max_pending: int = 1024,
         reuse_port: bool = False,
+        admit: Admission | None = None,
+        protocol_for: Callable[[ClientAddress | None], ProtocolFactory] | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -65,6 +75,8 @@ class HttpsListener:
         self._handshake_timeout = handshake_timeout
         self._pending = asyncio.Semaphore(max_pending)
         self._reuse_port = reuse_port
+        self._admit = admit
+        self._protocol_for = protocol_for
         self._socket: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -131,7 +143,7 @@ class HttpsListener:
         while True:
             await self._pending.acquire()
             try:
-                sock, _ = await loop.sock_accept(listener)
+                sock, peer = await loop.sock_accept(listener)
             except asyncio.CancelledError:
                 self._pending.release()
                 raise
@@ -143,7 +155,7 @@ class HttpsListener:
                 continue
             self.accepted += 1
             sock.setblocking(False)
-            task = asyncio.create_task(self._handle(sock, loop))
+            task = asyncio.create_task(self._handle(sock, peer, loop))
             self._connections.add(task)
             task.add_done_callback(self._finished)
 
@@ -153,7 +165,22 @@ class HttpsListener:
         if not task.cancelled() and task.exception() is not None:
             logger.error("HTTPS connection setup failed", exc_info=task.exception())
 
-    async def _handle(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    async def _handle(
+        self, sock: socket.socket, peer: object, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        protocol_factory = self._protocol_factory
+        if self._admit is not None:
+            try:
+                client = await self._admit(sock, peer)
+            except BaseException:
+                sock.close()
+                raise
+            if client is None:
+                self.refused += 1
+                sock.close()
+                return
+            if self._protocol_for is not None:
+                protocol_factory = self._protocol_for(client)
         try:
             hello = await peek_client_hello(sock, loop=loop, timeout=self._handshake_timeout)
         except TlsError as error:
@@ -187,7 +214,7 @@ class HttpsListener:
             return
         try:
             await loop.connect_accepted_socket(
-                self._protocol_factory,
+                protocol_factory,
                 sock,
                 ssl=context,
                 ssl_handshake_timeout=self._handshake_timeout,

@@ -1,0 +1,222 @@
+"""Deadlines and limits aiohttp lacks: request head and body deadlines, a connection cap per worker.
+
+aiohttp's server has no deadline for receiving a request head or body: a
+client trickling one header byte at a time keeps its connection (and a slot)
+until the keep-alive timeout, and a trickled body has no bound at all. The
+request handler here adds both, as nginx's `client_header_timeout` and a total
+`client_body_timeout` would:
+
+- head deadline: armed when the connection opens and when the first byte of a
+  keep-alive request arrives, cancelled when the parser has the whole head.
+  On expiry an idle connection gets `408 Request Timeout` and is closed.
+- body deadline: armed when a head announcing a body is complete, cancelled
+  when the parser has the whole body; on expiry the connection is closed and
+  the handler's read fails.
+- connections beyond `max_connections` are closed as soon as they are made.
+
+It also carries the client address a PROXY protocol header named, so that
+`request.remote`, the access log and X-Forwarded-For see the real client.
+`GuardedRunner` is an `AppRunner` whose server builds these handlers; use
+`runner.server` (or `runner.server.protocol_for(address)`) as the protocol
+factory of every listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
+
+logger = logging.getLogger(__name__)
+
+ClientAddress = tuple[str, int]
+
+REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """The deadlines (seconds) and the connection cap one worker enforces."""
+
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 10_000
+
+
+class GuardedServer(web.Server):
+    """aiohttp's low-level server, building `GuardedRequestHandler`s under `limits`.
+
+    The counters are for operators: connections open now, and how many were
+    closed for a late head, a late body or over the cap since start.
+    """
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.open_connections = 0
+        self.head_timeouts = 0
+        self.body_timeouts = 0
+        self.refused_connections = 0
+
+    def __call__(self) -> GuardedRequestHandler:
+        return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    def protocol_for(self, client: ClientAddress | None) -> Callable[[], GuardedRequestHandler]:
+        """A protocol factory whose connection reports `client` as its peer (PROXY protocol)."""
+
+        def build() -> GuardedRequestHandler:
+            handler = self()
+            handler.client_address = client
+            return handler
+
+        return build
+
+
+class GuardedRequestHandler(RequestHandler):
+    """aiohttp's HTTP/1.1 protocol with head and body deadlines and a connection cap."""
+
+    def __init__(self, manager: GuardedServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = manager
+        self._limits = manager.limits
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
+        self._body: StreamReader | None = None
+        self._counted = False
+        self.client_address: ClientAddress | None = None
+
+    @property
+    def peername(self) -> Any:
+        """The client a trusted PROXY header named, else the socket's peer."""
+        if self.client_address is not None:
+            return self.client_address
+        return None if self.transport is None else self.transport.get_extra_info("peername")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._guard.open_connections >= self._limits.max_connections:
+            self._guard.refused_connections += 1
+            logger.warning(
+                "closed a connection: %d open, the limit per worker",
+                self._limits.max_connections,
+            )
+            self._manager = None  # connection_lost then has nothing to undo
+            transport.close()
+            return
+        self._guard.open_connections += 1
+        self._counted = True
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._guard.open_connections -= 1
+        self._cancel_head_deadline()
+        self._cancel_body_deadline()
+        self._body = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._payload_parser is not None or self._upgraded or self._close or self._force_close:
+            super().data_received(data)
+            return
+        reading_body = self._body is not None and not self._body.is_eof()
+        heads_before = self._request_count
+        super().data_received(data)
+        if self._request_count != heads_before:
+            self._cancel_head_deadline()
+            self._cancel_body_deadline()
+            payload = self._messages[-1][1] if self._messages else None
+            if isinstance(payload, StreamReader) and not payload.is_eof():
+                self._body = payload
+                self._body_deadline = self._loop.call_later(
+                    self._limits.body_timeout, self._body_expired
+                )
+            else:
+                self._body = None
+        elif not reading_body and data and self._head_deadline is None:
+            # The first bytes of a keep-alive request: its head is now on the clock.
+            self._arm_head_deadline()
+        if self._body is not None and self._body.is_eof():
+            self._body = None
+            self._cancel_body_deadline()
+
+    def _arm_head_deadline(self) -> None:
+        self._cancel_head_deadline()
+        self._head_deadline = self._loop.call_later(self._limits.head_timeout, self._head_expired)
+
+    def _cancel_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _cancel_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _head_expired(self) -> None:
+        self._head_deadline = None
+        if self.transport is None or self._force_close:
+            return
+        self._guard.head_timeouts += 1
+        logger.info("closed %s: no complete request head in time", _peer(self))
+        if self._request_in_progress:
+            # A pipelined head is late while a response is being made: finish that one first.
+            self.close()
+            return
+        self.transport.write(REQUEST_TIMEOUT)
+        self.force_close()
+
+    def _body_expired(self) -> None:
+        self._body_deadline = None
+        if self._body is None or self._body.is_eof() or self.transport is None:
+            return
+        self._guard.body_timeouts += 1
+        logger.info("closed %s: request body not received in time", _peer(self))
+        self._body = None
+        self.force_close()
+
+
+class GuardedRunner(web.AppRunner):
+    """An `AppRunner` whose server is a `GuardedServer` enforcing `limits`.
+
+    Other keyword arguments go to aiohttp's request handler as usual
+    (`keepalive_timeout`, `max_line_size`, `max_field_size`, `max_headers`...).
+    """
+
+    def __init__(self, app: web.Application, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._limits = limits
+
+    @property
+    def guarded_server(self) -> GuardedServer:
+        """The server once `setup()` has run."""
+        server = self.server
+        if not isinstance(server, GuardedServer):
+            raise RuntimeError("the runner is not set up")
+        return server
+
+    async def _make_server(self) -> web.Server:
+        plain = await super()._make_server()
+        # Same handler, request factory and handler arguments as aiohttp's own server.
+        return GuardedServer(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            limits=self._limits,
+            **plain._kwargs,
+        )
+
+
+def _peer(handler: RequestHandler) -> str:
+    peer = handler.peername
+    if isinstance(peer, tuple) and peer:
+        return f"{peer[0]}:{peer[1]}" if len(peer) > 1 else str(peer[0])
+    return "a client"
