@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the gateway and its tests need: postgresql (server binaries initdb/pg_ctl
 # for the embedded PostgreSQL), pebble (the ACME CA and pebble-challtestsrv DNS the
-# certificate tests run against), Pango for WeasyPrint's invoice PDFs.
+# certificate tests run against), Pango for WeasyPrint's invoice PDFs, Chromium for the
+# end-to-end browser tests.
 # Add packages here; `system-deps` installs what is missing.
-SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium
 
 .PHONY: help deps system-deps venv run test lint format bench clean
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
+from billing.outbox import record_event
 from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card
 from billing.stripe_gateway import Payments, SetupIntentState
 from billing.transactions import transaction
@@ -92,17 +93,39 @@ async def save_card_from_setup_intent(
     card = await payments.attach_payment_method(
         payment_method_id=intent.payment_method_id, customer_id=stripe_customer
     )
-    return await add_card(
-        db,
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        stripe_payment_method_id=card.payment_method_id,
-        make_default=True,
-    )
+    async with transaction(db) as connection:
+        method = await add_card(
+            connection,
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            brand=card.brand,
+            last4=card.last4,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            stripe_payment_method_id=card.payment_method_id,
+            make_default=True,
+        )
+        await record_event(
+            connection,
+            tenant_id=tenant_id,
+            type="payment_method.updated",
+            payload=payment_method_payload(method),
+        )
+    return method
+
+
+def payment_method_payload(method: PaymentMethod) -> dict[str, Any]:
+    """What tenants receive in `payment_method.updated` (JSON-ready)."""
+    return {
+        "customer": method.customer_id,
+        "payment_method": method.id,
+        "brand": method.brand,
+        "last4": method.last4,
+        "exp_month": method.exp_month,
+        "exp_year": method.exp_year,
+        "is_default": method.is_default,
+        "status": method.status,
+    }
 
 
 async def remove_card(
@@ -172,6 +195,12 @@ async def remove_card(
                 tenant.id,
                 customer_id,
             )
+        await record_event(
+            connection,
+            tenant_id=tenant.id,
+            type="payment_method.updated",
+            payload=payment_method_payload(PaymentMethod.from_row(detached)),
+        )
     return PaymentMethod.from_row(detached)
 
 

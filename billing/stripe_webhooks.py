@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from billing.checkout_completion import settle_checkout_from_webhook
 from billing.errors import BillingError
 from billing.stripe_gateway import PaymentIntentState
 from billing.topups import settle_from_webhook
@@ -125,6 +126,10 @@ async def handle_webhook(
         if event_type == "payment_intent.succeeded":
             intent = _payment_intent(event.get("data", {}).get("object"))
             handled = await settle_from_webhook(connection, tenant_id=tenant_id, intent=intent)
+            # A checkout whose page never came back completes here, once.
+            handled = handled or await settle_checkout_from_webhook(
+                connection, tenant_id=tenant_id, intent=intent
+            )
     return WebhookResult(event_id=event_id, type=event_type, duplicate=False, handled=handled)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.invoices import create_invoice, finalize_invoice, mark_paid
 from billing.money import format_amount
+from billing.outbox import record_event
 from billing.payment_methods_service import default_card, ensure_stripe_customer
 from billing.stripe_gateway import PaymentFailed, PaymentIntentState, Payments
 from billing.transactions import transaction
@@ -346,6 +347,19 @@ async def _settle(connection: Any, *, tenant_id: int, row: Any, intent: PaymentI
         description="Credits bought in the portal",
         stripe_payment_intent_id=intent.id,
         invoice_id=invoice_id,
+    )
+    await record_event(
+        connection,
+        tenant_id=tenant_id,
+        type="wallet.credited",
+        payload={
+            "wallet": wallet.id,
+            "customer": wallet.customer_id,
+            "amount": row["amount"],
+            "currency": wallet.currency,
+            "invoice": invoice_id,
+            "payment_intent": intent.id,
+        },
     )
     return await connection.fetchrow(
         "UPDATE wallet_topups SET status = 'succeeded', stripe_payment_intent_id = $3, "

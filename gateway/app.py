@@ -10,6 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from checkout.routes import routes as checkout_routes
 from gateway import keys
 from gateway.acme_http import routes as acme_routes
 from gateway.api.app import create_api_app
@@ -17,9 +18,14 @@ from gateway.branding import routes as brand_routes
 from gateway.database import create_pool, locate_database, resolve_kek
 from gateway.domain_worker import domain_worker_context
 from gateway.error_middleware import error_middleware
+from gateway.health import database_outage_middleware
 from gateway.health import routes as health_routes
 from gateway.issuers import issuer_context
+from gateway.logging_setup import request_id_header, request_log_middleware
+from gateway.metrics import metrics_context, metrics_middleware
 from gateway.middleware import host_index_context, host_middleware, security_headers_middleware
+from gateway.outbox_delivery import outbox_delivery_context
+from gateway.proxy_routes import setup_proxy_routes
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from portal.payment_routes import routes as payment_routes
@@ -54,23 +60,39 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings, *, validate_api_responses: bool = False, domain_worker: bool = True
+    settings: Settings,
+    *,
+    validate_api_responses: bool = False,
+    domain_worker: bool = True,
+    outbox_delivery: bool = True,
 ) -> web.Application:
     """The gateway's application for `settings`; resources open when the app starts.
 
     `validate_api_responses` checks every API response against its OpenAPI schema
     (the tests turn it on; a mismatch is a 500). `domain_worker` runs the
     background worker that checks DNS and issues and renews certificates; tests
-    that drive it step by step (`DomainWorker.run_due`) turn it off.
+    that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
+    `outbox_delivery` for the worker that sends events to tenants' webhooks.
     """
     app = web.Application(
-        middlewares=[error_middleware, security_headers_middleware, host_middleware],
+        middlewares=[
+            request_log_middleware,
+            metrics_middleware,
+            error_middleware,
+            security_headers_middleware,
+            host_middleware,
+            database_outage_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
+    app.on_response_prepare.append(request_id_header)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)
+    app.cleanup_ctx.append(metrics_context)
+    if outbox_delivery:
+        app.cleanup_ctx.append(outbox_delivery_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
     aiohttp_jinja2.setup(
@@ -84,5 +106,7 @@ def create_app(
     app.router.add_routes(acme_routes)
     app.router.add_routes(portal_routes)
     app.router.add_routes(payment_routes)
+    app.router.add_routes(checkout_routes)
+    setup_proxy_routes(app, settings)
     app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
     return app

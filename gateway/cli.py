@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from certs.renewal import renewal_time
 from gateway.database import DatabaseLocation, create_pool, locate_database, resolve_kek
 from gateway.embedded_postgres import EmbeddedPostgresError
 from gateway.issuers import build_issuer
+from gateway.logging_setup import configure_logging
 from gateway.migrate import MigrationError, load_migrations, migrate
 from gateway.sealing import Sealer
 from gateway.settings import Settings, SettingsError, describe_settings, env_name, load_settings
@@ -58,9 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config_file=arguments.config)
     except SettingsError as error:
         return _fail(str(error), EXIT_USAGE)
-    logging.basicConfig(
-        level=settings.log_level if arguments.command_name == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        settings.log_level if arguments.command_name == "serve" else "WARNING",
+        log_format=settings.log_format,
     )
     if arguments.command_name == "serve":
         _install_uvloop()
@@ -408,7 +408,13 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
         stop = asyncio.Event()
         watcher = asyncio.create_task(workers.watch_parent(stop, os.getppid()))
         try:
-            await serve(settings, ready=workers.announce_ready, stop=stop, reuse_port=True)
+            await serve(
+                settings,
+                ready=workers.announce_ready,
+                stop=stop,
+                reuse_port=True,
+                worker_index=arguments.worker,
+            )
         finally:
             watcher.cancel()
         return 0
@@ -426,7 +432,12 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
     overrides: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
         if arguments.demo:
-            from gateway.demo import demo_lines, ensure_demo_api_key, seed_demo
+            from gateway.demo import (
+                demo_checkout_url,
+                demo_lines,
+                ensure_demo_api_key,
+                seed_demo,
+            )
 
             # An embedded server started here keeps running while the app reuses it, and
             # stops when serving ends.
@@ -442,6 +453,7 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                 )
                 root = await _write_root(settings, pool)
                 local_stripe = await _start_demo_payments(settings, pool, info)
+                checkout_url = await demo_checkout_url(pool, settings, info)
             finally:
                 await pool.close()
             if local_stripe is not None:
@@ -453,6 +465,8 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                     env_name("stripe_js_url"): settings.stripe_js_url,
                 }
             lines = demo_lines(settings, info, api_key=key, root_path=root)
+            api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
+            lines.insert(api_line, f"Demo checkout (14-day trial): {checkout_url}")
         if count == 1:
             await serve(settings, ready=ready)
             return 0

@@ -408,3 +408,39 @@ def _png(width: int, height: int, raw_rows: bytes) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw_rows, 9))
         + chunk(b"IEND", b"")
     )
+
+
+async def demo_checkout_url(pool: Any, settings: Settings, info: DemoInfo) -> str:
+    """The hosted checkout of an open demo session (a new one when none is open)."""
+    from billing.checkout_sessions import create_checkout_session
+
+    host = f"{info.tenant.slug}.{settings.base_domain}"
+    session_id = await pool.fetchval(
+        """SELECT id FROM checkout_sessions WHERE tenant_id = $1 AND status = 'open'
+           AND expires_at > now() + interval '1 hour' ORDER BY created_at DESC LIMIT 1""",
+        info.tenant.id,
+    )
+    if session_id is None:
+        base = settings.public_url(host)
+        session = await create_checkout_session(
+            pool,
+            tenant_id=info.tenant.id,
+            data={
+                "customer_details": {"name": "New Customer", "email": "new@example.com"},
+                "currency": "EUR",
+                "line_items": [
+                    {
+                        "name": "Alpeak Team",
+                        "unit_amount": 4900,
+                        "quantity": 1,
+                        "interval": "month",
+                    },
+                    {"name": "Onboarding", "unit_amount": 9900, "quantity": 1},
+                ],
+                "trial_days": 14,
+                "success_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
+                "cancel_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
+            },
+        )
+        session_id = session.id
+    return f"{settings.public_url(host)}/checkout/{session_id}"

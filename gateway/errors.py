@@ -82,3 +82,17 @@ class ServiceUnavailable(GatewayError):
 
     status = 503
     title = "Service unavailable"
+
+
+class BadGateway(GatewayError):
+    """An upstream of a reverse-proxy route refused the connection or broke its answer."""
+
+    status = 502
+    title = "Bad gateway"
+
+
+class GatewayTimeout(GatewayError):
+    """An upstream of a reverse-proxy route did not connect or answer in time."""
+
+    status = 504
+    title = "Gateway timeout"

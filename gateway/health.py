@@ -1,14 +1,38 @@
-"""Liveness and readiness: /healthz (the process answers) and /readyz (it can serve)."""
+"""Liveness, readiness, and the database outage seen as a 503 instead of a 500.
+
+/healthz answers while the process and its event loop live; /readyz answers
+200 only when PostgreSQL responds within a short deadline and the host index
+is loaded. Both are served on the public listeners (any host, for load
+balancers) and on the ops site.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway import keys
+from gateway.errors import ServiceUnavailable
 
 READY_TIMEOUT_SECONDS = 2.0
+
+# What a request meets when PostgreSQL is down, restarting or out of connections:
+# refused or reset sockets and timeouts (OSError, TimeoutError is one), a connection
+# lost mid-query (class 08), an administrator or crash shutdown (class 57), and
+# too many connections (class 53). These say "try again shortly", not "bug".
+# asyncpg 0.30-0.32 raise InternalClientError ("cannot switch to state ...") when the
+# server's shutdown message lands while the pool resets a released connection; the pool
+# has already discarded that connection, so a retry gets a fresh one.
+DATABASE_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.InternalClientError,
+)
 
 routes = web.RouteTableDef()
 
@@ -37,3 +61,28 @@ async def readyz(request: web.Request) -> web.Response:
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL could not be reached or dropped the connection; the request changed nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("The service is briefly unavailable. Please try again in a few seconds.")
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Whether `error` is PostgreSQL being unreachable rather than a bug."""
+    return isinstance(error, DATABASE_OUTAGE_ERRORS)
+
+
+@web.middleware
+async def database_outage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn a database outage met by a handler into DatabaseUnavailable (a branded 503).
+
+    Goes inside the error middleware (last in the list), so the page carries the
+    tenant's brand when the host index (memory) knew the tenant.
+    """
+    try:
+        return await handler(request)
+    except DATABASE_OUTAGE_ERRORS as error:
+        raise DatabaseUnavailable() from error

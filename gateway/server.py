@@ -14,6 +14,7 @@ from gateway import keys
 from gateway.app import create_app
 from gateway.http_guard import ConnectionLimits, GuardedRunner
 from gateway.middleware import serve_https
+from gateway.ops import OpsSite, start_ops_site
 from gateway.proxy_protocol import ProxyPolicy, ProxyProtocolListener
 from gateway.settings import Settings
 from gateway.tls.certificates import CertificateResolver
@@ -50,6 +51,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     app: web.Application | None = None,
     reuse_port: bool = False,
+    worker_index: int = 0,
 ) -> None:
     """Serve the gateway on settings.http_host, ports http_port and https_port, until told to stop.
 
@@ -67,7 +69,8 @@ async def serve(
     close at once (new connections are refused), idle keep-alive connections
     close, requests in flight get up to GATEWAY_SHUTDOWN_TIMEOUT seconds to
     finish, then the pool and the embedded database close and this returns.
-    `app` replaces `create_app(settings)`; it must not have started.
+    `app` replaces `create_app(settings)`; it must not have started. The ops site
+    (/metrics, /healthz, /readyz) listens on GATEWAY_OPS_PORT + `worker_index`.
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,6 +91,7 @@ async def serve(
     http: ProxyProtocolListener | None = None
     https: HttpsListener | None = None
     resolver: CertificateResolver | None = None
+    ops: OpsSite | None = None
     try:
         await runner.setup()
         server = runner.guarded_server
@@ -129,6 +133,7 @@ async def serve(
             protocol_for=server.protocol_for,
         )
         await https.start()
+        ops = await start_ops_site(app, listener=https, resolver=resolver, port_offset=worker_index)
         urls = [_url("http", http_address), _url("https", https.address)]
         logger.info("listening on %s", ", ".join(urls))
         if ready is not None:
@@ -136,6 +141,9 @@ async def serve(
         await stop.wait()
         logger.info("stopping: no new connections; finishing requests in flight")
     finally:
+        # The ops site goes first: health checks fail as soon as draining starts.
+        if ops is not None:
+            await ops.close()
         # Every listener closes first, so no connection arrives while the others drain.
         closing = [listener.close() for listener in (https, http) if listener is not None]
         if site is not None:

@@ -4,7 +4,8 @@ A token is `<issued unix time>.<base64url HMAC-SHA256>` over the tenant id, the
 customer id and the issue time, keyed with a subkey derived from the process's
 key-encryption key. Nothing is stored: any replica verifies any token. On top of
 the token, a POST whose Origin (or, without one, Referer) names another host is
-refused (OWASP CSRF cheat sheet, "verifying origin with standard headers").
+refused (OWASP CSRF cheat sheet, "verifying origin with standard headers"); an
+`Origin: null` passes only with `Sec-Fetch-Site: same-origin`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def _check_same_origin(request: web.Request) -> None:
         # same-site form or a non-browser client, which the token alone covers.
         return
     if source == "null":
+        # Every portal page sends `Referrer-Policy: no-referrer`, under which browsers
+        # send `Origin: null` even on the page's own POSTs (Fetch standard, "serialize a
+        # request origin"). Fetch Metadata tells those apart from an opaque-origin sender
+        # (a sandboxed frame, a data: URL), which browsers mark as cross-site.
+        if request.headers.get("Sec-Fetch-Site") == "same-origin":
+            return
         raise Forbidden("the form was sent from an opaque origin; reload the page and try again")
     origin_host = (urlsplit(source).hostname or "").rstrip(".").lower()
     expected: str = request.get(keys.CANONICAL_HOST) or request.url.host or ""

@@ -44,7 +44,11 @@ class RunningGateway:
 
 def with_free_ports(settings: Settings, **changes: object) -> Settings:
     """`settings` on free loopback ports (plus any other `changes`)."""
-    fields: dict[str, object] = {"http_port": free_port(), "https_port": free_port()}
+    fields: dict[str, object] = {
+        "http_port": free_port(),
+        "https_port": free_port(),
+        "ops_port": free_port(),
+    }
     fields.update(changes)
     return dataclasses.replace(settings, **fields)  # type: ignore[arg-type]
 

@@ -292,6 +292,7 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
             "GATEWAY_HTTP_PORT": str(port),
             "GATEWAY_REDIRECT_HTTP": "false",
             "GATEWAY_HTTPS_PORT": str(free_port()),
+            "GATEWAY_OPS_PORT": str(free_port()),
         },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -313,6 +314,13 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
                 f"http://127.0.0.1:{port}{path}", headers={"Host": f"alpeak.localhost:{port}"}
             ) as response:
                 page_status, page = response.status, await response.text()
+            checkout = next(line for line in printed if line.startswith("Demo checkout"))
+            checkout_path = checkout.rsplit(" ", 1)[-1].split(f":{port}", 1)[1]
+            async with session.get(
+                f"http://127.0.0.1:{port}{checkout_path}",
+                headers={"Host": f"alpeak.localhost:{port}"},
+            ) as response:
+                checkout_status, checkout_page = response.status, await response.text()
             async with session.get(
                 f"http://127.0.0.1:{port}/api/v1/settings",
                 headers={"Host": f"api.localhost:{port}", "Authorization": f"Bearer {key}"},
@@ -330,6 +338,8 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
     assert portal.startswith(f"http://alpeak.localhost:{port}/portal/cus_")
     assert page_status == 200
     assert "Atelier Lumière SARL" in page
+    assert checkout_status == 200
+    assert "Alpeak Team" in checkout_page
     assert api_status == 200
     assert settings["name"] == "Alpeak"
     assert status == 0

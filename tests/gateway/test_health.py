@@ -13,14 +13,3 @@ async def test_healthz_and_readyz_answer_on_any_host(gateway_client: Any) -> Non
         assert response.status == 200
         body = await response.json()
         assert body["checks"] == {"database": "ok", "host_index": "ok"}
-
-
-async def test_readyz_reports_an_unreachable_database(gateway_client: Any) -> None:
-    from gateway import keys
-
-    pool = gateway_client.server.app[keys.POOL]
-    pool.terminate()
-    response = await gateway_client.get("/readyz", headers={"Host": "api.localhost:8080"})
-    assert response.status == 503
-    body = await response.json()
-    assert body["checks"]["database"].startswith("unreachable")

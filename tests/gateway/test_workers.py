@@ -61,6 +61,7 @@ async def two_workers(
         GATEWAY_DATA_DIR=str(tmp_path / "data"),
         GATEWAY_HTTP_PORT=str(port),
         GATEWAY_HTTPS_PORT=str(free_port()),
+        GATEWAY_OPS_PORT=str(free_port()),
         GATEWAY_WORKER_HEADER="true",
         GATEWAY_SHUTDOWN_TIMEOUT="5",
     )

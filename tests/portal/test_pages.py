@@ -524,3 +524,22 @@ async def test_without_a_browser_preference_the_customers_language_is_used(
     headers = {**ALPEAK, "Accept-Language": "de-DE, en;q=0.8, fr;q=0.1"}
     text = await page(client, f"/portal/{seeded.other_customer_id}", headers=headers)
     assert '<html lang="en">' in text
+
+
+async def test_a_null_origin_is_accepted_only_from_the_same_site(
+    seeded: Seeded, make_client: MakeClient
+) -> None:
+    # Pages send Referrer-Policy: no-referrer, so browsers label their own posts Origin: null
+    # and add Sec-Fetch-Site: same-origin; a sandboxed frame or data: URL says cross-site.
+    client = await make_client()
+    page = await client.get(f"/portal/{seeded.customer_id}/billing", headers=ALPEAK)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    form = {"csrf_token": token[1], "name": "Renamed By Frame"}
+    refused = await client.post(
+        f"/portal/{seeded.customer_id}/billing",
+        data=form,
+        headers={**ALPEAK, "Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+    )
+    assert refused.status == 403

@@ -1,0 +1,308 @@
+"""Hosted checkout pages on a tenant's host: the payment page, billing details, completion.
+
+`GET /checkout/{session_id}` shows an open session's summary, billing form and
+card entry (Stripe.js), or a clear page without any form once it is complete or
+expired. The page script then posts the billing details (which returns a
+SetupIntent for Stripe.js to save the card on) and asks for completion; the
+server charges, and answers with where to go next. Another tenant's session is
+404 like an unknown one. Every POST carries a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from billing.checkout_completion import (
+    CheckoutOutcome,
+    complete_checkout,
+    save_billing_information,
+    start_checkout_card_setup,
+    success_redirect,
+)
+from billing.checkout_sessions import CheckoutSession, get_checkout_session
+from billing.customers import Customer, get_customer
+from billing.errors import NotFound as BillingNotFound
+from billing.stripe_gateway import PaymentsUnavailable
+from checkout.messages import checkout_translator
+from gateway import keys
+from gateway.branding import brand_context
+from gateway.errors import NotFound
+from gateway.tenants.models import Tenant
+from portal.access import apply_portal_headers
+from portal.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
+from portal.i18n import Translate, choose_language, country_names, format_day, format_money
+from portal.payment_routes import payments_for, stripe_js_url, stripe_page_policy, wants_json
+
+routes = web.RouteTableDef()
+
+STATIC_PREFIX = "/checkout-static"
+STATIC_DIRECTORY = Path(__file__).parent / "static"
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+FORM_FIELDS = ("name", "email", *ADDRESS_FIELDS, "vat_number")
+
+routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
+
+
+def _tenant(request: web.Request) -> Tenant:
+    tenant: Tenant | None = request.get(keys.TENANT)
+    if tenant is None:
+        raise NotFound("there is no checkout at this address")
+    return tenant
+
+
+async def _session(request: web.Request, tenant: Tenant) -> CheckoutSession:
+    """The tenant's session named in the path; another tenant's id is simply not found."""
+    try:
+        return await get_checkout_session(
+            request.config_dict[keys.POOL],
+            tenant_id=tenant.id,
+            session_id=request.match_info["session_id"],
+        )
+    except BillingNotFound:
+        raise NotFound("there is no checkout at this address") from None
+
+
+async def _customer(
+    request: web.Request, tenant: Tenant, session: CheckoutSession
+) -> Customer | None:
+    if session.customer_id is None:
+        return None
+    return await get_customer(
+        request.config_dict[keys.POOL], tenant_id=tenant.id, customer_id=session.customer_id
+    )
+
+
+def _language(request: web.Request, session: CheckoutSession, customer: Customer | None) -> str:
+    own = customer.language if customer else (session.customer_details or {}).get("language")
+    return choose_language(request.headers.get("Accept-Language"), own)
+
+
+def _prefill(session: CheckoutSession, customer: Customer | None) -> dict[str, str]:
+    if customer is None:
+        details = session.customer_details or {}
+        return {
+            "name": details.get("name", ""),
+            "email": details.get("email", ""),
+            "country": details.get("country", ""),
+        }
+    return {
+        "name": customer.name,
+        "email": customer.email or "",
+        "line1": customer.address_line1 or "",
+        "line2": customer.address_line2 or "",
+        "city": customer.city or "",
+        "postal_code": customer.postal_code or "",
+        "state": customer.state or "",
+        "country": customer.country or "",
+        "vat_number": customer.vat_number or "",
+    }
+
+
+def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str, Any]:
+    """Items, the recurring terms and the trial, as the page prints them."""
+
+    def money(amount: int) -> str:
+        return format_money(amount, session.currency, language)
+
+    def interval(name: str, count: int) -> str:
+        return t(f"interval.{name}") if count == 1 else t(f"interval.{name}s", count=count)
+
+    rows = []
+    recurring_total = 0
+    recurring_interval = None
+    for item in session.line_items:
+        if item.interval is not None:
+            recurring_total += item.amount
+            recurring_interval = interval(item.interval, item.interval_count)
+        rows.append(
+            {
+                "name": item.name,
+                "quantity": item.quantity,
+                "amount": money(item.amount),
+                "terms": t("every", interval=interval(item.interval, item.interval_count))
+                if item.interval
+                else t("once"),
+            }
+        )
+    terms = None
+    if recurring_interval is not None and session.trial_days:
+        terms = t(
+            "trial",
+            days=session.trial_days,
+            amount=money(recurring_total),
+            interval=recurring_interval,
+        )
+    elif recurring_interval is not None:
+        terms = t("then", amount=money(recurring_total), interval=recurring_interval)
+    return {
+        "rows": rows,
+        "terms": terms,
+        "due_today": money(session.amount_total),
+        "pay_label": t("pay", amount=money(session.amount_total))
+        if session.amount_total
+        else t("start_trial"),
+    }
+
+
+async def _render_page(
+    request: web.Request,
+    tenant: Tenant,
+    session: CheckoutSession,
+    *,
+    values: Mapping[str, str] | None = None,
+    failure: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    customer = await _customer(request, tenant, session)
+    language = _language(request, session, customer)
+    t = checkout_translator(language)
+    context: dict[str, Any] = {
+        "brand": brand_context(tenant),
+        "tenant": tenant,
+        "session": session,
+        "language": language,
+        "t": t,
+        "summary": _summary(session, language, t),
+        "cancel_url": session.cancel_url,
+    }
+    if session.status != "open":
+        context["success_url"] = success_redirect(session) if session.status == "complete" else None
+        response = aiohttp_jinja2.render_template(
+            "checkout/closed.html", request, context, status=status
+        )
+    else:
+        publishable_key = await request.config_dict[keys.POOL].fetchval(
+            "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+        )
+        if publishable_key is None:
+            raise PaymentsUnavailable()
+        countries = sorted(country_names(language).items(), key=lambda item: item[1])
+        context.update(
+            {
+                "values": {**_prefill(session, customer), **(values or {})},
+                "countries": [
+                    (code, name) for code, name in countries if len(code) == 2 and code.isalpha()
+                ],
+                "failure": failure,
+                "expires_on": format_day(session.expires_at, language),
+                "csrf_token": issue_csrf_token(request, customer_id=session.id),
+                "publishable_key": publishable_key,
+                "stripe_js_url": stripe_js_url(request),
+                "script_url": f"{STATIC_PREFIX}/checkout.js",
+                "base_path": f"/checkout/{session.id}",
+            }
+        )
+        response = aiohttp_jinja2.render_template(
+            "checkout/page.html", request, context, status=status
+        )
+        response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    response.headers["Content-Language"] = language
+    apply_portal_headers(response)
+    return response
+
+
+async def _checked_form(request: web.Request, session: CheckoutSession) -> Any:
+    """The posted form, after its CSRF token (bound to this session) was verified."""
+    form = await request.post()
+    token = form.get(FIELD_NAME) or request.headers.get("X-CSRF-Token")
+    verify_csrf_token(request, customer_id=session.id, token=str(token) if token else None)
+    return form
+
+
+def billing_input(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The customers API's billing shape for the submitted form; empty inputs clear a field."""
+
+    def optional(name: str) -> str | None:
+        value = form.get(name)
+        return value.strip() or None if isinstance(value, str) else None
+
+    return {
+        "name": str(form.get("name") or "").strip(),
+        "email": optional("email"),
+        "address": {name: optional(name) for name in ADDRESS_FIELDS},
+        "vat_number": optional("vat_number"),
+    }
+
+
+@routes.get("/checkout/{session_id}")
+async def checkout_page(request: web.Request) -> web.Response:
+    """The payment page of an open session, or a page saying it is complete or expired."""
+    tenant = _tenant(request)
+    session = await _session(request, tenant)
+    return await _render_page(request, tenant, session)
+
+
+@routes.post("/checkout/{session_id}/customer")
+async def checkout_customer(request: web.Request) -> web.Response:
+    """Store the billing details, then a SetupIntent's client secret for confirmCardSetup.
+
+    Field errors come back as a 422 problem document naming each field.
+    """
+    tenant = _tenant(request)
+    session = await _session(request, tenant)
+    form = await _checked_form(request, session)
+    pool = request.config_dict[keys.POOL]
+    payments = await payments_for(request, tenant)
+    await save_billing_information(
+        pool, tenant_id=tenant.id, session_id=session.id, billing=billing_input(form)
+    )
+    intent = await start_checkout_card_setup(
+        pool, payments, tenant_id=tenant.id, session_id=session.id
+    )
+    return _no_store(
+        web.json_response({"setup_intent": intent.id, "client_secret": intent.client_secret})
+    )
+
+
+def _outcome_json(outcome: CheckoutOutcome) -> dict[str, Any]:
+    return {
+        "checkout_session": outcome.session_id,
+        "status": outcome.status,
+        "message": outcome.message,
+        "redirect": outcome.redirect_url,
+        "client_secret": outcome.client_secret,
+        "payment_intent": outcome.payment_intent_id,
+    }
+
+
+@routes.post("/checkout/{session_id}/complete")
+async def checkout_complete(request: web.Request) -> web.StreamResponse:
+    """Charge the saved card once and complete the session; say what happened.
+
+    The page script gets JSON; a plain form post is redirected to the success
+    URL, or sees the page again with the reason of a decline.
+    """
+    tenant = _tenant(request)
+    session = await _session(request, tenant)
+    form = await _checked_form(request, session)
+    payments = await payments_for(request, tenant)
+    setup_intent = form.get("setup_intent")
+    outcome = await complete_checkout(
+        request.config_dict[keys.POOL],
+        payments,
+        tenant_id=tenant.id,
+        session_id=session.id,
+        setup_intent_id=setup_intent if isinstance(setup_intent, str) else None,
+    )
+    if wants_json(request):
+        return _no_store(web.json_response(_outcome_json(outcome)))
+    if outcome.status == "succeeded" and outcome.redirect_url:
+        raise web.HTTPSeeOther(location=outcome.redirect_url)
+    session = await _session(request, tenant)
+    return await _render_page(
+        request,
+        tenant,
+        session,
+        failure=outcome.message,
+        status=402 if outcome.status == "failed" else 200,
+    )
+
+
+def _no_store(response: web.Response) -> web.Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response

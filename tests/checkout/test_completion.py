@@ -1,0 +1,267 @@
+"""Paying a hosted checkout through the page's endpoints against a real localstripe.
+
+Success lands on the tenant's success_url and shows up in the portal; a decline
+keeps the session open with the reason; 3-D Secure goes through the page;
+concurrent submissions charge once; the tenant's webhook receives one signed
+`checkout.completed` even when its first delivery attempt fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from billing.stripe_webhooks import handle_webhook
+from gateway.outbox_delivery import OutboxDelivery
+from tests.checkout.conftest import ALPEAK, SUCCESS_URL, Shop
+
+
+async def counts(shop: Shop, session_id: str) -> tuple[int, int, int]:
+    """(PaymentIntents in Stripe, subscriptions, invoices) of the session's customer."""
+    stripe_customer = await shop.stripe_customer(session_id)
+    intents = await asyncio.to_thread(shop.server.payment_intents, customer=stripe_customer)
+    subscriptions = await shop.pool.fetchval(
+        "SELECT count(*) FROM subscriptions WHERE tenant_id = $1", shop.tenant.id
+    )
+    invoices = await shop.pool.fetchval(
+        "SELECT count(*) FROM invoices WHERE tenant_id = $1", shop.tenant.id
+    )
+    return len(intents), int(subscriptions), int(invoices)
+
+
+async def test_paying_lands_on_the_success_url_and_the_portal_shows_subscription_and_invoice(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4242424242424242")
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/complete",
+        data={"csrf_token": token, "setup_intent": setup_intent},
+        headers=ALPEAK,
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    assert response.headers["Location"] == SUCCESS_URL.replace(
+        "{CHECKOUT_SESSION_ID}", created["id"]
+    )
+
+    read = await shop.client.get(f"/api/v1/checkout_sessions/{created['id']}", headers=shop.api)
+    session = await read.json()
+    assert session["status"] == "complete"
+    assert session["completed_at"]
+    assert session["subscription"].startswith("sub_")
+    assert session["invoice"].startswith("in_")
+    customer = session["customer"]
+    assert customer.startswith("cus_")
+    assert await counts(shop, created["id"]) == (1, 1, 1)
+    stripe_customer = await shop.stripe_customer(created["id"])
+    [intent] = await asyncio.to_thread(shop.server.payment_intents, customer=stripe_customer)
+    assert (intent["amount"], intent["status"]) == (7900, "succeeded")
+
+    portal = await shop.client.get(f"/portal/{customer}", headers=ALPEAK)
+    assert portal.status == 200
+    page = await portal.text()
+    assert "Pro plan" in page
+    assert "Active" in page
+    assert "Paid" in page
+    assert "€79.00" in page
+    assert "ending in 4242" in page
+    invoice = await shop.pool.fetchrow(
+        "SELECT status, total, kind, stripe_payment_intent_id, period_end FROM invoices"
+    )
+    assert (invoice["status"], invoice["total"], invoice["kind"]) == ("paid", 7900, "checkout")
+    assert invoice["stripe_payment_intent_id"] == intent["id"]
+    assert invoice["period_end"] is not None
+
+    again = await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)
+    closed = await again.text()
+    assert "This checkout is complete" in closed
+    assert "<form" not in closed
+
+
+async def test_a_declined_card_keeps_the_session_open_with_the_reason_and_another_card_pays(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4000000000000341")
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/complete",
+        data={"csrf_token": token, "setup_intent": setup_intent},
+        headers=ALPEAK,
+    )
+    assert response.status == 402
+    page = await response.text()
+    assert "The payment did not go through" in page
+    assert "declined" in page
+    assert 'id="card-element"' in page
+    status = await shop.pool.fetchval(
+        "SELECT status FROM checkout_sessions WHERE id = $1", created["id"]
+    )
+    assert status == "open"
+    _, subscriptions, invoices = await counts(shop, created["id"])
+    assert (subscriptions, invoices) == (0, 0)
+    assert await shop.pool.fetchval("SELECT count(*) FROM payment_methods") == 0
+
+    intent = await shop.billing_step(created["id"], token)
+    await shop.confirm_card_setup(intent, "4242424242424242")
+    paid = await shop.complete(created["id"], token, intent["setup_intent"])
+    assert (await paid.json())["status"] == "succeeded"
+    _, subscriptions, invoices = await counts(shop, created["id"])
+    assert (subscriptions, invoices) == (1, 1)
+
+
+async def test_3d_secure_is_asked_of_the_page_then_the_same_payment_completes(shop: Shop) -> None:
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4000002500003155")
+    first = await (await shop.complete(created["id"], token, setup_intent)).json()
+    assert first["status"] == "requires_action"
+    assert first["client_secret"]
+    # What stripe.confirmCardPayment does in the page when the customer authenticates.
+    await asyncio.to_thread(
+        shop.server.request,
+        "POST",
+        f"/v1/payment_intents/{first['payment_intent']}/_authenticate",
+        {"client_secret": first["client_secret"], "success": "true"},
+    )
+    second = await (await shop.complete(created["id"], token, setup_intent)).json()
+    assert second["status"] == "succeeded"
+    assert second["redirect"].endswith(created["id"])
+    assert await counts(shop, created["id"]) == (1, 1, 1)
+
+
+async def test_concurrent_completions_make_one_charge_one_subscription_one_invoice(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4242424242424242")
+
+    async def submit() -> dict[str, Any]:
+        response = await shop.complete(created["id"], token, setup_intent)
+        assert response.status == 200
+        outcome: dict[str, Any] = await response.json()
+        return outcome
+
+    outcomes = await asyncio.gather(*(submit() for _ in range(5)))
+    assert {outcome["status"] for outcome in outcomes} == {"succeeded"}
+    assert await counts(shop, created["id"]) == (1, 1, 1)
+    events = await shop.pool.fetchval(
+        "SELECT count(*) FROM outbound_events WHERE type = 'checkout.completed'"
+    )
+    assert events == 1
+
+
+async def test_a_stripe_webhook_racing_the_page_completes_the_session_once(shop: Shop) -> None:
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4000002500003155")
+    first = await (await shop.complete(created["id"], token, setup_intent)).json()
+    await asyncio.to_thread(
+        shop.server.request,
+        "POST",
+        f"/v1/payment_intents/{first['payment_intent']}/_authenticate",
+        {"client_secret": first["client_secret"], "success": "true"},
+    )
+    intent = await asyncio.to_thread(
+        shop.server.request, "GET", f"/v1/payment_intents/{first['payment_intent']}"
+    )
+    payload = json.dumps(
+        {"id": "evt_checkout_race", "type": "payment_intent.succeeded", "data": {"object": intent}}
+    ).encode()
+    from billing.stripe_webhooks import signature_header
+
+    secret = "whsec_test_checkout"
+
+    async def webhook() -> Any:
+        return await handle_webhook(
+            shop.pool,
+            tenant_id=shop.tenant.id,
+            payload=payload,
+            signature=signature_header(payload, secret=secret),
+            secret=secret,
+        )
+
+    results = await asyncio.gather(
+        webhook(), shop.complete(created["id"], token, setup_intent), webhook()
+    )
+    page_outcome = await results[1].json()
+    assert page_outcome["status"] == "succeeded"
+    assert await counts(shop, created["id"]) == (1, 1, 1)
+    status = await shop.pool.fetchval(
+        "SELECT status FROM checkout_sessions WHERE id = $1", created["id"]
+    )
+    assert status == "complete"
+
+
+def verify(body: bytes, header: str, secret: str) -> bool:
+    parts = dict(part.split("=", 1) for part in header.split(","))
+    expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), parts["v1"])
+
+
+async def test_the_tenants_webhook_gets_one_signed_checkout_completed_after_a_failed_attempt(
+    shop: Shop, aiohttp_server: Any
+) -> None:
+    received: list[tuple[bytes, dict[str, str], int]] = []
+
+    async def receiver(request: web.Request) -> web.Response:
+        body = await request.read()
+        kind = json.loads(body)["type"]
+        # The first attempt to deliver checkout.completed fails.
+        first = not any(json.loads(item[0])["type"] == kind for item in received)
+        status = 500 if first and kind == "checkout.completed" else 200
+        received.append((body, dict(request.headers), status))
+        return web.Response(status=status)
+
+    app = web.Application()
+    app.router.add_post("/hooks", receiver)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = f"http://127.0.0.1:{server.port}/hooks"
+    patched = await shop.client.patch(
+        "/api/v1/settings", json={"webhook_url": url}, headers=shop.api
+    )
+    assert patched.status == 200, await patched.text()
+    rotated = await shop.client.post("/api/v1/settings/webhook_secret", headers=shop.api)
+    assert rotated.status == 200
+    read = await shop.client.get("/api/v1/settings/webhook_secret", headers=shop.api)
+    secret = (await read.json())["secret"]
+
+    created = await shop.create_session()
+    token, setup_intent = await shop.saved_card(created["id"], "4242424242424242")
+    assert (await (await shop.complete(created["id"], token, setup_intent)).json())[
+        "status"
+    ] == "succeeded"
+
+    delivery = OutboxDelivery(shop.pool, shop.sealer, retry_base_seconds=0.05, poll_seconds=0.1)
+    worker = asyncio.create_task(delivery.run_forever())
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
+            completed = [
+                item for item in received if json.loads(item[0])["type"] == "checkout.completed"
+            ]
+            if any(status == 200 for _, _, status in completed):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await delivery.close()
+    # Nothing is left to send: a further pass delivers nothing again.
+    assert await OutboxDelivery(shop.pool, shop.sealer).run_due() == []
+    completed = [item for item in received if json.loads(item[0])["type"] == "checkout.completed"]
+    assert [status for _, _, status in completed] == [500, 200]
+    accepted = [item for item in received if item[2] == 200]
+    [(body, headers, _)] = [
+        item for item in accepted if json.loads(item[0])["type"] == "checkout.completed"
+    ]
+    assert verify(body, headers["Gateway-Signature"], secret)
+    event = json.loads(body)
+    assert headers["Gateway-Event-Id"] == event["id"] == json.loads(completed[0][0])["id"]
+    assert event["data"]["checkout_session"] == created["id"]
+    assert event["data"]["amount_total"] == 7900
+    assert urlsplit(url).path == "/hooks"

@@ -1,0 +1,140 @@
+"""The hosted checkout page as a customer sees it: summary, form, closed sessions, other hosts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.checkout.conftest import ALPEAK, BOREALIS, CANCEL_URL, Shop
+
+
+async def test_a_session_created_through_the_api_opens_as_a_branded_payment_page(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session(trial_days=14)
+    assert created["url"] == f"http://alpeak.localhost:8080/checkout/{created['id']}"
+    response = await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)
+    assert response.status == 200
+    page = await response.text()
+    assert "Pay Alpeak Outdoor" in page
+    assert "--brand: #aa0000" in page
+    assert "Pro plan" in page
+    assert "Setup" in page
+    # The trial defers the plan: only the setup fee is due today.
+    assert re.search(r'id="due-today"><strong>€50\.00<', page)
+    assert "Free for 14 days, then €29.00 every month." in page
+    assert 'value="Ada Lovelace"' in page
+    assert 'value="ada@example.com"' in page
+    assert 'id="card-element"' in page
+    assert f'href="{CANCEL_URL}"' in page
+    assert 'name="csrf_token"' in page
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    policy = response.headers["Content-Security-Policy"]
+    assert shop.server.js_url.split("/js.stripe.com")[0] in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+
+
+async def test_a_known_customer_finds_the_billing_form_filled_in(shop: Shop) -> None:
+    from billing.customers import create_customer
+
+    customer = await create_customer(
+        shop.pool,
+        tenant_id=shop.tenant.id,
+        data={
+            "name": "Grace Hopper",
+            "email": "grace@example.com",
+            "address": {"line1": "1 Navy Way", "city": "Arlington", "country": "US"},
+        },
+    )
+    created = await shop.create_session(customer=customer.id, customer_details=None)
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    for value in ("Grace Hopper", "grace@example.com", "1 Navy Way", "Arlington"):
+        assert f'value="{value}"' in page
+    assert '<option value="US" selected>' in page
+    assert "Then €29.00 every month, until you cancel." in page
+    assert "Pay €79.00" in page
+
+
+async def test_the_page_speaks_french_to_a_french_browser(shop: Shop) -> None:
+    created = await shop.create_session()
+    response = await shop.client.get(
+        f"/checkout/{created['id']}", headers={**ALPEAK, "Accept-Language": "fr-FR,fr;q=0.9"}
+    )
+    page = await response.text()
+    assert response.headers["Content-Language"] == "fr"
+    assert '<html lang="fr">' in page
+    assert "Payer Alpeak Outdoor" in page
+    assert "Informations de facturation" in page
+
+
+async def test_another_tenants_host_does_not_find_the_session(shop: Shop) -> None:
+    created = await shop.create_session()
+    response = await shop.client.get(f"/checkout/{created['id']}", headers=BOREALIS)
+    assert response.status == 404
+    assert "Alpeak" not in await response.text()
+    unknown = await shop.client.get("/checkout/cs_" + "x" * 24, headers=ALPEAK)
+    assert unknown.status == 404
+
+
+async def test_an_expired_session_says_so_and_offers_no_payment_form(shop: Shop) -> None:
+    created = await shop.create_session()
+    expired = await shop.client.post(
+        f"/api/v1/checkout_sessions/{created['id']}/expire", headers=shop.api
+    )
+    assert expired.status == 200
+    response = await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)
+    assert response.status == 200
+    page = await response.text()
+    assert "This checkout link has expired" in page
+    assert "Nothing was charged." in page
+    assert "card-element" not in page
+    assert "csrf_token" not in page
+    assert "<form" not in page
+
+
+async def test_a_session_whose_time_ran_out_reads_as_expired(shop: Shop) -> None:
+    created = await shop.create_session()
+    await shop.pool.execute(
+        "UPDATE checkout_sessions SET expires_at = now() - interval '1 second' WHERE id = $1",
+        created["id"],
+    )
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert "This checkout link has expired" in page
+    assert "<form" not in page
+
+
+async def test_billing_details_are_checked_field_by_field_and_nothing_is_stored(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session()
+    token = await shop.csrf_token(created["id"])
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/customer",
+        data={"csrf_token": token, "name": "", "email": "", "country": "ZZ"},
+        headers={**ALPEAK, "Accept": "application/json"},
+    )
+    assert response.status == 422
+    problem: dict[str, Any] = await response.json()
+    fields = {item["field"] for item in problem["errors"]}
+    assert {"name", "email"} <= fields
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/customer",
+        data={"csrf_token": token, "name": "Ada", "email": "not-an-address", "country": "ZZ"},
+        headers={**ALPEAK, "Accept": "application/json"},
+    )
+    assert response.status == 422
+    fields = {item["field"] for item in (await response.json())["errors"]}
+    assert fields == {"email", "address.country"}
+    assert await shop.pool.fetchval("SELECT count(*) FROM customers") == 0
+
+
+async def test_a_post_without_the_csrf_token_is_forbidden(shop: Shop) -> None:
+    created = await shop.create_session()
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/customer",
+        data={"name": "Ada", "email": "ada@example.com"},
+        headers=ALPEAK,
+    )
+    assert response.status == 403
+    assert await shop.pool.fetchval("SELECT count(*) FROM customers") == 0

@@ -1,0 +1,155 @@
+"""Operators read one JSON line per request, tied to its errors by request id and tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from gateway import keys
+from gateway.logging_setup import configure_logging
+from gateway.settings import Settings
+from tests.conftest import ApiTenant
+from tests.gateway.ops_gateway import json_lines, observed_app
+
+Client = TestClient[web.Request, web.Application]
+MakeTenant = Callable[..., Awaitable[ApiTenant]]
+TENANT_HOST = {"Host": "acme.localhost:8080"}
+
+
+async def crash(request: web.Request) -> web.Response:
+    raise RuntimeError("the ledger exploded")
+
+
+@pytest.fixture
+def log() -> Iterator[io.StringIO]:
+    """Everything logged during the test, as the production JSON lines."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
+    buffer = io.StringIO()
+    configure_logging("INFO", log_format="json", stream=buffer)
+    try:
+        yield buffer
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.getLogger("aiohttp.access").setLevel(saved[2])
+
+
+@pytest.fixture
+async def client(
+    settings: Settings,
+    make_tenant: MakeTenant,
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> Client:
+    await make_tenant("acme")
+    app = observed_app(dataclasses.replace(settings))
+    app.router.add_get("/test/crash", crash)
+    client = await aiohttp_client(app)
+    assert client.server.app[keys.HOST_INDEX].lookup("acme.localhost") is not None
+    return client
+
+
+def lines_of(log: io.StringIO, logger: str) -> list[dict[str, Any]]:
+    return [line for line in json_lines(log.getvalue()) if line["logger"] == logger]
+
+
+async def access_lines(log: io.StringIO, count: int) -> list[dict[str, Any]]:
+    # The access line is written as the handler returns, just before the response is sent.
+    for _ in range(100):
+        lines = lines_of(log, "gateway.access")
+        if len(lines) >= count:
+            return lines
+        await asyncio.sleep(0.01)
+    return lines_of(log, "gateway.access")
+
+
+async def test_each_request_is_one_json_line_with_request_id_tenant_status_and_duration(
+    client: Client, log: io.StringIO, make_tenant: MakeTenant
+) -> None:
+    response = await client.get(
+        "/portal/cus_unknown", headers={**TENANT_HOST, "X-Request-Id": "lb-7f3a.42"}
+    )
+    assert response.status == 404
+    assert response.headers["X-Request-Id"] == "lb-7f3a.42"
+
+    [line] = await access_lines(log, 1)
+    tenant = client.server.app[keys.HOST_INDEX].lookup("acme.localhost")
+    assert tenant is not None
+    assert line["request_id"] == "lb-7f3a.42"
+    assert line["tenant_id"] == tenant.id
+    assert line["tenant"] == "acme"
+    assert line["method"] == "GET"
+    assert line["path"] == "/portal/cus_unknown"
+    assert line["status"] == 404
+    assert isinstance(line["duration_ms"], float)
+    assert line["duration_ms"] >= 0
+    assert line["level"] == "INFO"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$", line["time"])
+
+
+async def test_api_requests_are_logged_with_the_api_keys_tenant(
+    client: Client, log: io.StringIO, make_tenant: MakeTenant
+) -> None:
+    other = await make_tenant("other")
+    response = await client.get("/api/v1/customers", headers=other.headers)
+    assert response.status == 200
+    generated = response.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    [line] = await access_lines(log, 1)
+    assert line["request_id"] == generated
+    assert line["tenant_id"] == other.tenant.id
+    assert line["status"] == 200
+
+
+async def test_a_request_id_that_could_forge_log_fields_is_replaced(
+    client: Client, log: io.StringIO
+) -> None:
+    forged = 'x" status=200 injected="'
+    response = await client.get("/healthz", headers={"X-Request-Id": forged})
+    assert response.status == 200
+    assert response.headers["X-Request-Id"] != forged
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"])
+    [line] = await access_lines(log, 1)
+    assert line["request_id"] == response.headers["X-Request-Id"]
+    assert "tenant_id" not in line
+
+
+async def test_an_error_line_carries_the_error_id_shown_to_the_customer_and_the_request_id(
+    client: Client, log: io.StringIO
+) -> None:
+    response = await client.get("/test/crash", headers=TENANT_HOST)
+    assert response.status == 500
+    page = await response.text()
+    match = re.search(r"Error id: <code>([0-9a-f]{16})</code>", page)
+    assert match is not None
+    request_id = response.headers["X-Request-Id"]
+
+    [error] = lines_of(log, "gateway.error_middleware")
+    assert error["error_id"] == match[1]
+    assert error["request_id"] == request_id
+    assert error["level"] == "ERROR"
+    assert "RuntimeError: the ledger exploded" in error["exception"]
+    [access] = await access_lines(log, 1)
+    assert access["request_id"] == request_id
+    assert access["status"] == 500
+    assert access["tenant"] == "acme"
+
+
+async def test_aiohttp_access_lines_are_silenced_in_favour_of_ours(
+    client: Client, log: io.StringIO
+) -> None:
+    await client.get("/healthz")
+    await access_lines(log, 1)
+    assert not lines_of(log, "aiohttp.access")
