@@ -4,6 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# sslyze (the TLS scanner of tests/gateway/test_sslyze.py) gets a virtualenv of its own: every
+# sslyze release caps cryptography below the version the gateway runs. The stamp names the pin,
+# so changing SSLYZE_VERSION reinstalls it.
+SSLYZE_VERSION := 6.3.1
+SSLYZE_VENV := $(VENV)/tools/sslyze
+SSLYZE_STAMP := $(SSLYZE_VENV)/.installed-$(SSLYZE_VERSION)
 
 # Debian packages the gateway and its tests need: postgresql (server binaries initdb/pg_ctl
 # for the embedded PostgreSQL), pebble (the ACME CA and pebble-challtestsrv DNS the
@@ -11,8 +17,10 @@ STAMP := $(VENV)/.installed
 # end-to-end browser tests.
 # Add packages here; `system-deps` installs what is missing.
 SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium
+# Only `make bench` needs these (CI never benchmarks): wrk, the keep-alive load generator.
+BENCH_PACKAGES := wrk
 
-.PHONY: help deps system-deps venv run test lint format bench clean
+.PHONY: help deps system-deps venv sslyze-venv run test lint format bench clean
 
 help:
 	@echo "make run          start the gateway with an embedded PostgreSQL and demo data"
@@ -21,6 +29,7 @@ help:
 	@echo "make format       apply ruff's formatting and safe fixes"
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make deps         install Debian packages and the virtualenv only"
+	@echo "make sslyze-venv  install sslyze in its own virtualenv (make test does it)"
 	@echo "make clean        remove the virtualenv and caches (keeps .data)"
 
 deps: system-deps venv
@@ -48,10 +57,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+sslyze-venv: $(SSLYZE_STAMP)
+
+$(SSLYZE_STAMP):
+	test -x $(SSLYZE_VENV)/bin/python || $(PYTHON) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/pip install -q 'sslyze==$(SSLYZE_VERSION)'
+	rm -f $(SSLYZE_VENV)/.installed-*
+	touch $(SSLYZE_STAMP)
+
 run: deps
 	GATEWAY_REDIRECT_HTTP=false $(BIN)/gateway serve --demo
 
-test: deps
+test: deps sslyze-venv
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv
@@ -64,11 +81,21 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 bench: deps
-	@if [ -f bench/run.py ]; then \
-		$(BIN)/python bench/run.py; \
-	else \
-		echo "bench/ has no scenarios yet (bench/run.py is missing)"; \
+	@missing=""; \
+	for package in $(BENCH_PACKAGES); do \
+		dpkg -s "$$package" >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "missing Debian packages:$$missing"; \
+			echo "install them as root: apt-get update && apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

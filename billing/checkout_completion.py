@@ -15,16 +15,34 @@ subscription (active, or trialing with `trial_days`) for recurring items, a paid
 `checkout` invoice (the first period of recurring items, plus one-off items),
 the session complete, and the outbox events `checkout.completed` and
 `payment_method.updated`. A declined card leaves the session open.
+
+Exactly once also holds for money across tabs. A session has at most one
+PaymentIntent that may still be paid: before another card is charged, the
+earlier intent (say, a stale tab's, waiting for 3-D Secure) is canceled, and
+if Stripe refuses because it was paid meanwhile, that payment completes the
+session instead. Should a PaymentIntent of this session still succeed once the
+session is complete (a tab's return after 3-D Secure, or Stripe's
+`payment_intent.succeeded`), it is refunded in full, once: the refunds Stripe
+already holds for it are checked under the session lock first, the refund
+carries the session in its metadata, and a warning is logged. It never makes a
+second subscription or invoice.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from billing.checkout_sessions import SESSION_COLUMNS, CheckoutSession, get_checkout_session
-from billing.customers import Customer, create_customer, get_customer, update_billing_info
+from billing.customers import (
+    Customer,
+    billing_info_payload,
+    create_customer,
+    get_customer,
+    update_billing_info,
+)
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.invoices import create_invoice, finalize_invoice, mark_paid
 from billing.outbox import record_event
@@ -38,10 +56,13 @@ from billing.stripe_gateway import (
     Payments,
     SetupIntentState,
 )
+from billing.stripe_refunds import CANCELABLE_STATUSES, PaymentRefunds
 from billing.subscriptions import create_subscription
 from billing.transactions import transaction
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
+
+logger = logging.getLogger(__name__)
 
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 # PaymentIntent states after which the same PaymentIntent can still end up paid.
@@ -160,30 +181,15 @@ async def save_billing_information(
         after = await update_billing_info(
             connection, tenant_id=tenant_id, customer_id=session.customer_id, changes=data
         )
-        if _billing_view(before) != _billing_view(after):
+        # One payload shape for every source of the event (portal, checkout).
+        if billing_info_payload(before) != billing_info_payload(after):
             await record_event(
                 connection,
                 tenant_id=tenant_id,
                 type="customer.billing_info.updated",
-                payload={"customer": after.id, **_billing_view(after)},
+                payload=billing_info_payload(after),
             )
         return after
-
-
-def _billing_view(customer: Customer) -> dict[str, Any]:
-    return {
-        "name": customer.name,
-        "email": customer.email,
-        "address": {
-            "line1": customer.address_line1,
-            "line2": customer.address_line2,
-            "city": customer.city,
-            "postal_code": customer.postal_code,
-            "state": customer.state,
-            "country": customer.country,
-        },
-        "vat_number": customer.vat_number,
-    }
 
 
 async def start_checkout_card_setup(
@@ -233,15 +239,31 @@ async def complete_checkout(
     tenant_id: int,
     session_id: str,
     setup_intent_id: str | None,
+    payment_intent_id: str | None = None,
+    refunds: PaymentRefunds | None = None,
 ) -> CheckoutOutcome:
     """Pay the session with the card of `setup_intent_id`, once, whoever asks how often.
 
-    Called again after 3-D Secure (with the same SetupIntent), it settles the
-    PaymentIntent already created instead of charging anew. A completed session
-    returns `succeeded` without any charge. CheckoutClosed when it expired unpaid.
+    Called again after 3-D Secure (with the same SetupIntent, and the
+    `payment_intent_id` the page authenticated), it settles the PaymentIntent
+    already created instead of charging anew. A completed session returns
+    `succeeded` without any charge; if the page's `payment_intent_id` paid it a
+    second time, that payment is refunded. With `refunds`, an earlier intent is
+    canceled before another card is charged (without, it is only forgotten).
+    CheckoutClosed when it expired unpaid.
     """
     session = await get_checkout_session(db, tenant_id=tenant_id, session_id=session_id)
     if session.status == "complete":
+        if payment_intent_id and refunds is not None:
+            async with transaction(db) as connection:
+                row, session = await _locked_session(connection, tenant_id, session_id)
+                await _undo_stray_intent(
+                    refunds,
+                    session=session,
+                    kept_intent_id=row["stripe_payment_intent_id"],
+                    stray_intent_id=payment_intent_id,
+                    quiet=True,
+                )
         return _succeeded(session)
     session = await _open_session_with_customer(db, tenant_id=tenant_id, session_id=session_id)
     assert session.customer_id is not None
@@ -258,11 +280,21 @@ async def complete_checkout(
         # finds the session complete (or the PaymentIntent recorded) and charges nothing.
         row, session = await _locked_session(connection, tenant_id, session_id)
         if session.status == "complete":
+            if payment_intent_id and refunds is not None:
+                await _undo_stray_intent(
+                    refunds,
+                    session=session,
+                    kept_intent_id=row["stripe_payment_intent_id"],
+                    stray_intent_id=payment_intent_id,
+                    quiet=True,
+                )
             return _succeeded(session)
         stored = row["stripe_payment_intent_id"]
         if stored is not None:
             intent = await payments.retrieve_payment_intent(stored)
-            reused = await _continue_intent(connection, session, intent, card, tenant_id)
+            reused = await _continue_intent(
+                connection, session, intent, card, tenant_id, refunds=refunds
+            )
             if reused is not None:
                 return reused
         if session.status != "open" or row["lapsed"]:
@@ -274,7 +306,9 @@ async def complete_checkout(
                 connection, tenant_id=tenant_id, session=session, intent=None, card=card
             )
         try:
-            intent = await payments.charge_off_session(
+            # The customer is on the page: a bank that wants 3-D Secure answers
+            # requires_action for Stripe.js (off-session, real Stripe would refuse).
+            intent = await payments.charge_on_session(
                 customer_id=stripe_customer,
                 payment_method_id=card.payment_method_id,
                 amount=session.amount_total,
@@ -302,6 +336,8 @@ async def _continue_intent(
     intent: PaymentIntentState,
     card: CardDetails | None,
     tenant_id: int,
+    *,
+    refunds: PaymentRefunds | None = None,
 ) -> CheckoutOutcome | None:
     """The outcome of the session's earlier PaymentIntent, or None when a new charge may start."""
     if intent.status == "succeeded":
@@ -324,7 +360,25 @@ async def _continue_intent(
             client_secret=intent.client_secret,
             payment_intent_id=intent.id,
         )
-    # Declined, canceled, or abandoned for another card: forget it and charge afresh.
+    # Declined, canceled, or abandoned for another card: forget it and charge afresh. A
+    # stale tab may still be authenticating it, so cancel it first: it must not succeed
+    # after another card has paid.
+    if refunds is not None and intent.status in CANCELABLE_STATUSES:
+        try:
+            await refunds.cancel_payment_intent(intent.id)
+        except PaymentFailed:
+            latest = await refunds.retrieve_payment_intent(intent.id)
+            if latest.status == "succeeded" or latest.status in PENDING_INTENT_STATUSES:
+                # Paid (or being paid) meanwhile: that payment completes the session.
+                return await _continue_intent(connection, session, latest, None, tenant_id)
+            if latest.status != "canceled":
+                return CheckoutOutcome(
+                    session_id=session.id,
+                    status="failed",
+                    message="Your earlier payment attempt could not be stopped yet. "
+                    "Nothing more was charged; please try again.",
+                    payment_intent_id=intent.id,
+                )
     await connection.execute(
         "UPDATE checkout_sessions SET stripe_payment_intent_id = NULL, updated_at = now() "
         "WHERE tenant_id = $1 AND id = $2",
@@ -449,6 +503,7 @@ async def _settle(
                         "quantity": item.quantity,
                         "interval": item.interval,
                         "interval_count": item.interval_count,
+                        "tax_rate_bps": item.tax_rate_bps,
                     }
                     for item in recurring
                 ],
@@ -468,6 +523,7 @@ async def _settle(
                 "description": f"{item.name} (free trial)" if free else item.name,
                 "quantity": item.quantity,
                 "unit_amount": 0 if free else item.unit_amount,
+                "tax_rate_bps": item.tax_rate_bps,
             }
         )
     invoice = await create_invoice(
@@ -556,14 +612,86 @@ def checkout_completed_payload(
     }
 
 
+async def _undo_stray_intent(
+    refunds: PaymentRefunds,
+    *,
+    session: CheckoutSession,
+    kept_intent_id: str | None,
+    stray_intent_id: str,
+    quiet: bool = False,
+) -> str | None:
+    """Cancel, or refund in full, a PaymentIntent of this complete session other than the kept one.
+
+    Call it under the session lock: the lock and the check of Stripe's existing
+    refunds make the refund happen once (localstripe ignores idempotency keys).
+    An intent of another session (its metadata says so) is left alone. Returns
+    the refund id when one was made. `quiet`: a Stripe failure is logged instead
+    of raised (the page's return path must still land on the success URL; the
+    webhook, which Stripe retries, raises).
+    """
+    if stray_intent_id == kept_intent_id:
+        return None
+    try:
+        intent = await refunds.retrieve_payment_intent(stray_intent_id)
+        if intent.metadata.get("checkout_session") != session.id:
+            return None
+        if intent.status in CANCELABLE_STATUSES:
+            await refunds.cancel_payment_intent(intent.id)
+            logger.info(
+                "canceled a payment intent left open by checkout session %s: %s",
+                session.id,
+                intent.id,
+            )
+            return None
+        if intent.status != "succeeded" or await refunds.refunds_of(intent.id):
+            return None
+        refund = await refunds.refund_payment_intent(
+            intent.id,
+            idempotency_key=f"checkout-duplicate:{intent.id}",
+            metadata={
+                "checkout_session": session.id,
+                "reason": "checkout_already_paid",
+                "kept_payment_intent": kept_intent_id or "",
+            },
+        )
+    except PaymentFailed as error:
+        if not quiet:
+            raise
+        logger.error(
+            "could not settle a second payment intent %s of checkout session %s: %s",
+            stray_intent_id,
+            session.id,
+            error.message,
+        )
+        return None
+    logger.warning(
+        "refunded %s %s: payment intent %s paid checkout session %s a second time "
+        "(kept payment intent %s); refund %s",
+        intent.amount,
+        intent.currency,
+        intent.id,
+        session.id,
+        kept_intent_id,
+        refund.id,
+    )
+    return refund.id
+
+
 async def settle_checkout_from_webhook(
-    connection: Db, *, tenant_id: int, intent: PaymentIntentState
+    connection: Db,
+    *,
+    tenant_id: int,
+    intent: PaymentIntentState,
+    refunds: PaymentRefunds | None = None,
 ) -> bool:
     """Complete the session a succeeded PaymentIntent paid (the page may never come back).
 
     Runs in the webhook's transaction; False when the intent belongs to no checkout
     session of this tenant. The card stays as Stripe has it: the webhook carries no
-    card details, so it is not added to the customer's saved cards here.
+    card details, so it is not added to the customer's saved cards here. With
+    `refunds`: an intent that pays an already complete session is refunded, and
+    the session's other open intent is canceled when this one completes it.
+    Without, such an intent is only logged as needing a refund.
     """
     session_id = intent.metadata.get("checkout_session")
     if session_id is None:
@@ -576,10 +704,29 @@ async def settle_checkout_from_webhook(
     if session_id is None:
         return False
     try:
-        _, session = await _locked_session(connection, tenant_id, session_id)
+        row, session = await _locked_session(connection, tenant_id, session_id)
     except NotFound:
         return False
-    if session.status == "complete" or intent.status != "succeeded":
+    if intent.status != "succeeded":
+        return True
+    stored = row["stripe_payment_intent_id"]
+    if session.status == "complete":
+        if refunds is not None:
+            await _undo_stray_intent(
+                refunds, session=session, kept_intent_id=stored, stray_intent_id=intent.id
+            )
+        elif intent.id != stored and intent.metadata.get("checkout_session") == session.id:
+            logger.error(
+                "payment intent %s paid complete checkout session %s a second time: "
+                "refund it (no Stripe client was given to refund it here)",
+                intent.id,
+                session.id,
+            )
         return True
     await _settle(connection, tenant_id=tenant_id, session=session, intent=intent, card=None)
+    if stored is not None and stored != intent.id and refunds is not None:
+        # Another tab's intent may still be waiting for 3-D Secure: it must not pay too.
+        await _undo_stray_intent(
+            refunds, session=session, kept_intent_id=intent.id, stray_intent_id=stored
+        )
     return True

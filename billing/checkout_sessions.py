@@ -1,10 +1,13 @@
 """Checkout sessions: a priced offer a customer pays on the tenant's hosted checkout page.
 
 A session is for an existing customer or carries the details of a new one.
-Its currency defaults to the customer's (or the tenant's default for a new
-customer). `amount_total` is what is charged at completion: every one-off item,
-plus the recurring items unless a trial defers them. An open session whose
-`expires_at` has passed reads as expired (the row is updated lazily on read).
+Its currency defaults to the one its line items name, else the customer's (or
+the tenant's default for a new customer); items in another currency are refused.
+Each line may carry a tax rate (basis points); its tax is rounded half-up per
+line, as on invoices. `amount_total` is what is charged at completion, tax
+included: every one-off item, plus the recurring items unless a trial defers
+them. An open session whose `expires_at` has passed reads as expired (the row
+is updated lazily on read).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from billing import validation
 from billing.countries import validate_country
 from billing.customers import SUPPORTED_LANGUAGES, get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.money import MAX_AMOUNT, validate_currency
+from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.periods import INTERVALS
 from billing.subscriptions import parse_instant
@@ -48,7 +51,10 @@ CREATE_FIELDS = frozenset(
         "metadata",
     }
 )
-LINE_ITEM_FIELDS = frozenset({"name", "unit_amount", "quantity", "interval", "interval_count"})
+LINE_ITEM_FIELDS = frozenset(
+    {"name", "unit_amount", "quantity", "interval", "interval_count", "tax_rate_bps", "currency"}
+)
+MAX_TAX_RATE_BPS = 10_000
 DETAIL_FIELDS = frozenset({"name", "email", "country", "language"})
 STATUSES = ("open", "complete", "expired")
 
@@ -66,10 +72,17 @@ class CheckoutLineItem:
     quantity: int
     interval: str | None  # None: charged once; else recurring every interval_count intervals
     interval_count: int
+    tax_rate_bps: int = 0  # 2000 = 20%; sessions stored before tax existed read as untaxed
 
     @property
     def amount(self) -> int:
+        """Before tax."""
         return self.unit_amount * self.quantity
+
+    @property
+    def tax(self) -> int:
+        """This line's tax, rounded half-up to a minor unit (as on its invoice line)."""
+        return tax_for(self.amount, self.tax_rate_bps)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +91,7 @@ class CheckoutLineItem:
             "quantity": self.quantity,
             "interval": self.interval,
             "interval_count": self.interval_count,
+            "tax_rate_bps": self.tax_rate_bps,
         }
 
 
@@ -106,6 +120,20 @@ class CheckoutSession:
         values = {name: row[name] for name in cls.__dataclass_fields__ if name != "line_items"}
         items = [CheckoutLineItem(**item) for item in row["line_items"]]
         return cls(**values, line_items=items)
+
+    def charged_now(self) -> list[CheckoutLineItem]:
+        """The items `amount_total` pays: a trial defers the recurring ones."""
+        return [item for item in self.line_items if item.interval is None or not self.trial_days]
+
+    @property
+    def amount_subtotal(self) -> int:
+        """`amount_total` before tax."""
+        return sum(item.amount for item in self.charged_now())
+
+    @property
+    def amount_tax(self) -> int:
+        """The tax in `amount_total`, summed from per-line rounded amounts."""
+        return sum(item.tax for item in self.charged_now())
 
 
 def _is_local_host(host: str) -> bool:
@@ -141,7 +169,37 @@ def validate_redirect_url(errors: FieldErrors, field: str, value: Any) -> str | 
     return value
 
 
-def _line_items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
+def _line_items(
+    errors: FieldErrors, value: Any, currency: str | None
+) -> tuple[list[CheckoutLineItem], str | None]:
+    """The valid items, and the currency they name (checked against `currency` and each other).
+
+    A line item may repeat the session's currency; one that names another is the
+    "mixed currencies" mistake and is refused naming that item.
+    """
+    items = _items(errors, value)
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return items, None
+    named = currency
+    for index, raw in enumerate(value[:MAX_LINE_ITEMS]):
+        if not isinstance(raw, Mapping) or raw.get("currency") is None:
+            continue
+        at = f"line_items.{index}.currency"
+        try:
+            code = validate_currency(raw["currency"], at)
+        except InvalidInput as error:
+            errors.merge(error)
+            continue
+        if named is None:
+            named = code
+        elif code != named:
+            errors.add(
+                at, f"must be {named} like the rest of the session: one currency per session"
+            )
+    return items, named
+
+
+def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         errors.add("line_items", "must be a list of items")
         return []
@@ -170,6 +228,16 @@ def _line_items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
         count = validation.integer(
             errors, f"{at}.interval_count", raw.get("interval_count", 1), minimum=1, maximum=36
         )
+        tax_rate = validation.integer(
+            errors,
+            f"{at}.tax_rate_bps",
+            raw.get("tax_rate_bps", 0),
+            minimum=0,
+            maximum=MAX_TAX_RATE_BPS,
+        )
+        if unit_amount is not None and quantity and unit_amount * quantity > MAX_AMOUNT:
+            errors.add(f"{at}.quantity", "unit_amount x quantity is too large")
+            continue
         if name is not None and unit_amount is not None and quantity and count:
             found.append(
                 CheckoutLineItem(
@@ -178,6 +246,7 @@ def _line_items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
                     quantity=quantity,
                     interval=interval if interval in INTERVALS else None,
                     interval_count=count,
+                    tax_rate_bps=tax_rate if tax_rate is not None else 0,
                 )
             )
     recurring = [(i, item) for i, item in enumerate(found) if item.interval is not None]
@@ -226,8 +295,8 @@ def _customer_details(errors: FieldErrors, value: Any) -> dict[str, str] | None:
 
 
 def amount_total(items: Sequence[CheckoutLineItem], *, trial: bool) -> int:
-    """What completing the session charges now: a trial defers the recurring items."""
-    return sum(item.amount for item in items if item.interval is None or not trial)
+    """What completing the session charges now, tax included: a trial defers recurring items."""
+    return sum(item.amount + item.tax for item in items if item.interval is None or not trial)
 
 
 async def create_checkout_session(
@@ -250,13 +319,13 @@ async def create_checkout_session(
         details = _customer_details(errors, data["customer_details"])
     else:
         errors.add("customer", "give a customer id or customer_details for a new customer")
-    items = _line_items(errors, data.get("line_items"))
     currency = None
     if data.get("currency") is not None:
         try:
             currency = validate_currency(data["currency"])
         except InvalidInput as error:
             errors.merge(error)
+    items, currency = _line_items(errors, data.get("line_items"), currency)
     trial_days = None
     if data.get("trial_days") is not None:
         trial_days = validation.integer(
@@ -275,6 +344,9 @@ async def create_checkout_session(
         if not MIN_LIFETIME - LIFETIME_SLACK <= lifetime <= MAX_LIFETIME + LIFETIME_SLACK:
             errors.add("expires_at", "must be between 30 minutes and 24 hours from now")
     metadata = validation.metadata(errors, "metadata", data.get("metadata"))
+    total = amount_total(items, trial=trial_days is not None)
+    if total > MAX_AMOUNT:
+        errors.add("line_items", "the session's total is too large")
     errors.raise_if_any()
     if customer_id is not None:
         try:
@@ -297,7 +369,7 @@ async def create_checkout_session(
         details,
         currency,
         [item.as_json() for item in items],
-        amount_total(items, trial=trial_days is not None),
+        total,
         trial_days,
         success_url,
         cancel_url,

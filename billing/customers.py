@@ -3,6 +3,8 @@
 Input uses the API's field names (`address.country`, `vat_number`...) so that
 errors can name the field the caller sent. Every field is checked before any
 write, and all errors are reported at once; a rejected call stores nothing.
+A change the customer makes (`save_billing_info`) is announced to the tenant
+with a `customer.billing_info.updated` event in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from billing import validation
 from billing.countries import validate_country
 from billing.errors import InvalidInput, NotFound
 from billing.money import validate_currency
+from billing.outbox import record_event
 from billing.pagination import fetch_page
+from billing.transactions import transaction
 from billing.validation import FieldErrors
 from billing.vat import validate_vat_number
 from gateway.ids import is_public_id, new_id
@@ -233,3 +237,52 @@ async def update_billing_info(
     if row is None:
         raise NotFound("customer", customer_id)
     return Customer.from_row(row)
+
+
+def billing_info_payload(customer: Customer) -> dict[str, Any]:
+    """What tenants receive in `customer.billing_info.updated`: the saved values (JSON-ready)."""
+    return {
+        "customer": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "address": {
+            "line1": customer.address_line1,
+            "line2": customer.address_line2,
+            "city": customer.city,
+            "postal_code": customer.postal_code,
+            "state": customer.state,
+            "country": customer.country,
+        },
+        "vat_number": customer.vat_number,
+        "language": customer.language,
+    }
+
+
+async def save_billing_info(
+    db: Db, *, tenant_id: int, customer_id: str, changes: Mapping[str, Any]
+) -> Customer:
+    """`update_billing_info`, plus a `customer.billing_info.updated` event when a value changed.
+
+    The event carries the saved values and commits with the change, or neither
+    happens; a save that changes nothing announces nothing.
+    """
+    async with transaction(db) as connection:
+        # The row lock orders two saves of one customer, so each compares with the value
+        # the other committed and no change goes unannounced.
+        await connection.execute(
+            "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            tenant_id,
+            customer_id,
+        )
+        before = await get_customer(connection, tenant_id=tenant_id, customer_id=customer_id)
+        after = await update_billing_info(
+            connection, tenant_id=tenant_id, customer_id=customer_id, changes=changes
+        )
+        if billing_info_payload(before) != billing_info_payload(after):
+            await record_event(
+                connection,
+                tenant_id=tenant_id,
+                type="customer.billing_info.updated",
+                payload=billing_info_payload(after),
+            )
+    return after

@@ -21,6 +21,19 @@ from gateway.tenants.models import Tenant
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
+
+class LastCardInUse(Conflict):
+    """The card is the last one and pays for a live subscription (`plan` names it)."""
+
+    def __init__(self, plan: str) -> None:
+        self.plan = plan
+        super().__init__(
+            f"This card pays for your {plan} subscription. "
+            "Add a new card first; you can then remove this one.",
+            field="payment_method",
+        )
+
+
 # Subscriptions that will charge again and therefore need a card.
 LIVE_SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due")
 
@@ -172,11 +185,7 @@ async def remove_card(
                 list(LIVE_SUBSCRIPTION_STATUSES),
             )
             if plan is not None:
-                raise Conflict(
-                    f"This card pays for your {plan} subscription. "
-                    "Add a new card first; you can then remove this one.",
-                    field="payment_method",
-                )
+                raise LastCardInUse(str(plan))
         if row["stripe_payment_method_id"]:
             # Detach before recording: if Stripe refuses, the card stays as it was.
             await payments.detach_payment_method(row["stripe_payment_method_id"])

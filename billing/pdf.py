@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ from gateway.tenants.brand import contrast_color
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
 FINAL_STATUSES = frozenset({"open", "paid", "void", "uncollectible"})
+# One render at a time per process: rendering is pure-Python CPU work under the GIL, so
+# concurrent renders finish no sooner, they only take the GIL from the event loop
+# (bench/notes.md: portal p99 while 20 PDFs render). Waiting threads hold no GIL.
+_RENDERING = threading.Lock()
 
 LABELS: Mapping[str, Mapping[str, str]] = {
     "en": {
@@ -240,7 +245,8 @@ def render_pdf(html: str) -> bytes:
         from weasyprint.urls import URLFetcher
 
     fetcher = URLFetcher(allowed_protocols=("data",), allow_redirects=False, timeout=1)
-    document: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    with _RENDERING:
+        document: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
     return document
 
 

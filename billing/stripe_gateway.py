@@ -6,6 +6,12 @@ base, so each tenant charges through its own Stripe account and tests can point
 it at localstripe. The SDK is blocking: every call runs in a worker thread
 (`asyncio.to_thread`), and nothing needs cleaning up afterwards. Stripe's
 refusals become `PaymentFailed` with a message a customer can read.
+
+An off-session charge of a card whose bank wants 3-D Secure is refused by real
+Stripe with the card error `authentication_required` (the PaymentIntent is left
+in `requires_payment_method`); localstripe instead answers `requires_action`.
+`PaymentFailed.needs_authentication` tells the caller to charge again on-session
+(`charge_on_session`), which comes back `requires_action` for the page to finish.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ T = TypeVar("T")
 DEFAULT_API_BASE = "https://api.stripe.com"
 # A card network name Stripe reports that we do not list is shown as a plain "card".
 KNOWN_BRANDS = frozenset({"visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay"})
+# Stripe's card error code for an off-session charge the bank wants authenticated.
+AUTHENTICATION_REQUIRED = "authentication_required"
 
 
 class PaymentFailed(BillingError):
@@ -39,6 +47,11 @@ class PaymentFailed(BillingError):
         self.code = code
         self.payment_intent_id = payment_intent_id
         super().__init__(message)
+
+    @property
+    def needs_authentication(self) -> bool:
+        """The bank wants the cardholder to authenticate (3-D Secure); nothing was charged."""
+        return self.code == AUTHENTICATION_REQUIRED
 
 
 class PaymentsUnavailable(BillingError):
@@ -112,8 +125,26 @@ class Payments(Protocol):
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> PaymentIntentState:
-        """Create and confirm a PaymentIntent at once; PaymentFailed when the card is declined."""
+        """Create and confirm a PaymentIntent at once; PaymentFailed when the card is declined.
+
+        Real Stripe refuses a card that needs 3-D Secure with `needs_authentication`.
+        """
         ...
+
+    async def charge_on_session(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntentState:
+        """The same with the customer present: 3-D Secure comes back as `requires_action`."""
+        ...
+
+    async def cancel_payment_intent(self, payment_intent_id: str) -> None: ...
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState: ...
 
@@ -164,14 +195,23 @@ def _payment_intent(intent: Any) -> PaymentIntentState:
     )
 
 
-def _failure(error: stripe.StripeError) -> PaymentFailed:
-    """Stripe's message in words; its own user message when it gives one."""
+def payment_failure(error: stripe.StripeError) -> PaymentFailed:
+    """Stripe's message in words; its own user message when it gives one.
+
+    `authentication_required` is no decline: the bank wants the cardholder to confirm,
+    which they can do on-session, so its message asks for that.
+    """
     if isinstance(error, stripe.CardError):
-        message = error.user_message or "Your card was declined."
         intent = error.error.payment_intent if error.error is not None else None
-        return PaymentFailed(
-            message, code=error.code, payment_intent_id=_id_of(intent) if intent else None
-        )
+        intent_id = _id_of(intent) if intent else None
+        if error.code == AUTHENTICATION_REQUIRED:
+            return PaymentFailed(
+                "Your bank asks you to confirm this payment.",
+                code=AUTHENTICATION_REQUIRED,
+                payment_intent_id=intent_id,
+            )
+        message = error.user_message or "Your card was declined."
+        return PaymentFailed(message, code=error.code, payment_intent_id=intent_id)
     if isinstance(error, stripe.APIConnectionError):
         return PaymentFailed(
             "We could not reach the payment provider. Nothing was charged; try again shortly.",
@@ -200,7 +240,7 @@ class StripePayments:
         try:
             return await asyncio.to_thread(function)
         except stripe.StripeError as error:
-            raise _failure(error) from error
+            raise payment_failure(error) from error
 
     async def create_customer(self, *, name: str, email: str | None, reference: str) -> str:
         params: dict[str, Any] = {"name": name, "metadata": {"gateway_customer": reference}}
@@ -249,24 +289,59 @@ class StripePayments:
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> PaymentIntentState:
-        params: dict[str, Any] = {
-            "amount": amount,
-            "currency": currency.lower(),
-            "customer": customer_id,
-            "payment_method": payment_method_id,
-            "off_session": True,
-            "confirm": True,
-            "metadata": dict(metadata),
-        }
+        return await self._confirm_payment(
+            {
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "amount": amount,
+                "currency": currency.lower(),
+                "metadata": dict(metadata),
+                "off_session": True,
+            },
+            idempotency_key,
+        )
+
+    async def charge_on_session(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntentState:
+        return await self._confirm_payment(
+            {
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "amount": amount,
+                "currency": currency.lower(),
+                "metadata": dict(metadata),
+                # Cards only: a server-side confirmation then needs no return_url, and
+                # 3-D Secure comes back as requires_action for Stripe.js in the page.
+                "payment_method_types": ["card"],
+            },
+            idempotency_key,
+        )
+
+    async def _confirm_payment(
+        self, params: dict[str, Any], idempotency_key: str
+    ) -> PaymentIntentState:
+        """Create and confirm a PaymentIntent with `params` in one call."""
+        confirmed: dict[str, Any] = {**params, "confirm": True}
         intent = await self._call(
             lambda: self._client.v1.payment_intents.create(
-                params=params,  # type: ignore[arg-type]
+                params=confirmed,  # type: ignore[arg-type]
                 # Real Stripe replays the first answer for a repeated key; localstripe
                 # ignores the header, so callers must also stop duplicates themselves.
                 options={"idempotency_key": idempotency_key},
             )
         )
         return _payment_intent(intent)
+
+    async def cancel_payment_intent(self, payment_intent_id: str) -> None:
+        await self._call(lambda: self._client.v1.payment_intents.cancel(payment_intent_id))
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         intent = await self._call(

@@ -21,6 +21,7 @@ from typing import Any
 from billing.checkout_completion import settle_checkout_from_webhook
 from billing.errors import BillingError
 from billing.stripe_gateway import PaymentIntentState
+from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook
 from billing.transactions import transaction
 from gateway.sealing import Sealer
@@ -102,9 +103,19 @@ def _payment_intent(data: Any) -> PaymentIntentState:
 
 
 async def handle_webhook(
-    db: Db, *, tenant_id: int, payload: bytes, signature: str | None, secret: str
+    db: Db,
+    *,
+    tenant_id: int,
+    payload: bytes,
+    signature: str | None,
+    secret: str,
+    refunds: PaymentRefunds | None = None,
 ) -> WebhookResult:
-    """Verify and apply one delivery; a repeated event id is acknowledged and ignored."""
+    """Verify and apply one delivery; a repeated event id is acknowledged and ignored.
+
+    With `refunds`, a payment that arrives for an already complete checkout session
+    (a stale 3-D Secure tab) is refunded instead of kept.
+    """
     verify_signature(payload, signature, secret=secret)
     try:
         event = json.loads(payload)
@@ -128,7 +139,7 @@ async def handle_webhook(
             handled = await settle_from_webhook(connection, tenant_id=tenant_id, intent=intent)
             # A checkout whose page never came back completes here, once.
             handled = handled or await settle_checkout_from_webhook(
-                connection, tenant_id=tenant_id, intent=intent
+                connection, tenant_id=tenant_id, intent=intent, refunds=refunds
             )
     return WebhookResult(event_id=event_id, type=event_type, duplicate=False, handled=handled)
 

@@ -17,7 +17,7 @@ from typing import Any
 from billing import validation
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.money import MAX_AMOUNT, validate_currency
+from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.periods import INTERVALS, add_interval
 from billing.transactions import transaction
@@ -34,7 +34,7 @@ CREATE_FIELDS = frozenset(
     {"customer", "plan_name", "currency", "items", "trial_days", "start", "metadata"}
 )
 ITEM_FIELDS = frozenset(
-    {"name", "unit_amount", "quantity", "interval", "interval_count", "price_model"}
+    {"name", "unit_amount", "quantity", "interval", "interval_count", "price_model", "tax_rate_bps"}
 )
 
 SUBSCRIPTION_COLUMNS = (
@@ -43,7 +43,7 @@ SUBSCRIPTION_COLUMNS = (
 )
 ITEM_COLUMNS = (
     "id, subscription_id, name, price_model, unit_amount, quantity, billing_interval, "
-    "interval_count"
+    "interval_count, tax_rate_bps"
 )
 
 
@@ -56,11 +56,17 @@ class SubscriptionItem:
     quantity: int
     billing_interval: str
     interval_count: int
+    tax_rate_bps: int = 0  # 2000 = 20%
 
     @property
     def amount(self) -> int:
-        """What this item costs per period, in minor units."""
+        """What this item costs per period before tax, in minor units."""
         return self.unit_amount if self.price_model == "flat" else self.unit_amount * self.quantity
+
+    @property
+    def tax(self) -> int:
+        """The tax on one period of this item, rounded half-up to a minor unit."""
+        return tax_for(self.amount, self.tax_rate_bps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +97,12 @@ class UpcomingLine:
     amount: int
     period_start: datetime
     period_end: datetime
+    tax_rate_bps: int = 0
+
+    @property
+    def tax(self) -> int:
+        """This line's tax, rounded half-up to a minor unit (as on invoice lines)."""
+        return tax_for(self.amount, self.tax_rate_bps)
 
 
 def _subscription(row: Any, items: list[SubscriptionItem]) -> Subscription:
@@ -121,6 +133,7 @@ def _item(row: Any) -> SubscriptionItem:
         quantity=row["quantity"],
         billing_interval=row["billing_interval"],
         interval_count=row["interval_count"],
+        tax_rate_bps=row["tax_rate_bps"],
     )
 
 
@@ -188,6 +201,13 @@ def _items(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
                     maximum=36,
                 ),
                 "price_model": price_model,
+                "tax_rate_bps": validation.integer(
+                    errors,
+                    f"{at}.tax_rate_bps",
+                    raw.get("tax_rate_bps", 0),
+                    minimum=0,
+                    maximum=10_000,
+                ),
             }
         )
     if found and not errors.errors:
@@ -266,8 +286,9 @@ async def create_subscription(db: Db, *, tenant_id: int, data: Mapping[str, Any]
             item_rows.append(
                 await connection.fetchrow(
                     "INSERT INTO subscription_items (id, tenant_id, subscription_id, position, "
-                    "name, price_model, unit_amount, quantity, billing_interval, interval_count) "
-                    f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {ITEM_COLUMNS}",
+                    "name, price_model, unit_amount, quantity, billing_interval, interval_count, "
+                    "tax_rate_bps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                    f"RETURNING {ITEM_COLUMNS}",
                     new_id("si"),
                     tenant_id,
                     subscription_id,
@@ -278,6 +299,7 @@ async def create_subscription(db: Db, *, tenant_id: int, data: Mapping[str, Any]
                     item["quantity"],
                     item["interval"],
                     item["interval_count"],
+                    item["tax_rate_bps"],
                 )
             )
     return _subscription(row, [_item(item_row) for item_row in item_rows])
@@ -414,6 +436,7 @@ def upcoming_invoice_lines(subscription: Subscription) -> list[UpcomingLine]:
                 amount=item.amount,
                 period_start=start,
                 period_end=end,
+                tax_rate_bps=item.tax_rate_bps,
             )
         )
     return lines

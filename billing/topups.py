@@ -12,6 +12,7 @@ id, whether the page, the 3-D Secure completion or the webhook gets there first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -62,27 +63,56 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24) + secrets.token_urlsafe(8)
 
 
+class AmountRefused(InvalidInput):
+    """The amount is outside the tenant's caps: data a page can put in its own words.
+
+    `cap` is `topup_min`, `topup_max` or `max_balance`; `limit` is that cap in minor
+    units of `currency`, and `room` what may still be added under `max_balance`.
+    """
+
+    def __init__(self, message: str, *, cap: str, limit: int, currency: str, room: int) -> None:
+        self.cap = cap
+        self.limit = limit
+        self.currency = currency
+        self.room = room
+        super().__init__({"amount": message})
+
+
 def check_amount(tenant: Tenant, *, balance: int, amount: Any, currency: str) -> int:
-    """`amount` if top-ups are on and it fits the tenant's caps; InvalidInput naming the cap."""
+    """`amount` if top-ups are on and it fits the tenant's caps; AmountRefused naming the cap."""
     settings = tenant.wallet
     if not settings.topups_enabled:
         raise Conflict("Buying credits is not available for this account.", field="amount")
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidInput({"amount": "enter an amount"})
-    low = format_amount(settings.topup_min, currency, "en")
-    high = format_amount(settings.topup_max, currency, "en")
+    room = max(settings.max_balance - balance, 0)
     if amount < settings.topup_min:
-        raise InvalidInput({"amount": f"the smallest top-up is {low}"})
+        low = format_amount(settings.topup_min, currency, "en")
+        raise AmountRefused(
+            f"the smallest top-up is {low}",
+            cap="topup_min",
+            limit=settings.topup_min,
+            currency=currency,
+            room=room,
+        )
     if amount > settings.topup_max:
-        raise InvalidInput({"amount": f"the largest top-up is {high}"})
+        high = format_amount(settings.topup_max, currency, "en")
+        raise AmountRefused(
+            f"the largest top-up is {high}",
+            cap="topup_max",
+            limit=settings.topup_max,
+            currency=currency,
+            room=room,
+        )
     if balance + amount > settings.max_balance:
-        room = max(settings.max_balance - balance, 0)
         cap = format_amount(settings.max_balance, currency, "en")
-        raise InvalidInput(
-            {
-                "amount": f"your balance may not exceed {cap}; "
-                f"you can add at most {format_amount(room, currency, 'en')}"
-            }
+        raise AmountRefused(
+            f"your balance may not exceed {cap}; "
+            f"you can add at most {format_amount(room, currency, 'en')}",
+            cap="max_balance",
+            limit=settings.max_balance,
+            currency=currency,
+            room=room,
         )
     return amount
 
@@ -202,12 +232,13 @@ async def buy_credits(
         db, payments, tenant_id=tenant.id, customer_id=customer_id
     )
     try:
-        intent = await payments.charge_off_session(
+        intent = await _charge_default_card(
+            payments,
+            nonce=nonce,
             customer_id=stripe_customer,
             payment_method_id=card.stripe_payment_method_id,
             amount=amount,
             currency=wallet.currency,
-            idempotency_key=f"wallet-topup:{nonce}",
             metadata={"topup_nonce": nonce, "wallet_id": wallet.id, "tenant_id": str(tenant.id)},
         )
     except PaymentFailed as error:
@@ -220,6 +251,52 @@ async def buy_credits(
         )
         return await _outcome(db, tenant_id=tenant.id, row=row)
     return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
+
+
+async def _charge_default_card(
+    payments: Payments,
+    *,
+    nonce: str,
+    customer_id: str,
+    payment_method_id: str,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str],
+) -> PaymentIntentState:
+    """Charge at once; if the bank wants 3-D Secure, charge again on-session for the page.
+
+    Real Stripe refuses an off-session charge that needs authentication with
+    `authentication_required` and charges nothing. The customer is on the page, so
+    a second PaymentIntent is confirmed on-session (its own idempotency key, the
+    same metadata) and comes back `requires_action`; the refused one is cancelled
+    so nothing can ever confirm it. Only the second can succeed: one charge per nonce.
+    """
+    try:
+        return await payments.charge_off_session(
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
+            idempotency_key=f"wallet-topup:{nonce}",
+            metadata=metadata,
+        )
+    except PaymentFailed as error:
+        if not error.needs_authentication:
+            raise
+        refused = error.payment_intent_id
+    if refused is not None:
+        # Best effort: left in requires_payment_method, it cannot charge without a new
+        # confirmation, and nobody outside Stripe ever saw its client secret.
+        with contextlib.suppress(PaymentFailed):
+            await payments.cancel_payment_intent(refused)
+    return await payments.charge_on_session(
+        customer_id=customer_id,
+        payment_method_id=payment_method_id,
+        amount=amount,
+        currency=currency,
+        idempotency_key=f"wallet-topup:{nonce}:on-session",
+        metadata=metadata,
+    )
 
 
 async def _replay(

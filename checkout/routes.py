@@ -28,15 +28,23 @@ from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.stripe_gateway import PaymentsUnavailable
+from billing.stripe_refunds import StripeRefunds
 from checkout.messages import checkout_translator
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
+from gateway.tenants.registry import stripe_secret_key
 from portal.access import apply_portal_headers
 from portal.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
 from portal.i18n import Translate, choose_language, country_names, format_day, format_money
-from portal.payment_routes import payments_for, stripe_js_url, stripe_page_policy, wants_json
+from portal.payment_routes import (
+    payments_for,
+    stripe_api_base,
+    stripe_js_url,
+    stripe_page_policy,
+    wants_json,
+)
 
 routes = web.RouteTableDef()
 
@@ -103,8 +111,21 @@ def _prefill(session: CheckoutSession, customer: Customer | None) -> dict[str, s
     }
 
 
+def tax_rate_text(rate_bps: int, language: str) -> str:
+    """A tax rate as people write it: 2000 -> "20%" (English), "20 %" (French); 550 -> "5.5%"."""
+    whole, rest = divmod(rate_bps, 100)
+    number = str(whole) if rest == 0 else f"{whole}.{rest:02d}".rstrip("0")
+    if language == "fr":
+        return number.replace(".", ",") + "\u202f%"
+    return number + "%"
+
+
 def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str, Any]:
-    """Items, the recurring terms and the trial, as the page prints them."""
+    """Items with their tax, the totals, the recurring terms and the trial, as the page prints them.
+
+    Amounts per item are before tax; the recurring terms quote what each period
+    costs with its tax, like the total due today.
+    """
 
     def money(amount: int) -> str:
         return format_money(amount, session.currency, language)
@@ -117,13 +138,20 @@ def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str,
     recurring_interval = None
     for item in session.line_items:
         if item.interval is not None:
-            recurring_total += item.amount
+            recurring_total += item.amount + item.tax
             recurring_interval = interval(item.interval, item.interval_count)
         rows.append(
             {
                 "name": item.name,
                 "quantity": item.quantity,
                 "amount": money(item.amount),
+                "tax": t(
+                    "tax.line",
+                    rate=tax_rate_text(item.tax_rate_bps, language),
+                    amount=money(item.tax),
+                )
+                if item.tax_rate_bps
+                else None,
                 "terms": t("every", interval=interval(item.interval, item.interval_count))
                 if item.interval
                 else t("once"),
@@ -142,6 +170,9 @@ def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str,
     return {
         "rows": rows,
         "terms": terms,
+        "taxed": any(item.tax_rate_bps for item in session.line_items),
+        "subtotal": money(session.amount_subtotal),
+        "tax": money(session.amount_tax),
         "due_today": money(session.amount_total),
         "pay_label": t("pay", amount=money(session.amount_total))
         if session.amount_total
@@ -195,6 +226,7 @@ async def _render_page(
                 "stripe_js_url": stripe_js_url(request),
                 "script_url": f"{STATIC_PREFIX}/checkout.js",
                 "base_path": f"/checkout/{session.id}",
+                "field_errors": {name: t(f"error.{name}") for name in (*FORM_FIELDS, "card")},
             }
         )
         response = aiohttp_jinja2.render_template(
@@ -259,11 +291,32 @@ async def checkout_customer(request: web.Request) -> web.Response:
     )
 
 
-def _outcome_json(outcome: CheckoutOutcome) -> dict[str, Any]:
+async def refunds_for(request: web.Request, tenant: Tenant) -> StripeRefunds:
+    """Cancels and refunds through the tenant's own Stripe key; PaymentsUnavailable without one."""
+    key = await stripe_secret_key(
+        request.config_dict[keys.POOL], request.config_dict[keys.SEALER], tenant_id=tenant.id
+    )
+    if key is None:
+        raise PaymentsUnavailable()
+    return StripeRefunds(api_key=key, api_base=stripe_api_base(request))
+
+
+def outcome_message(outcome: CheckoutOutcome, t: Translate, language: str) -> str:
+    """What the customer reads about an outcome, in their language.
+
+    A decline keeps the provider's reason in English pages (it names the cause);
+    other languages get a translated sentence rather than a mixed-language one.
+    """
+    if outcome.status != "failed":
+        return t(f"outcome.{outcome.status}")
+    return outcome.message if language == "en" else t("outcome.failed")
+
+
+def _outcome_json(outcome: CheckoutOutcome, message: str) -> dict[str, Any]:
     return {
         "checkout_session": outcome.session_id,
         "status": outcome.status,
-        "message": outcome.message,
+        "message": message,
         "redirect": outcome.redirect_url,
         "client_secret": outcome.client_secret,
         "payment_intent": outcome.payment_intent_id,
@@ -282,15 +335,26 @@ async def checkout_complete(request: web.Request) -> web.StreamResponse:
     form = await _checked_form(request, session)
     payments = await payments_for(request, tenant)
     setup_intent = form.get("setup_intent")
+    # The PaymentIntent this tab authenticated (3-D Secure): if another tab paid the
+    # session meanwhile and this one was charged too, completion refunds it.
+    payment_intent = form.get("payment_intent")
     outcome = await complete_checkout(
         request.config_dict[keys.POOL],
         payments,
         tenant_id=tenant.id,
         session_id=session.id,
         setup_intent_id=setup_intent if isinstance(setup_intent, str) else None,
+        payment_intent_id=payment_intent
+        if isinstance(payment_intent, str) and payment_intent.startswith("pi_")
+        else None,
+        refunds=await refunds_for(request, tenant),
     )
+    customer = await _customer(request, tenant, session)
+    language = _language(request, session, customer)
+    t = checkout_translator(language)
+    message = outcome_message(outcome, t, language)
     if wants_json(request):
-        return _no_store(web.json_response(_outcome_json(outcome)))
+        return _no_store(web.json_response(_outcome_json(outcome, message)))
     if outcome.status == "succeeded" and outcome.redirect_url:
         raise web.HTTPSeeOther(location=outcome.redirect_url)
     session = await _session(request, tenant)
@@ -298,7 +362,7 @@ async def checkout_complete(request: web.Request) -> web.StreamResponse:
         request,
         tenant,
         session,
-        failure=outcome.message,
+        failure=t("declined", reason=message) if outcome.status == "failed" else message,
         status=402 if outcome.status == "failed" else 200,
     )
 

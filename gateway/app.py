@@ -15,6 +15,9 @@ from gateway import keys
 from gateway.acme_http import routes as acme_routes
 from gateway.api.app import create_api_app
 from gateway.branding import routes as brand_routes
+from gateway.dashboard.app import TEMPLATE_DIRECTORY as DASHBOARD_TEMPLATES
+from gateway.dashboard.app import create_dashboard_app
+from gateway.dashboard.paths import PREFIX as DASHBOARD_PREFIX
 from gateway.database import create_pool, locate_database, resolve_kek
 from gateway.domain_worker import domain_worker_context
 from gateway.error_middleware import error_middleware
@@ -35,6 +38,7 @@ TEMPLATE_DIRECTORIES = [
     Path(__file__).parent / "templates",
     Path(__file__).parent.parent / "portal" / "templates",
     Path(__file__).parent.parent / "checkout" / "templates",
+    DASHBOARD_TEMPLATES,
 ]
 
 
@@ -109,4 +113,5 @@ def create_app(
     app.router.add_routes(checkout_routes)
     setup_proxy_routes(app, settings)
     app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
+    app.add_subapp(DASHBOARD_PREFIX, create_dashboard_app())
     return app

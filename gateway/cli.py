@@ -464,7 +464,9 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                     env_name("stripe_api_base"): settings.stripe_api_base,
                     env_name("stripe_js_url"): settings.stripe_js_url,
                 }
-            lines = demo_lines(settings, info, api_key=key, root_path=root)
+            lines = with_settings_page(
+                settings, demo_lines(settings, info, api_key=key, root_path=root)
+            )
             api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
             lines.insert(api_line, f"Demo checkout (14-day trial): {checkout_url}")
         if count == 1:
@@ -619,9 +621,26 @@ async def _demo(arguments: argparse.Namespace, settings: Settings) -> int:
         print(f"seeded the demo tenants {', '.join(_demo_slugs(info))}")
     else:
         print(f"the demo tenant {info.tenant.slug} exists already; it was not seeded again")
-    for line in demo_lines(settings, info, api_key=secret, root_path=root):
+    for line in with_settings_page(
+        settings, demo_lines(settings, info, api_key=secret, root_path=root)
+    ):
         print(line)
     return 0
+
+
+def with_settings_page(settings: Settings, lines: list[str]) -> list[str]:
+    """The demo lines with the settings page's URL just before the demo API key it takes."""
+    from gateway.dashboard.paths import PREFIX
+
+    url = settings.public_url(settings.app_host) + PREFIX
+    key_line = next(
+        (i for i, line in enumerate(lines) if line.startswith("Demo API key")), len(lines)
+    )
+    return [
+        *lines[:key_line],
+        f"Settings page (sign in with the demo API key): {url}",
+        *lines[key_line:],
+    ]
 
 
 async def _lifecycle_services(

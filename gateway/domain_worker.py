@@ -23,6 +23,7 @@ from aiohttp import web
 
 from certs.challenges import ChallengeStore
 from gateway import keys
+from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
@@ -73,6 +74,7 @@ class DomainWorker:
             try:
                 await lifecycle.advance(self.services, domain, now=now)
             except Exception:
+                reraise_if_cancelled()
                 log.exception("domain %s: lifecycle step failed; retried later", domain.name)
 
     async def _purge_challenges(self) -> None:
@@ -94,6 +96,7 @@ class DomainWorker:
                     try:
                         busy = await self.run_due() >= self.batch
                     except Exception:
+                        reraise_if_cancelled()
                         log.exception("domain worker pass failed; trying again shortly")
                         busy = False
                     if busy:
@@ -121,12 +124,6 @@ async def domain_worker_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            # Cancelled mid-query (asyncpg may then complain about its connection state):
-            # nothing is left half-done, every step is one guarded UPDATE.
-            log.debug("domain worker stopped with an error", exc_info=True)
+        # Cancelled mid-query, asyncpg may complain about its connection state: nothing is
+        # left half-done, every step is one guarded UPDATE.
+        await stop_tasks([task])

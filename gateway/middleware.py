@@ -8,6 +8,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway import keys
+from gateway.dashboard.paths import PREFIX as DASHBOARD_PREFIX
+from gateway.dashboard.paths import is_dashboard_path
 from gateway.errors import BadRequest, MisdirectedRequest, NotFound
 from gateway.hosts import canonicalise_host
 from gateway.tenants.index import HostIndex
@@ -124,7 +126,11 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if is_api_path(request.path):
         raise NotFound("there is no API at this address")
     if host == settings.app_host:
-        raise NotFound("the settings page is not available yet")
+        if request.path == "/":
+            raise web.HTTPSeeOther(location=DASHBOARD_PREFIX)
+        if not is_dashboard_path(request.path):
+            raise NotFound(f"the settings page lives under {DASHBOARD_PREFIX}")
+        return await handler(request)
     if tenant is None:
         raise NotFound("there is no site at this address")
     request[keys.TENANT] = tenant

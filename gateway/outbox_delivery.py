@@ -38,6 +38,7 @@ from aiohttp import web
 
 from billing.outbox import NOTIFY_CHANNEL
 from gateway import keys
+from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.sealing import Sealer
 from gateway.tenants.registry import webhook_secret
 
@@ -247,10 +248,14 @@ class OutboxDelivery:
                 try:
                     results = await self.run_due()
                 except Exception:
+                    reraise_if_cancelled()
                     # The loop must outlive a database hiccup; the rows stay due.
                     logger.exception("outbox delivery pass failed; retrying")
                     results = []
-                if len(results) >= self._batch_size and not self._stopping:
+                if self._stopping:
+                    # stop() may have come before this pass cleared the wake-up: no waiting.
+                    break
+                if len(results) >= self._batch_size:
                     continue  # more may be due right now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
@@ -275,7 +280,5 @@ async def outbox_delivery_context(app: web.Application) -> AsyncIterator[None]:
             # A delivery in flight finishes (bounded by its HTTP timeout); then the loop ends.
             await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE_SECONDS)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_tasks([task])
         await delivery.close()

@@ -205,7 +205,17 @@ def _parse_log_level(key: str, raw: object) -> str:
 
 # First path segments the gateway serves itself; an upstream may not take them over.
 _RESERVED_PATH_SEGMENTS = frozenset(
-    {"api", "portal", "checkout", "brand", ".well-known", "healthz", "readyz", "metrics"}
+    {
+        "api",
+        "portal",
+        "checkout",
+        "settings",
+        "brand",
+        ".well-known",
+        "healthz",
+        "readyz",
+        "metrics",
+    }
 )
 
 

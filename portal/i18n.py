@@ -65,6 +65,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "payment_methods.card": "{brand} ending in {last4}",
         "payment_methods.expires": "expires {month}/{year}",
         "payment_methods.default": "Default",
+        "payment_methods.remove": "Remove",
+        "payment_methods.remove_label": "Remove {card}",
+        "payment_methods.add": "Add a card",
+        "payment_methods.last_card": "This card pays for your {plan} subscription. "
+        "Add a new card first; you can then remove this one.",
+        "cards.intro": "The new card becomes your default payment method.",
+        "cards.details": "Card details",
+        "cards.save": "Save card",
+        "cards.not_saved": "The card was not saved: it was declined or not authenticated.",
+        "topup.title": "Buy credits",
+        "topup.heading": "Buy credits: {wallet}",
+        "topup.link": "Buy credits for {wallet} ({currency})",
+        "topup.amount": "Amount ({currency}), from {minimum} to {maximum}",
+        "topup.charged_at_once": "Your default card is charged at once.",
+        "topup.submit": "Buy credits",
+        "topup.unavailable": "Buying credits is not available for this account.",
+        "topup.processing": "Your payment is being processed.",
+        "topup.requires_action": "Your bank asks you to confirm this payment.",
+        "topup.succeeded": "{amount} was added to your wallet.",
+        "topup.nothing_charged": "Nothing was charged.",
+        "topup.amount_format": "enter an amount such as 25 or 25.50",
+        "topup.decimals": "use at most {digits} decimal places",
+        "topup.topup_min": "the smallest top-up is {limit}",
+        "topup.topup_max": "the largest top-up is {limit}",
+        "topup.max_balance": "your balance may not exceed {limit}; you can add at most {room}",
+        "topup.no_card": "add a card before buying credits",
+        "topup.form_expired": "the form is out of date; reload the page and try again",
+        "request_failed": "Something went wrong ({status}). Reload the page and try again.",
+        "back_to_overview": "Back to your billing overview",
         "billing.title": "Billing information",
         "billing.name": "Name",
         "billing.email": "Email",
@@ -159,6 +188,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "payment_methods.card": "{brand} se terminant par {last4}",
         "payment_methods.expires": "expire le {month}/{year}",
         "payment_methods.default": "Par défaut",
+        "payment_methods.remove": "Supprimer",
+        "payment_methods.remove_label": "Supprimer {card}",
+        "payment_methods.add": "Ajouter une carte",
+        "payment_methods.last_card": "Cette carte paie votre abonnement {plan}. "
+        "Ajoutez d’abord une nouvelle carte ; vous pourrez ensuite supprimer celle-ci.",
+        "cards.intro": "La nouvelle carte devient votre moyen de paiement par défaut.",
+        "cards.details": "Informations de la carte",
+        "cards.save": "Enregistrer la carte",
+        "cards.not_saved": "La carte n’a pas été enregistrée : elle a été refusée "
+        "ou n’a pas été authentifiée.",
+        "topup.title": "Acheter des crédits",
+        "topup.heading": "Acheter des crédits : {wallet}",
+        "topup.link": "Acheter des crédits pour {wallet} ({currency})",
+        "topup.amount": "Montant ({currency}), de {minimum} à {maximum}",
+        "topup.charged_at_once": "Votre carte par défaut est débitée immédiatement.",
+        "topup.submit": "Acheter des crédits",
+        "topup.unavailable": "L’achat de crédits n’est pas disponible pour ce compte.",
+        "topup.processing": "Votre paiement est en cours de traitement.",
+        "topup.requires_action": "Votre banque vous demande de confirmer ce paiement.",
+        "topup.succeeded": "{amount} ont été ajoutés à votre portefeuille.",
+        "topup.nothing_charged": "Rien n’a été débité.",
+        "topup.amount_format": "saisissez un montant, par exemple 25 ou 25,50",
+        "topup.decimals": "utilisez au plus {digits} décimales",
+        "topup.topup_min": "le plus petit achat de crédits est de {limit}",
+        "topup.topup_max": "le plus gros achat de crédits est de {limit}",
+        "topup.max_balance": "votre solde ne peut pas dépasser {limit} ; "
+        "vous pouvez ajouter au plus {room}",
+        "topup.no_card": "ajoutez une carte avant d’acheter des crédits",
+        "topup.form_expired": "ce formulaire n’est plus valable ; rechargez la page et réessayez",
+        "request_failed": "Une erreur s’est produite ({status}). Rechargez la page et réessayez.",
+        "back_to_overview": "Retour à votre espace de facturation",
         "billing.title": "Informations de facturation",
         "billing.name": "Nom",
         "billing.email": "E-mail",
@@ -211,6 +271,32 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 SUPPORTED_LANGUAGES = tuple(MESSAGES)
 
+# The payment provider's refusals arrive in English (Stripe's standard card messages
+# and our own); known ones are shown in the page's language, others as they came.
+PROVIDER_MESSAGES: dict[str, dict[str, str]] = {
+    "fr": {
+        "Your card was declined.": "Votre carte a été refusée.",
+        "Your card has insufficient funds.": "Le solde de votre carte est insuffisant.",
+        "Your card has expired.": "Votre carte a expiré.",
+        "Your card's security code is incorrect.": "Le code de sécurité de votre carte est "
+        "incorrect.",
+        "Your card number is incorrect.": "Le numéro de votre carte est incorrect.",
+        "An error occurred while processing your card. Try again in a little bit.": "Une "
+        "erreur s’est produite lors du traitement de votre carte. Réessayez dans un instant.",
+        "The provided PaymentMethod has failed authentication.": "L’authentification de "
+        "votre carte a échoué.",
+        "Your bank asks you to confirm this payment.": "Votre banque vous demande de "
+        "confirmer ce paiement.",
+        "The payment failed. Nothing was charged.": "Le paiement a échoué. Rien n’a été débité.",
+        "The payment was not completed. Nothing was charged.": "Le paiement n’a pas abouti. "
+        "Rien n’a été débité.",
+        "We could not reach the payment provider. Nothing was charged; try again shortly.": (
+            "Le prestataire de paiement est injoignable. Rien n’a été débité ; "
+            "réessayez dans un instant."
+        ),
+    },
+}
+
 Translate = Callable[..., str]
 
 
@@ -254,6 +340,11 @@ def translator(language: str) -> Translate:
         return template.format(**values) if values else template
 
     return t
+
+
+def provider_message(text: str, language: str) -> str:
+    """A payment provider's message in `language` when it is a known one, else as it came."""
+    return PROVIDER_MESSAGES.get(language, {}).get(text, text)
 
 
 def format_money(amount_minor: int, currency: str, language: str) -> str:

@@ -9,6 +9,7 @@ POST from a page checks the portal's CSRF token (form field `csrf_token` or the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,24 +19,25 @@ from aiohttp import web
 
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.money import exponent, format_amount
-from billing.payment_methods import list_payment_methods
+from billing.money import exponent
 from billing.payment_methods_service import (
+    LastCardInUse,
     remove_card,
     save_card_from_setup_intent,
     start_card_setup,
 )
 from billing.stripe_gateway import PaymentsUnavailable, StripePayments
+from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
-from billing.topups import TopupOutcome, buy_credits, complete_topup, new_nonce
+from billing.topups import AmountRefused, TopupOutcome, buy_credits, complete_topup, new_nonce
 from billing.wallets import Wallet, get_wallet
 from gateway import keys
-from gateway.branding import brand_context
-from gateway.errors import NotFound
+from gateway.errors import Conflict, NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_secret_key, stripe_webhook_secret
 from portal.access import CONTENT_SECURITY_POLICY, Visit, portal_page
-from portal.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
+from portal.csrf import FIELD_NAME, verify_csrf_token
+from portal.i18n import Translate, provider_message, translator
 
 routes = web.RouteTableDef()
 
@@ -105,15 +107,19 @@ def _overview(customer: Customer) -> str:
     return f"/portal/{customer.id}"
 
 
-def parse_amount(text: object, currency: str) -> int:
-    """A typed amount such as "25" or "25.50" in minor units of `currency`."""
+def parse_amount(text: object, currency: str, *, t: Translate | None = None) -> int:
+    """A typed amount such as "25" or "25.50" in minor units of `currency`.
+
+    InvalidInput on `amount` says what is wrong in the language of `t` (English by default).
+    """
+    t = t or translator("en")
     value = str(text or "").strip()
     digits = exponent(currency)
     if not AMOUNT.match(value):
-        raise InvalidInput({"amount": "enter an amount such as 25 or 25.50"})
+        raise InvalidInput({"amount": t("topup.amount_format")})
     whole, _, fraction = value.replace(",", ".").partition(".")
     if len(fraction) > digits:
-        raise InvalidInput({"amount": f"use at most {digits} decimal places"})
+        raise InvalidInput({"amount": t("topup.decimals", digits=digits)})
     minor: int = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or 0)
     return minor
 
@@ -125,13 +131,16 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
     tenant, customer = visit.tenant, visit.customer
     await _checked_form(request, customer)
     payments = await payments_for(request, tenant)
-    removed = await remove_card(
-        request.config_dict[keys.POOL],
-        payments,
-        tenant=tenant,
-        customer_id=customer.id,
-        payment_method_id=request.match_info["payment_method_id"],
-    )
+    try:
+        removed = await remove_card(
+            request.config_dict[keys.POOL],
+            payments,
+            tenant=tenant,
+            customer_id=customer.id,
+            payment_method_id=request.match_info["payment_method_id"],
+        )
+    except LastCardInUse as error:
+        raise Conflict(visit.t("payment_methods.last_card", plan=error.plan)) from error
     if wants_json(request):
         return web.json_response({"payment_method": removed.id, "status": removed.status})
     raise web.HTTPSeeOther(_overview(customer))
@@ -141,20 +150,13 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
 @portal_page
 async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The page where Stripe.js collects a new card and confirms a SetupIntent."""
-    tenant, customer = visit.tenant, visit.customer
     publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
     )
     if publishable_key is None:
         raise PaymentsUnavailable()
-    methods = await list_payment_methods(
-        request.config_dict[keys.POOL], tenant_id=tenant.id, customer_id=customer.id
-    )
     context = {
-        "brand": brand_context(tenant),
-        "customer": customer,
-        "payment_methods": methods,
-        "csrf_token": issue_csrf_token(request, customer_id=customer.id),
+        **visit.context(request),
         "publishable_key": publishable_key,
         "stripe_js_url": stripe_js_url(request),
         "script_url": f"{STATIC_PREFIX}/payments.js",
@@ -184,13 +186,16 @@ async def add_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
     tenant, customer = visit.tenant, visit.customer
     form = await _checked_form(request, customer)
     payments = await payments_for(request, tenant)
-    method = await save_card_from_setup_intent(
-        request.config_dict[keys.POOL],
-        payments,
-        tenant_id=tenant.id,
-        customer_id=customer.id,
-        setup_intent_id=str(form.get("setup_intent", "")),
-    )
+    try:
+        method = await save_card_from_setup_intent(
+            request.config_dict[keys.POOL],
+            payments,
+            tenant_id=tenant.id,
+            customer_id=customer.id,
+            setup_intent_id=str(form.get("setup_intent", "")),
+        )
+    except InvalidInput as error:
+        raise InvalidInput({"setup_intent": visit.t("cards.not_saved")}) from error
     if wants_json(request):
         return web.json_response(
             {
@@ -221,43 +226,77 @@ async def _customer_wallet(request: web.Request, tenant: Tenant, customer: Custo
 
 async def _topup_page(
     request: web.Request,
+    visit: Visit,
     *,
-    tenant: Tenant,
-    customer: Customer,
     wallet: Wallet,
     outcome: TopupOutcome | None,
+    errors: Mapping[str, str] | None = None,
+    amount_value: str = "",
+    status: int = 200,
 ) -> web.Response:
-    settings = tenant.wallet
+    settings = visit.tenant.wallet
     publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
     )
     context = {
+        **visit.context(request),
         "publishable_key": publishable_key or "",
-        "brand": brand_context(tenant),
-        "customer": customer,
         "wallet": wallet,
-        "balance": format_amount(
-            outcome.balance if outcome else wallet.balance, wallet.currency, "en"
-        ),
-        "minimum": format_amount(settings.topup_min, wallet.currency, "en"),
-        "maximum": format_amount(settings.topup_max, wallet.currency, "en"),
+        "balance": visit.money(outcome.balance if outcome else wallet.balance, wallet.currency),
+        "minimum": visit.money(settings.topup_min, wallet.currency),
+        "maximum": visit.money(settings.topup_max, wallet.currency),
         "topups_enabled": settings.topups_enabled,
         "nonce": new_nonce(),
-        "csrf_token": issue_csrf_token(request, customer_id=customer.id),
         "outcome": outcome,
+        "outcome_message": outcome_message(visit, outcome) if outcome else None,
+        "errors": dict(errors or {}),
+        "amount_value": amount_value,
         "stripe_js_url": stripe_js_url(request),
         "script_url": f"{STATIC_PREFIX}/payments.js",
     }
-    response = aiohttp_jinja2.render_template("portal/wallet_topup.html", request, context)
+    response = aiohttp_jinja2.render_template(
+        "portal/wallet_topup.html", request, context, status=status
+    )
     response.headers["Content-Security-Policy"] = stripe_page_policy(request)
     return response
 
 
-def _outcome_json(outcome: TopupOutcome) -> dict[str, Any]:
+def outcome_message(visit: Visit, outcome: TopupOutcome) -> str:
+    """What happened to the top-up, in the page's language (a refusal in the provider's words)."""
+    if outcome.status == "succeeded":
+        return visit.t("topup.succeeded", amount=visit.money(outcome.amount, outcome.currency))
+    if outcome.status == "requires_action":
+        return visit.t("topup.requires_action")
+    if outcome.status == "failed":
+        reason = provider_message(outcome.message, visit.language)
+        if "Nothing was charged" in outcome.message:
+            return reason
+        return f"{reason} {visit.t('topup.nothing_charged')}"
+    return visit.t("topup.processing")
+
+
+def topup_errors(visit: Visit, error: InvalidInput) -> dict[str, str]:
+    """A refused top-up's field errors in the page's language."""
+    if isinstance(error, AmountRefused):
+        return {
+            "amount": visit.t(
+                f"topup.{error.cap}",
+                limit=visit.money(error.limit, error.currency),
+                room=visit.money(error.room, error.currency),
+            )
+        }
+    known = {"payment_method": "topup.no_card", "nonce": "topup.form_expired"}
+    return {
+        name: visit.t(known[name]) if name in known else message
+        for name, message in error.errors.items()
+    }
+
+
+def _outcome_json(visit: Visit, outcome: TopupOutcome) -> dict[str, Any]:
     return {
         "nonce": outcome.nonce,
         "status": outcome.status,
-        "message": outcome.message,
+        "message": outcome_message(visit, outcome),
         "amount": outcome.amount,
         "currency": outcome.currency,
         "balance": outcome.balance,
@@ -273,7 +312,7 @@ async def topup_form(request: web.Request, visit: Visit) -> web.Response:
     """The buy-credits form, with a fresh nonce; issuing it stores nothing."""
     tenant, customer = visit.tenant, visit.customer
     wallet = await _customer_wallet(request, tenant, customer)
-    return await _topup_page(request, tenant=tenant, customer=customer, wallet=wallet, outcome=None)
+    return await _topup_page(request, visit, wallet=wallet, outcome=None)
 
 
 @routes.post("/portal/{customer_id}/wallets/{wallet_id}/topup")
@@ -283,22 +322,35 @@ async def topup(request: web.Request, visit: Visit) -> web.Response:
     tenant, customer = visit.tenant, visit.customer
     form = await _checked_form(request, customer)
     wallet = await _customer_wallet(request, tenant, customer)
-    amount = parse_amount(form.get("amount"), wallet.currency)
     payments = await payments_for(request, tenant)
-    outcome = await buy_credits(
-        request.config_dict[keys.POOL],
-        payments,
-        tenant=tenant,
-        customer_id=customer.id,
-        wallet_id=wallet.id,
-        amount=amount,
-        nonce=str(form.get("nonce", "")),
-    )
+    typed = str(form.get("amount", ""))
+    try:
+        outcome = await buy_credits(
+            request.config_dict[keys.POOL],
+            payments,
+            tenant=tenant,
+            customer_id=customer.id,
+            wallet_id=wallet.id,
+            amount=parse_amount(typed, wallet.currency, t=visit.t),
+            nonce=str(form.get("nonce", "")),
+        )
+    except InvalidInput as error:
+        errors = topup_errors(visit, error)
+        if wants_json(request):
+            raise InvalidInput(errors) from error
+        # Shown beside the amount, with what the customer typed and a fresh nonce.
+        return await _topup_page(
+            request,
+            visit,
+            wallet=wallet,
+            outcome=None,
+            errors=errors,
+            amount_value=typed,
+            status=422,
+        )
     if wants_json(request):
-        return web.json_response(_outcome_json(outcome))
-    return await _topup_page(
-        request, tenant=tenant, customer=customer, wallet=wallet, outcome=outcome
-    )
+        return web.json_response(_outcome_json(visit, outcome))
+    return await _topup_page(request, visit, wallet=wallet, outcome=outcome)
 
 
 @routes.post("/portal/{customer_id}/wallets/{wallet_id}/topup/complete")
@@ -318,10 +370,8 @@ async def topup_complete(request: web.Request, visit: Visit) -> web.Response:
         nonce=str(form.get("nonce", "")),
     )
     if wants_json(request):
-        return web.json_response(_outcome_json(outcome))
-    return await _topup_page(
-        request, tenant=tenant, customer=customer, wallet=wallet, outcome=outcome
-    )
+        return web.json_response(_outcome_json(visit, outcome))
+    return await _topup_page(request, visit, wallet=wallet, outcome=outcome)
 
 
 @routes.post("/stripe/webhooks/{tenant_slug}")
@@ -336,11 +386,14 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     # The secret Stripe generated for the endpoint (set through the API); until the tenant
     # sets one, a secret derived from the KEK (what localstripe and local setups use).
     secret = await stripe_webhook_secret(pool, sealer, tenant_id=tenant.id)
+    key = await stripe_secret_key(pool, sealer, tenant_id=tenant.id)
+    refunds = None if key is None else StripeRefunds(api_key=key, api_base=stripe_api_base(request))
     result = await handle_webhook(
         pool,
         tenant_id=tenant.id,
         payload=payload,
         signature=request.headers.get("Stripe-Signature"),
         secret=secret or endpoint_secret(sealer, tenant_id=tenant.id),
+        refunds=refunds,
     )
     return web.json_response({"received": True, "duplicate": result.duplicate})

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import aiohttp_jinja2
 from aiohttp import web
 
-from billing.customers import SUPPORTED_LANGUAGES, Customer, update_billing_info
+from billing.customers import SUPPORTED_LANGUAGES, Customer, save_billing_info
 from billing.errors import InvalidInput
 from billing.invoices import list_invoices
 from billing.payment_methods import list_payment_methods
@@ -162,7 +162,7 @@ async def billing_save(request: web.Request, visit: Visit) -> web.StreamResponse
     _require_billing_edit(visit)
     values = {name: _text(form.get(name)) or "" for name in FORM_FIELDS}
     try:
-        await update_billing_info(
+        await save_billing_info(
             request.config_dict[keys.POOL],
             tenant_id=visit.tenant.id,
             customer_id=visit.customer.id,

@@ -1,6 +1,7 @@
 // Hosted checkout: store billing details, save the card with a SetupIntent (Stripe.js),
 // then let the server charge it; 3-D Secure runs here only when the server asks for it.
 // Loaded as a file (no inline script) so the page CSP needs no 'unsafe-inline'.
+// Every word shown comes from the page (data-message-* attributes, translated there).
 (function () {
   "use strict";
 
@@ -9,10 +10,19 @@
   var form = document.getElementById("checkout-form");
   var submit = document.getElementById("checkout-submit");
   var general = document.getElementById("checkout-errors");
+  var status = document.getElementById("checkout-status");
+  var cardElement = document.getElementById("card-element");
+  var messages = section.dataset;
   var token = section.dataset.csrfToken;
-  var stripe = Stripe(section.dataset.publishableKey);
+  var stripe = Stripe(section.dataset.publishableKey, { locale: section.dataset.locale });
   var card = stripe.elements().create("card");
   card.mount("#card-element");
+
+  function failure(message, fields) {
+    var error = new Error(message);
+    error.fields = fields || [];
+    return error;
+  }
 
   function post(url, fields) {
     var body = new URLSearchParams(fields);
@@ -26,19 +36,22 @@
       return response.text().then(function (text) {
         var data = null;
         try { data = JSON.parse(text); } catch (ignored) { data = null; }
-        if (!response.ok) {
-          var error = new Error((data && (data.detail || data.message)) ||
-            "Something went wrong (" + response.status + "). Reload the page and try again.");
-          error.fields = (data && data.errors) || [];
-          throw error;
+        if (response.ok && data) { return data; }
+        if (response.status === 422 && data && data.errors) {
+          throw failure(messages.messageFields, data.errors);
         }
-        return data;
+        // 409 and 410: paid or expired meanwhile (another tab, the merchant).
+        if (response.status === 409 || response.status === 410) {
+          throw failure(messages.messageClosed);
+        }
+        throw failure(messages.messageFailed);
       });
     });
   }
 
   function clearErrors() {
     general.textContent = "";
+    status.textContent = "";
     Array.prototype.forEach.call(form.querySelectorAll(".field-error"), function (node) {
       if (node !== general) { node.textContent = ""; }
     });
@@ -47,38 +60,45 @@
     });
   }
 
+  function fieldControl(name) {
+    if (name === "card") { return cardElement.querySelector("input, iframe") || cardElement; }
+    return form.elements[name] || null;
+  }
+
   function showError(error) {
-    var shown = false;
+    var focused = false;
+    status.textContent = "";
     (error.fields || []).forEach(function (item) {
       var name = String(item.field).replace(/^address\./, "");
       var slot = document.getElementById("error-" + name);
-      var input = form.elements[name];
-      if (slot && input) {
-        slot.textContent = item.message;
-        input.setAttribute("aria-invalid", "true");
-        if (!shown) { input.focus(); }
-        shown = true;
-      }
+      var control = fieldControl(name);
+      if (!slot) { return; }
+      slot.textContent = slot.dataset.message;
+      if (control && control.setAttribute) { control.setAttribute("aria-invalid", "true"); }
+      if (!focused && control && control.focus) { control.focus(); focused = true; }
     });
-    general.textContent = error.message;
+    general.textContent = error.message || messages.messageFailed;
+    if (!focused) { general.focus(); }
     submit.disabled = false;
   }
 
-  function complete(setupIntent, afterAuthentication) {
-    return post(section.dataset.completeUrl, { setup_intent: setupIntent }).then(function (outcome) {
+  function complete(setupIntent, paymentIntent) {
+    var fields = { setup_intent: setupIntent };
+    if (paymentIntent) { fields.payment_intent = paymentIntent; }
+    return post(section.dataset.completeUrl, fields).then(function (outcome) {
       if (outcome.status === "succeeded") {
         window.location.assign(outcome.redirect);
         return null;
       }
-      if (outcome.status === "requires_action" && !afterAuthentication) {
-        general.textContent = outcome.message;
+      if (outcome.status === "requires_action" && !paymentIntent) {
+        status.textContent = outcome.message;
         return stripe.confirmCardPayment(outcome.client_secret).then(function (result) {
-          if (result.error) { throw new Error(result.error.message); }
-          // Whatever the page saw, the server asks Stripe how the payment ended.
-          return complete(setupIntent, true);
+          if (result.error) { throw failure(result.error.message); }
+          // Whatever the page saw, the server asks Stripe how this payment ended.
+          return complete(setupIntent, outcome.payment_intent);
         });
       }
-      throw new Error(outcome.message);
+      throw failure(outcome.message);
     });
   }
 
@@ -86,6 +106,7 @@
     event.preventDefault();
     submit.disabled = true;
     clearErrors();
+    status.textContent = messages.messageWorking;
     var fields = {};
     new FormData(form).forEach(function (value, name) {
       if (name !== "csrf_token") { fields[name] = value; }
@@ -93,8 +114,10 @@
     post(section.dataset.customerUrl, fields).then(function (intent) {
       return stripe.confirmCardSetup(intent.client_secret, { payment_method: { card: card } });
     }).then(function (result) {
-      if (result.error) { throw new Error(result.error.message); }
-      return complete(result.setupIntent.id, false);
+      if (result.error) {
+        throw failure(result.error.message, [{ field: "card" }]);
+      }
+      return complete(result.setupIntent.id, null);
     }).catch(showError);
   });
 })();

@@ -24,15 +24,23 @@ from gateway.api.framework import ApiContext, ApiRoutes, Page, QueryParam
 routes = ApiRoutes()
 TAG = "checkout_sessions"
 
+TAX_RATE_BPS = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": checkout_sessions.MAX_TAX_RATE_BPS,
+    "description": "Tax rate in basis points (2000 = 20%); the line's tax is rounded half-up "
+    "to a minor unit and added to what is charged.",
+}
 LINE_ITEM = {
     "type": "object",
-    "required": ["name", "unit_amount", "quantity", "interval", "interval_count"],
+    "required": ["name", "unit_amount", "quantity", "interval", "interval_count", "tax_rate_bps"],
     "properties": {
         "name": {"type": "string"},
         "unit_amount": AMOUNT,
         "quantity": {"type": "integer"},
         "interval": {"enum": [*INTERVALS, None], "description": "null: charged once."},
         "interval_count": {"type": "integer"},
+        "tax_rate_bps": TAX_RATE_BPS,
     },
 }
 CUSTOMER_DETAILS = {
@@ -60,6 +68,8 @@ CHECKOUT_SESSION = routes.schema(
             "customer_details",
             "currency",
             "line_items",
+            "amount_subtotal",
+            "amount_tax",
             "amount_total",
             "trial_days",
             "success_url",
@@ -79,10 +89,12 @@ CHECKOUT_SESSION = routes.schema(
             },
             "currency": CURRENCY,
             "line_items": {"type": "array", "items": LINE_ITEM},
+            "amount_subtotal": {**AMOUNT, "description": "amount_total before tax."},
+            "amount_tax": {**AMOUNT, "description": "The tax in amount_total (per line, rounded)."},
             "amount_total": {
                 **AMOUNT,
-                "description": "Charged at completion: one-off items, plus recurring ones "
-                "unless a trial defers them.",
+                "description": "Charged at completion, tax included: one-off items, plus "
+                "recurring ones unless a trial defers them.",
             },
             "trial_days": {"type": ["integer", "null"]},
             "success_url": {"type": "string"},
@@ -129,12 +141,19 @@ CHECKOUT_SESSION_CREATE = routes.schema(
                             "description": "Makes the item recurring.",
                         },
                         "interval_count": {"type": "integer", "minimum": 1, "maximum": 36},
+                        "tax_rate_bps": {**TAX_RATE_BPS, "default": 0},
+                        "currency": {
+                            **CURRENCY_INPUT,
+                            "description": "Optional; when given, the session's currency "
+                            "(every item must name the same one).",
+                        },
                     },
                 },
             },
             "currency": {
                 **CURRENCY_INPUT,
-                "description": "Defaults to the customer's, or your default currency.",
+                "description": "Defaults to the line items' currency, else the customer's, "
+                "else your default currency.",
             },
             "trial_days": {"type": "integer", "minimum": 1, "maximum": 730},
             "success_url": REDIRECT_URL,
@@ -159,6 +178,8 @@ def session_json(session: CheckoutSession, base_url: str) -> dict[str, Any]:
         "customer_details": session.customer_details,
         "currency": session.currency,
         "line_items": [item.as_json() for item in session.line_items],
+        "amount_subtotal": session.amount_subtotal,
+        "amount_tax": session.amount_tax,
         "amount_total": session.amount_total,
         "trial_days": session.trial_days,
         "success_url": session.success_url,

@@ -19,6 +19,12 @@ from gateway.api.billing_fields import (
 from gateway.api.framework import ApiContext, ApiRoutes, Page, QueryParam
 
 routes = ApiRoutes()
+TAX_RATE = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 10_000,
+    "description": "Tax rate in basis points (2000 = 20%), added to every period's invoice.",
+}
 TAG = "subscriptions"
 
 SUBSCRIPTION_ITEM = routes.schema(
@@ -43,7 +49,8 @@ SUBSCRIPTION_ITEM = routes.schema(
             "quantity": {"type": "integer"},
             "interval": {"enum": list(INTERVALS)},
             "interval_count": {"type": "integer"},
-            "amount": {**AMOUNT, "description": "What this item costs per period."},
+            "tax_rate_bps": TAX_RATE,
+            "amount": {**AMOUNT, "description": "What this item costs per period, before tax."},
         },
     },
 )
@@ -57,6 +64,7 @@ UPCOMING_LINE = routes.schema(
             "quantity": {"type": "integer"},
             "unit_amount": AMOUNT,
             "amount": AMOUNT,
+            "tax_rate_bps": TAX_RATE,
             "period_start": TIMESTAMP,
             "period_end": TIMESTAMP,
         },
@@ -99,10 +107,12 @@ SUBSCRIPTION = routes.schema(
             "upcoming_invoice": {
                 "type": "object",
                 "description": "What the next invoice will contain (empty once canceling).",
-                "required": ["currency", "subtotal", "lines"],
+                "required": ["currency", "subtotal", "tax", "total", "lines"],
                 "properties": {
                     "currency": CURRENCY,
                     "subtotal": AMOUNT,
+                    "tax": AMOUNT,
+                    "total": AMOUNT,
                     "lines": {"type": "array", "items": UPCOMING_LINE},
                 },
             },
@@ -146,6 +156,7 @@ SUBSCRIPTION_CREATE = routes.schema(
                             "default": 1,
                         },
                         "price_model": {"enum": list(PRICE_MODELS), "default": "per_unit"},
+                        "tax_rate_bps": {**TAX_RATE, "default": 0},
                     },
                 },
             },
@@ -189,6 +200,7 @@ def subscription_json(subscription: Subscription) -> dict[str, Any]:
                 "quantity": item.quantity,
                 "interval": item.billing_interval,
                 "interval_count": item.interval_count,
+                "tax_rate_bps": item.tax_rate_bps,
                 "amount": item.amount,
             }
             for item in subscription.items
@@ -201,6 +213,8 @@ def subscription_json(subscription: Subscription) -> dict[str, Any]:
         "upcoming_invoice": {
             "currency": subscription.currency,
             "subtotal": sum(line.amount for line in lines),
+            "tax": sum(line.tax for line in lines),
+            "total": sum(line.amount + line.tax for line in lines),
             "lines": lines,
         },
         "metadata": subscription.metadata,

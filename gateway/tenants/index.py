@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 
 logger = logging.getLogger(__name__)
@@ -106,11 +107,7 @@ class HostIndex:
     async def close(self) -> None:
         """Stop listening and give the connection back to the pool."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
 
     def _notify(self, *_: object) -> None:
         self._changed.set()
@@ -124,6 +121,7 @@ class HostIndex:
                     pause = self._retry_initial_seconds
                     await self._watch(connection)
             except Exception:
+                reraise_if_cancelled()
                 # Whatever broke (network, server restart, a bug), the index must keep following.
                 logger.exception("host index listener failed; reconnecting in %.1f s", pause)
             await asyncio.sleep(pause)
@@ -163,6 +161,7 @@ class HostIndex:
             try:
                 await self.load(pool)
             except Exception:
+                reraise_if_cancelled()
                 logger.exception("host index reload failed; retrying in %.1f s", pause)
                 self._changed.set()
                 await asyncio.sleep(pause)

@@ -48,6 +48,7 @@ from certs.internal_ca import IssuedCertificate
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
+from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
@@ -167,11 +168,7 @@ class CertificateResolver:
         """Stop listening and cancel handshake-time issuances in flight."""
         tasks = self._tasks + list(self._issuing.values())
         self._tasks = []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks)
 
     # Which names are served.
 
@@ -318,6 +315,7 @@ class CertificateResolver:
                     pause = self._retry_initial_seconds
                     await self._watch(connection)
             except Exception:
+                reraise_if_cancelled()
                 logger.exception("certificate listener failed; reconnecting in %.1f s", pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._retry_max_seconds)
@@ -349,6 +347,7 @@ class CertificateResolver:
             try:
                 await self._invalidate_changed()
             except Exception:
+                reraise_if_cancelled()
                 logger.exception("certificate invalidation failed; retrying in %.1f s", pause)
                 self._changed.set()
                 await asyncio.sleep(pause)

@@ -1,9 +1,17 @@
 // Portal payments: save a card with a SetupIntent, finish 3-D Secure for a top-up.
 // Loaded as a file (no inline script) so the page CSP needs no 'unsafe-inline'.
+// Every text it shows comes from the page (data-message-* attributes), in the page's language.
 (function () {
   "use strict";
 
-  function post(url, token, fields) {
+  // Stripe.js writes its own card errors in the page's language.
+  function stripeFor(section) {
+    return Stripe(section.dataset.publishableKey,
+      { locale: document.documentElement.lang || "auto" });
+  }
+
+  function post(section, url, fields) {
+    var token = section.dataset.csrfToken;
     var body = new URLSearchParams(fields);
     body.set("csrf_token", token);
     return fetch(url, {
@@ -16,8 +24,12 @@
         var data = null;
         try { data = JSON.parse(text); } catch (ignored) { data = null; }
         if (!response.ok) {
-          var message = (data && (data.detail || data.message)) ||
-            "Something went wrong (" + response.status + "). Reload the page and try again.";
+          // A field error says what went wrong ("the card was not saved..."); the
+          // problem's detail only says that something did.
+          var fields = (data && data.errors) || [];
+          var message = fields.map(function (item) { return item.message; }).join(" ") ||
+            (data && (data.detail || data.message)) ||
+            section.dataset.messageRequestFailed.replace("{status}", String(response.status));
           throw new Error(message);
         }
         return data;
@@ -26,22 +38,21 @@
   }
 
   function addCard(section) {
-    var stripe = Stripe(section.dataset.publishableKey);
+    var stripe = stripeFor(section);
     var card = stripe.elements().create("card");
     card.mount("#card-element");
     var form = document.getElementById("card-form");
     var errors = document.getElementById("card-errors");
     var submit = document.getElementById("card-submit");
-    var token = section.dataset.csrfToken;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       submit.disabled = true;
       errors.textContent = "";
-      post(section.dataset.setupUrl, token, {}).then(function (intent) {
+      post(section, section.dataset.setupUrl, {}).then(function (intent) {
         return stripe.confirmCardSetup(intent.client_secret, { payment_method: { card: card } });
       }).then(function (result) {
         if (result.error) { throw new Error(result.error.message); }
-        return post(section.dataset.saveUrl, token, { setup_intent: result.setupIntent.id });
+        return post(section, section.dataset.saveUrl, { setup_intent: result.setupIntent.id });
       }).then(function (saved) {
         window.location.assign(saved.redirect);
       }).catch(function (error) {
@@ -53,12 +64,11 @@
 
   function finishTopup(section) {
     var status = document.getElementById("topup-status");
-    var stripe = Stripe(section.dataset.publishableKey);
-    status.textContent = "Your bank asks you to confirm this payment.";
+    var stripe = stripeFor(section);
+    status.textContent = section.dataset.messageConfirm;
     stripe.confirmCardPayment(section.dataset.clientSecret).then(function () {
       // Whatever the page saw, the server asks Stripe how the payment ended.
-      return post(section.dataset.completeUrl, section.dataset.csrfToken,
-        { nonce: section.dataset.nonce });
+      return post(section, section.dataset.completeUrl, { nonce: section.dataset.nonce });
     }).then(function (outcome) {
       status.textContent = outcome.message;
       var balance = document.getElementById("wallet-balance");

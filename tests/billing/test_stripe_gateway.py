@@ -1,10 +1,13 @@
-"""The Stripe adapter against a real localstripe: cards, SetupIntents, off-session charges."""
+"""The Stripe adapter: cards, SetupIntents and charges on localstripe; Stripe's errors in words."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from billing.stripe_gateway import PaymentFailed, StripePayments
+import pytest
+import stripe
+
+from billing.stripe_gateway import PaymentFailed, StripePayments, payment_failure
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
 
 
@@ -87,3 +90,61 @@ async def test_a_wrong_secret_key_is_reported_without_charging(
     with pytest.raises(PaymentFailed) as caught:
         await payments.create_customer(name="Di", email=None, reference="c4")
     assert caught.value.code == "connection_error"
+
+
+def card_error(code: str, message: str, intent_id: str | None) -> stripe.CardError:
+    """A card error as the SDK raises it from Stripe's 402 answer."""
+    body: dict[str, Any] = {"type": "card_error", "code": code, "message": message}
+    if intent_id is not None:
+        body["payment_intent"] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "status": "requires_payment_method",
+        }
+    return stripe.CardError(  # type: ignore[no-untyped-call]
+        message, None, code, http_status=402, json_body={"error": body}
+    )
+
+
+def test_authentication_required_reads_as_a_request_to_confirm_not_a_decline() -> None:
+    failure = payment_failure(
+        card_error(
+            "authentication_required",
+            "Your card was declined. This transaction requires authentication.",
+            "pi_offsession",
+        )
+    )
+    assert failure.needs_authentication
+    assert failure.code == "authentication_required"
+    assert failure.payment_intent_id == "pi_offsession"
+    assert "declined" not in failure.message
+    assert "confirm" in failure.message
+
+
+def test_a_decline_keeps_stripes_words_and_does_not_ask_for_authentication() -> None:
+    failure = payment_failure(
+        card_error("card_declined", "Your card has insufficient funds.", "pi_declined")
+    )
+    assert not failure.needs_authentication
+    assert failure.message == "Your card has insufficient funds."
+    assert failure.payment_intent_id == "pi_declined"
+
+
+async def test_an_on_session_charge_of_a_3d_secure_card_waits_for_the_page(
+    localstripe: LocalStripe,  # noqa: F811
+) -> None:
+    payments = StripePayments(api_key=localstripe.secret_key, api_base=localstripe.api_base)
+    customer = await payments.create_customer(name="Ed", email=None, reference="c5")
+    method = card_method(localstripe, "4000002500003155")
+    await payments.attach_payment_method(payment_method_id=method, customer_id=customer)
+    intent = await payments.charge_on_session(
+        customer_id=customer,
+        payment_method_id=method,
+        amount=1500,
+        currency="EUR",
+        idempotency_key="k-on-session",
+        metadata={"topup_nonce": "n2"},
+    )
+    assert intent.status == "requires_action"
+    await payments.cancel_payment_intent(intent.id)
+    assert (await payments.retrieve_payment_intent(intent.id)).status == "canceled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 from tests.checkout.conftest import ALPEAK, BOREALIS, CANCEL_URL, Shop
@@ -138,3 +139,97 @@ async def test_a_post_without_the_csrf_token_is_forbidden(shop: Shop) -> None:
     )
     assert response.status == 403
     assert await shop.pool.fetchval("SELECT count(*) FROM customers") == 0
+
+
+TAXED_ITEMS = [
+    {"name": "Pro plan", "unit_amount": 2900, "interval": "month", "tax_rate_bps": 2000},
+    {"name": "Setup", "unit_amount": 5000, "tax_rate_bps": 550},
+]
+
+
+async def test_the_summary_shows_each_lines_tax_and_a_tax_total_included_in_what_is_due(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session(line_items=TAXED_ITEMS)
+    # 2900 x 20% = 580; 5000 x 5.5% = 275
+    assert created["amount_total"] == 2900 + 5000 + 580 + 275
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert "Tax 20%: €5.80" in page
+    assert "Tax 5.5%: €2.75" in page
+    assert re.search(r'id="subtotal">€79\.00<', page)
+    assert re.search(r'id="tax-total">€8\.55<', page)
+    assert re.search(r'id="due-today"><strong>€87\.55<', page)
+    assert "Pay €87.55" in page
+    # The recurring terms quote the plan with its tax, as it is charged today.
+    assert "Then €34.80 every month, until you cancel." in page
+
+
+async def test_an_untaxed_session_shows_no_tax_lines(shop: Shop) -> None:
+    created = await shop.create_session()
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert 'id="tax-total"' not in page
+    assert "Tax " not in page
+
+
+async def test_tax_reads_in_french_for_a_french_browser(shop: Shop) -> None:
+    created = await shop.create_session(line_items=TAXED_ITEMS)
+    response = await shop.client.get(
+        f"/checkout/{created['id']}", headers={**ALPEAK, "Accept-Language": "fr"}
+    )
+    page = await response.text()
+    assert "Taxes 5,5\u202f% : 2,75\u00a0€" in page
+    assert "Sous-total" in page
+    assert re.search(r'id="tax-total">8,55\u00a0€<', page)
+    assert "Payer 87,55\u00a0€" in page
+
+
+class FormControls(HTMLParser):
+    """Every form control, label and element id of a page, as an assistive technology sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: dict[str, dict[str, str]] = {}
+        self.labels: set[str] = set()
+        self.controls: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        values["tag"] = tag
+        if "id" in values:
+            self.ids[values["id"]] = values
+        if tag == "label" and "for" in values:
+            self.labels.add(values["for"])
+        if tag in ("input", "select", "textarea") and values.get("type") != "hidden":
+            self.controls.append(values)
+
+
+async def test_every_control_is_labelled_and_points_at_its_error_message(shop: Shop) -> None:
+    created = await shop.create_session()
+    response = await shop.client.get(
+        f"/checkout/{created['id']}", headers={**ALPEAK, "Accept-Language": "fr"}
+    )
+    parsed = FormControls()
+    parsed.feed(await response.text())
+    assert len(parsed.controls) == 9
+    for control in parsed.controls:
+        assert control["id"] in parsed.labels, control
+        [error_id] = control["aria-describedby"].split()
+        slot = parsed.ids[error_id]
+        # The page script shows this (translated) message there, and marks the control invalid.
+        assert slot["data-message"], control
+        assert slot["data-message"] != f"error.{control['name']}"
+    assert parsed.ids["error-email"]["data-message"] == "Indiquez une adresse e-mail valide."
+    card = parsed.ids["card-element"]
+    assert card["role"] == "group"
+    assert parsed.ids[card["aria-labelledby"]]["tag"] == "legend"
+    assert set(card["aria-describedby"].split()) == {"card-help", "error-card"}
+    assert parsed.ids["checkout-errors"]["role"] == "alert"
+    assert parsed.ids["checkout-status"]["role"] == "status"
+    # The page's script reads its words from the page, in the page's language.
+    section = parsed.ids["checkout"]
+    assert section["data-locale"] == "fr"
+    assert section["data-message-failed"].startswith("Une erreur")
+    # Narrow screens (360 px): the viewport follows the device; the summary table scrolls.
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in page
+    assert '<div class="table-scroll">' in page

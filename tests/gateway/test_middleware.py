@@ -178,8 +178,11 @@ async def test_tenant_hosts_never_serve_the_api(client: Client) -> None:
     assert response.content_type == "application/problem+json"
 
 
-async def test_the_settings_host_is_not_served_yet(client: Client) -> None:
-    status, page, _ = await get(client, "/", "app.localhost")
+async def test_the_settings_host_sends_its_root_to_the_settings_page(client: Client) -> None:
+    response = await client.get("/", headers={"Host": "app.localhost"}, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/settings"
+    status, page, _ = await get(client, "/portal/anything", "app.localhost")
     assert status == 404
     assert "Alpeak" not in page
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from billing.customers import update_billing_info
+from billing.outbox import list_events
 from billing.payment_methods import add_card
 from billing.subscriptions import create_subscription
 from billing.wallets import create_wallet, credit_wallet
@@ -197,6 +198,47 @@ async def test_a_customer_edits_billing_information_and_sees_it_saved(
         "SELECT name, email, address_line1 FROM customers WHERE id = $1", seeded.customer_id
     )
     assert tuple(row) == ("Ada King", "ada.king@example.com", "1 Place Grenette")
+
+
+async def test_a_saved_change_is_announced_to_the_tenant_and_an_unchanged_save_is_not(
+    pool: asyncpg.Pool, seeded: Seeded, make_client: MakeClient
+) -> None:
+    client = await make_client()
+    path = f"/portal/{seeded.customer_id}/billing"
+    token = await csrf_token(client, path)
+    for _ in range(2):  # the second save submits the same values again
+        response = await client.post(
+            path,
+            data={**billing_form(), "csrf_token": token},
+            headers=ALPEAK,
+            allow_redirects=False,
+        )
+        assert response.status == 303
+    events = await list_events(
+        pool, tenant_id=seeded.alpeak.id, type="customer.billing_info.updated"
+    )
+    assert len(events) == 1
+    assert events[0].payload == {
+        "customer": seeded.customer_id,
+        "name": "Ada King",
+        "email": "ada.king@example.com",
+        "address": {
+            "line1": "1 Place Grenette",
+            "line2": None,
+            "city": "Grenoble",
+            "postal_code": "38000",
+            "state": None,
+            "country": "FR",
+        },
+        "vat_number": "FR40303265045",
+        "language": "en",
+    }
+    # A refused save announces nothing either.
+    response = await client.post(
+        path, data={**billing_form(email="nope"), "csrf_token": token}, headers=ALPEAK
+    )
+    assert response.status == 422
+    assert len(await list_events(pool, tenant_id=seeded.alpeak.id)) == 1
 
 
 async def test_wrong_fields_are_shown_beside_their_inputs_and_nothing_is_saved(

@@ -475,3 +475,50 @@ async def test_a_stripe_webhook_secret_set_through_the_api_replaces_the_derived_
         },
     )
     assert accepted.status == 200, await accepted.text()
+
+
+async def test_a_card_that_was_not_confirmed_is_refused_with_a_reason_the_page_can_show(
+    shop: Shop,
+) -> None:
+    form = await topup_form(shop)
+    created = await shop.client.post(
+        f"/portal/{shop.customer_id}/setup_intents",
+        data={"csrf_token": form["csrf_token"]},
+        headers=JSON,
+    )
+    intent = await created.json()
+    # Stripe.js never confirmed it (declined, or 3-D Secure abandoned).
+    saved = await shop.client.post(
+        f"/portal/{shop.customer_id}/payment_methods",
+        data={"csrf_token": form["csrf_token"], "setup_intent": intent["id"]},
+        headers={**JSON, "Accept-Language": "fr"},
+    )
+    assert saved.status == 422
+    problem = await saved.json()
+    assert [item["field"] for item in problem["errors"]] == ["setup_intent"]
+    assert problem["errors"][0]["message"].startswith("La carte n’a pas été enregistrée")
+    assert await shop.pool.fetchval("SELECT count(*) FROM payment_methods") == 0
+
+
+async def test_the_last_card_of_a_subscriber_is_kept_with_a_french_explanation(
+    shop: Shop,
+) -> None:
+    card = await save_card(shop, "4242424242424242")
+    await create_subscription(
+        shop.pool,
+        tenant_id=shop.tenant.id,
+        data={
+            "customer": shop.customer_id,
+            "plan_name": "Pro",
+            "items": [{"name": "Seat", "unit_amount": 1000, "interval": "month"}],
+        },
+    )
+    form = await topup_form(shop)
+    response = await shop.client.post(
+        f"/portal/{shop.customer_id}/payment_methods/{card}/delete",
+        data={"csrf_token": form["csrf_token"]},
+        headers={**ALPEAK, "Accept-Language": "fr"},
+        allow_redirects=False,
+    )
+    assert response.status == 409
+    assert "Cette carte paie votre abonnement Pro." in await response.text()

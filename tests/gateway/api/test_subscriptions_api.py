@@ -94,6 +94,43 @@ async def test_cancel_at_period_end_then_now_then_again_conflicts(
     assert response.content_type == "application/problem+json"
 
 
+async def test_a_taxed_item_puts_its_tax_on_every_next_invoice(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    customer = await make_customer(gateway_client, alpeak)
+    created = await call(
+        gateway_client,
+        alpeak,
+        "POST",
+        "/subscriptions",
+        json={
+            "customer": customer["id"],
+            "plan_name": "Pro",
+            "items": [
+                {"name": "Seats", "unit_amount": 1250, "quantity": 3, "tax_rate_bps": 2000},
+                {"name": "Support", "unit_amount": 999, "price_model": "flat"},
+            ],
+        },
+        expect=201,
+    )
+    assert [item["tax_rate_bps"] for item in created["items"]] == [2000, 0]
+    upcoming = created["upcoming_invoice"]
+    # 20% of 37.50 is 7.50; the untaxed item adds nothing.
+    assert (upcoming["subtotal"], upcoming["tax"], upcoming["total"]) == (4749, 750, 5499)
+    assert [line["tax_rate_bps"] for line in upcoming["lines"]] == [2000, 0]
+    response = await gateway_client.post(
+        "/api/v1/subscriptions",
+        headers=alpeak.headers,
+        json={
+            "customer": customer["id"],
+            "plan_name": "Pro",
+            "items": [{"name": "Seats", "unit_amount": 100, "tax_rate_bps": 10_001}],
+        },
+    )
+    assert await problem_fields(response, 400) == {"items.0.tax_rate_bps"}
+
+
 async def test_bad_subscriptions_name_each_field_and_store_nothing(
     gateway_client: Any, make_tenant: Any, pool: Any
 ) -> None:

@@ -1,0 +1,112 @@
+"""Profile one page in-process: the portal overview (or the small page), with queries counted.
+
+`python -m bench.profile_portal [--path overview|icon] [--requests N]` starts an
+embedded PostgreSQL in a temporary directory, seeds the issue's portal customer
+(bench/seed.py), serves the gateway in this process, counts the SQL statements
+and pool round trips one request costs, then requests the page N times under
+pyinstrument and prints the profile. Never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+from pyinstrument import Profiler  # noqa: E402
+
+from bench import seed  # noqa: E402
+from gateway import keys  # noqa: E402
+from gateway.app import create_app  # noqa: E402
+from gateway.database import create_pool  # noqa: E402
+from gateway.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from gateway.sealing import Sealer  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
+
+
+class StatementCounter:
+    """Every statement the server receives on the app's pool connections, by text."""
+
+    def __init__(self) -> None:
+        self.statements: Counter[str] = Counter()
+
+    def __call__(self, record: Any) -> None:
+        self.statements[" ".join(record.query.split())[:90]] += 1
+
+    def attach(self, pool: asyncpg.Pool[Any]) -> None:
+        for holder in pool._holders:  # noqa: SLF001 - a profiling aid, not product code
+            if holder._con is not None:  # noqa: SLF001
+                holder._con.add_query_logger(self)  # noqa: SLF001
+
+
+async def profile(path_kind: str, requests: int, html: Path | None) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="gateway-profile-"))
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gateway-profile-pg-")))
+    url = await asyncio.to_thread(server.start)
+    kek = os.urandom(32)
+    try:
+        pool = await create_pool(url, min_size=1, max_size=4)
+        try:
+            portal = await seed.seed_portal(pool, Sealer(kek), "localhost")
+        finally:
+            await pool.close()
+        settings = Settings(database_url=url, data_dir=directory, kek=kek, http_port=8080)
+        app = create_app(settings, domain_worker=False, outbox_delivery=False)
+        async with TestClient(TestServer(app, port=0)) as client:
+            headers = {"Host": f"{portal.tenant_host}:8080"}
+            path = (
+                f"/portal/{portal.customer_id}" if path_kind == "overview" else "/brand/icon"
+            )
+            for _ in range(20):  # warm-up: templates compiled, statements prepared
+                response = await client.get(path, headers=headers)
+                assert response.status == 200, response.status
+                await response.read()
+            counter = StatementCounter()
+            counter.attach(app[keys.POOL])
+            response = await client.get(path, headers=headers)
+            await response.read()
+            print(f"statements sent for one {path_kind} request: {sum(counter.statements.values())}")
+            for text, count in counter.statements.most_common():
+                print(f"  {count} x {text}")
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            started = time.perf_counter()
+            with profiler:
+                for _ in range(requests):
+                    response = await client.get(path, headers=headers)
+                    await response.read()
+            took = time.perf_counter() - started
+            print(f"{requests} requests, {took / requests * 1000:.2f} ms each (profiled)")
+            print(profiler.output_text(unicode=False, color=False, show_all=False))
+            if html is not None:
+                html.write_text(profiler.output_html())
+    finally:
+        await asyncio.to_thread(server.stop)
+        shutil.rmtree(server.directory, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--path", choices=("overview", "icon"), default="overview")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--html", type=Path, default=None)
+    arguments = parser.parse_args()
+    asyncio.run(profile(arguments.path, arguments.requests, arguments.html))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The tenant settings page at app.<base domain>: domains, brand, wallet, portal, customers."""

@@ -1,0 +1,169 @@
+"""What the settings page shows, in the reader's language: domains, brand contrast, amounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from billing.money import exponent
+from gateway.dashboard.i18n import PROBLEMS_FR, Translate
+from gateway.settings import Settings
+from gateway.tenants.brand import WHITE, contrast_color, contrast_ratio
+from gateway.tenants.dns_check import Diagnosis
+from gateway.tenants.domains import Domain
+from gateway.tenants.lifecycle import CertificateInfo
+from gateway.tenants.models import Tenant
+from portal.i18n import format_day
+
+# Below this ratio against the white page, the colour cannot carry text (WCAG 2.x 1.4.3).
+PAGE_CONTRAST = 4.5
+# Statuses after which nothing changes by itself for a while: the page polls slowly then.
+SETTLED_STATUSES = frozenset({"active", "moved"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordView:
+    type: str
+    name: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainView:
+    """One custom domain as the settings page shows it."""
+
+    name: str
+    status: str
+    status_label: str
+    settled: bool
+    checked: bool
+    resolution: str
+    records: list[RecordView]
+    problems: list[str]
+    failure: str | None
+    last_checked: str | None
+    certificate_issuer: str | None
+    certificate_expires: str | None
+
+
+def _when(moment: datetime, language: str) -> str:
+    return f"{format_day(moment, language)} {moment:%H:%M} UTC"
+
+
+def domain_view(
+    domain: Domain,
+    certificate: CertificateInfo | None,
+    *,
+    settings: Settings,
+    language: str,
+    t: Translate,
+) -> DomainView:
+    """The domain's status, the record to create, the diagnosis in plain words, its certificate."""
+    raw = domain.diagnosis if isinstance(domain.diagnosis, dict) else None
+    diagnosis = Diagnosis.from_json(raw) if raw else None
+    target = settings.cname_target
+    if diagnosis is None:
+        records = [RecordView(type="CNAME", name=domain.name, target=target)]
+        resolution = t("domain.not_checked")
+        problems: list[str] = []
+    else:
+        records = (
+            []
+            if diagnosis.verified
+            else [
+                RecordView(type=r.type, name=r.name, target=r.target)
+                for r in diagnosis.records_to_create
+            ]
+        )
+        where = [*diagnosis.cname_chain, *diagnosis.ipv4, *diagnosis.ipv6]
+        resolution = (
+            t("domain.resolves_to", name=domain.name, where=", ".join(where))
+            if where
+            else t("domain.resolves_nowhere", name=domain.name)
+        )
+        problems = [
+            _problem_text(
+                code=p.code,
+                message=p.message,
+                name=domain.name,
+                where=where,
+                target=target,
+                language=language,
+            )
+            for p in diagnosis.problems
+        ]
+        if not problems:
+            problems = [t("domain.no_problem", name=domain.name)]
+    failure = domain.failure_reason
+    return DomainView(
+        name=domain.name,
+        status=domain.status,
+        status_label=t(f"status.{domain.status}"),
+        settled=domain.status in SETTLED_STATUSES,
+        checked=diagnosis is not None,
+        resolution=resolution,
+        records=records,
+        problems=problems,
+        failure=t("domain.failure", reason=failure) if failure else None,
+        last_checked=(
+            t("domain.last_checked", when=_when(domain.last_checked_at, language))
+            if domain.last_checked_at
+            else None
+        ),
+        certificate_issuer=(
+            None if certificate is None else t(f"domain.issuer.{certificate.issuer}")
+        ),
+        certificate_expires=(
+            None if certificate is None else _when(certificate.not_after, language)
+        ),
+    )
+
+
+def _problem_text(
+    *, code: str, message: str, name: str, where: list[str], target: str, language: str
+) -> str:
+    if language == "fr" and code in PROBLEMS_FR:
+        return PROBLEMS_FR[code].format(name=name, where=", ".join(where), target=target)
+    return message
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastReport:
+    """How readable a brand colour is: text drawn on it, and the colour on the white page."""
+
+    text_color: str
+    text_ratio: str
+    page_ratio: str
+    warning: bool
+
+
+def contrast_report(color: str) -> ContrastReport:
+    text = contrast_color(color)
+    page = contrast_ratio(color, WHITE)
+    return ContrastReport(
+        text_color=text,
+        text_ratio=f"{contrast_ratio(color, text):.1f}",
+        page_ratio=f"{page:.1f}",
+        warning=page < PAGE_CONTRAST,
+    )
+
+
+def major_units(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as the form shows it: 100.00 for 10000 EUR cents."""
+    digits = exponent(currency)
+    return f"{Decimal(amount_minor).scaleb(-digits):.{digits}f}"
+
+
+def portal_base_url(settings: Settings, tenant: Tenant, custom_domain: str | None) -> str:
+    """Base URL of the tenant's portal: its active custom domain, else its default host."""
+    if custom_domain is not None:
+        return f"https://{custom_domain}"
+    return settings.public_url(f"{tenant.slug}.{settings.base_domain}")
+
+
+def size_label(size: int) -> str:
+    """A byte count as people read it: 256 KB."""
+    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MB"
+    return f"{size // 1024} KB"

@@ -1,0 +1,143 @@
+"""Custom domains and customers on the settings page (HTTP level; the browser test does DNS)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from billing.customers import create_customer
+from gateway.tenants.registry import update_settings
+from tests.conftest import ApiTenant
+from tests.dashboard.desk import signed_in_desk
+
+MakeTenant = Callable[..., Coroutine[Any, Any, ApiTenant]]
+NAME = "billing.alpeak.test"
+
+
+async def test_adding_a_domain_shows_the_cname_to_create_and_its_status(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    desk = await signed_in_desk(gateway_client, alpeak.key)
+    response = await desk.submit("/settings/domains", "/settings/domains", {"name": NAME.upper()})
+    assert response.status == 303
+    assert response.headers["Location"] == f"/settings/domains/{NAME}"
+    status, page = await desk.get(response.headers["Location"])
+    assert status == 200
+    assert "Pending DNS" in page
+    assert re.search(r"<td>CNAME</td>\s*<td><code>billing.alpeak.test</code></td>", page)
+    assert '<code id="record-target-1">cname.localhost</code>' in page
+    assert "Not checked yet." in page
+    assert await pool.fetchval("SELECT tenant_id FROM domains WHERE name = $1", NAME) == (
+        alpeak.tenant.id
+    )
+
+    live = await desk.client.get(
+        f"/settings/domains/{NAME}/status.json",
+        headers={**desk.headers, "Accept": "application/json"},
+    )
+    assert live.status == 200
+    state = await live.json()
+    assert (state["status"], state["label"], state["settled"]) == (
+        "pending_dns",
+        "Pending DNS",
+        False,
+    )
+    assert "cname.localhost" in state["html"]
+
+
+async def test_a_bad_domain_name_is_shown_again_with_the_reason(
+    gateway_client: Any, make_tenant: MakeTenant
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    desk = await signed_in_desk(gateway_client, alpeak.key)
+    response = await desk.submit("/settings/domains", "/settings/domains", {"name": "203.0.113.7"})
+    assert response.status == 422
+    page = await response.text()
+    assert "not an IP address" in page
+    assert 'value="203.0.113.7"' in page
+
+
+async def test_a_domain_claimed_by_another_tenant_cannot_be_added(
+    gateway_client: Any, make_tenant: MakeTenant
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    borealis = await make_tenant("borealis")
+    first = await signed_in_desk(gateway_client, alpeak.key)
+    assert (
+        await first.submit("/settings/domains", "/settings/domains", {"name": NAME})
+    ).status == (303)
+    gateway_client.session.cookie_jar.clear()  # another browser
+    second = await signed_in_desk(gateway_client, borealis.key)
+    response = await second.submit("/settings/domains", "/settings/domains", {"name": NAME})
+    assert response.status == 422
+    assert "already claimed" in await response.text()
+    # Nor can it read or remove the other tenant's domain.
+    status, _ = await second.get(f"/settings/domains/{NAME}")
+    assert status == 404
+
+
+async def test_removing_a_domain_takes_it_off_the_list(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    desk = await signed_in_desk(gateway_client, alpeak.key)
+    await desk.submit("/settings/domains", "/settings/domains", {"name": NAME})
+    response = await desk.submit(
+        f"/settings/domains/{NAME}", f"/settings/domains/{NAME}/remove", {}
+    )
+    assert response.status == 303
+    _status, page = await desk.get(response.headers["Location"])
+    assert f"The domain {NAME} was removed." in page
+    assert "You have no custom domain yet." in page
+    assert await pool.fetchval("SELECT count(*) FROM domains") == 0
+
+
+async def test_customers_are_searchable_and_each_has_its_portal_link(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    borealis = await make_tenant("borealis")
+    ada = await create_customer(
+        pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace", "email": "ada@x.test"}
+    )
+    await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Grace Hopper"})
+    await create_customer(pool, tenant_id=borealis.tenant.id, data={"name": "Ada Byron"})
+    desk = await signed_in_desk(gateway_client, alpeak.key)
+    _, everyone = await desk.get("/settings/customers")
+    assert "Ada Lovelace" in everyone
+    assert "Grace Hopper" in everyone
+    assert "Ada Byron" not in everyone
+    _, found = await desk.get("/settings/customers?q=ADA@")
+    assert "Ada Lovelace" in found
+    assert "Grace Hopper" not in found
+    assert f"http://alpeak.localhost:8080/portal/{ada.id}" in found
+    assert 'aria-label="Copy portal link for Ada Lovelace"' in found
+    _, none = await desk.get("/settings/customers?q=%25")
+    assert "No customer matches." in none
+
+
+async def test_in_signed_link_mode_the_list_makes_a_link_that_opens_the_portal(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    alpeak = await make_tenant("alpeak")
+    await update_settings(pool, tenant_id=alpeak.tenant.id, changes={"portal.link_mode": "signed"})
+    ada = await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace"})
+    desk = await signed_in_desk(gateway_client, alpeak.key)
+    response = await desk.submit(
+        "/settings/customers", f"/settings/customers/{ada.id}/signed-link", {}
+    )
+    assert response.status == 200
+    link = re.search(
+        r'id="signed-link" type="text" readonly value="([^"]+)"', await response.text()
+    )
+    assert link is not None
+    url = link[1].replace("&amp;", "&")
+    assert url.startswith(f"http://alpeak.localhost:8080/portal/{ada.id}?token=")
+    portal = await gateway_client.get(
+        url.removeprefix("http://alpeak.localhost:8080"),
+        headers={"Host": "alpeak.localhost:8080"},
+    )
+    assert portal.status == 200
+    assert "Ada Lovelace" in await portal.text()

@@ -1,0 +1,175 @@
+"""Every portal text goes through the catalogue, French is complete, French pages stay French."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from billing.payment_methods import add_card
+from billing.wallets import create_wallet
+from gateway.app import create_app
+from gateway.sealing import Sealer
+from gateway.settings import Settings
+from gateway.tenants.registry import set_stripe_keys, update_settings
+from portal.i18n import MESSAGES
+from tests.portal.seed import ALPEAK, Seeded, seed_tenants
+
+Client = TestClient[web.Request, web.Application]
+PORTAL = Path(__file__).parents[2] / "portal"
+TEMPLATES = sorted((PORTAL / "templates" / "portal").glob("*.html"))
+FRENCH = {**ALPEAK, "Accept-Language": "fr-FR,fr;q=0.9"}
+# Message ids in templates (`t('billing.name'`) and in Python (`visit.t("topup.title"`).
+TEMPLATE_CALL = re.compile(r"""\bt\(\s*'([a-z_.]+)'""")
+PYTHON_CALL = re.compile(r"""\bt\(\s*"([a-z_.]+)"|"(topup\.[a-z_]+)"\s*[,}]""")
+JINJA = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
+TAG = re.compile(r"<[^>]*>", re.DOTALL)
+# Attributes a person reads or hears.
+READ_ATTRIBUTES = re.compile(r'\s(?:aria-label|title|placeholder|alt)="([^"]*)"')
+
+
+def message_ids_in_templates() -> set[str]:
+    return {found for path in TEMPLATES for found in TEMPLATE_CALL.findall(path.read_text())}
+
+
+def test_every_message_id_a_template_uses_has_english_and_french() -> None:
+    used = message_ids_in_templates()
+    assert len(used) > 50
+    for language in ("en", "fr"):
+        missing = sorted(used - set(MESSAGES[language]))
+        assert not missing, f"{language}: {missing}"
+
+
+def test_every_message_id_the_portal_code_uses_has_english_and_french() -> None:
+    used: set[str] = set()
+    for path in PORTAL.glob("*.py"):
+        for pair in PYTHON_CALL.findall(path.read_text()):
+            used.update(found for found in pair if found)
+    assert "topup.succeeded" in used
+    for language in ("en", "fr"):
+        missing = sorted(used - set(MESSAGES[language]))
+        assert not missing, f"{language}: {missing}"
+
+
+def test_french_has_every_english_message() -> None:
+    assert sorted(set(MESSAGES["en"]) - set(MESSAGES["fr"])) == []
+    # The same placeholders in both languages, so no French page fails to render.
+    for key, english in MESSAGES["en"].items():
+        assert set(re.findall(r"\{\w+\}", english)) == set(
+            re.findall(r"\{\w+\}", MESSAGES["fr"][key])
+        ), key
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_no_template_holds_text_outside_the_translation_layer(path: Path) -> None:
+    source = re.sub(r"<script\b.*?</script>", "", path.read_text(), flags=re.DOTALL)
+    without_jinja = JINJA.sub("", source)
+    for value in READ_ATTRIBUTES.findall(without_jinja):
+        assert not re.search(r"[A-Za-z]", value), f"{path.name}: attribute text {value!r}"
+    text = TAG.sub(" ", without_jinja)
+    words = re.findall(r"[A-Za-zÀ-ÿ]{2,}", text)
+    assert words == [], f"{path.name}: text outside t(): {words}"
+
+
+@pytest.fixture
+async def french_shop(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> tuple[Client, Seeded, str]:
+    """Ada at Alpeak with a card, a wallet and top-ups on; Stripe keys set, never called."""
+    seeded = await seed_tenants(pool)
+    await update_settings(pool, tenant_id=seeded.alpeak.id, changes={"wallet.topups_enabled": True})
+    assert settings.kek is not None
+    await set_stripe_keys(
+        pool,
+        Sealer(settings.kek),
+        tenant_id=seeded.alpeak.id,
+        secret_key="sk_test_neverused0",
+        publishable_key="pk_test_neverused0",
+    )
+    wallet = await create_wallet(
+        pool, tenant_id=seeded.alpeak.id, customer_id=seeded.customer_id, currency="EUR"
+    )
+    client = await aiohttp_client(create_app(settings, domain_worker=False))
+    return client, seeded, wallet.id
+
+
+ENGLISH_ONLY = (
+    "Remove",
+    "Add a card",
+    "Buy credits",
+    "Save card",
+    "Back to",
+    "Amount (",
+    "default card",
+    "Balance",
+    "Card details",
+    "Something went wrong",
+    "Your bank asks",
+    "the largest top-up",
+    "add a card before",
+)
+
+
+def assert_french(text: str) -> None:
+    assert '<html lang="fr">' in text
+    for english in ENGLISH_ONLY:
+        assert english not in text, english
+
+
+async def test_the_card_wallet_and_top_up_pages_are_french_for_a_french_browser(
+    pool: asyncpg.Pool, french_shop: tuple[Client, Seeded, str]
+) -> None:
+    client, seeded, wallet_id = french_shop
+    await add_card(
+        pool,
+        tenant_id=seeded.alpeak.id,
+        customer_id=seeded.customer_id,
+        brand="visa",
+        last4="4242",
+        exp_month=4,
+        exp_year=2031,
+    )
+    portal = f"/portal/{seeded.customer_id}"
+    pages: dict[str, Any] = {}
+    for path in ("", "/payment_methods/new", f"/wallets/{wallet_id}/topup"):
+        response = await client.get(portal + path, headers=FRENCH)
+        assert response.status == 200, path
+        pages[path] = await response.text()
+        assert_french(pages[path])
+    assert 'aria-label="Supprimer Visa se terminant par 4242"' in pages[""]
+    assert "Acheter des crédits pour Credits (EUR)" in pages[""]
+    assert "Enregistrer la carte" in pages["/payment_methods/new"]
+    assert "Montant (EUR), de 5,00 € à 100,00 €" in pages[f"/wallets/{wallet_id}/topup"].replace(
+        "\xa0", " "
+    )
+
+
+async def test_a_refused_top_up_amount_is_explained_in_french_beside_the_field(
+    french_shop: tuple[Client, Seeded, str],
+) -> None:
+    client, seeded, wallet_id = french_shop
+    path = f"/portal/{seeded.customer_id}/wallets/{wallet_id}/topup"
+    page = await (await client.get(path, headers=FRENCH)).text()
+    fields = dict(re.findall(r'name="(csrf_token|nonce)" value="([^"]+)"', page))
+    for amount, expected in (("12,345", "au plus 2 décimales"), ("abc", "par exemple 25")):
+        response = await client.post(path, data={**fields, "amount": amount}, headers=FRENCH)
+        assert response.status == 422
+        text = await response.text()
+        assert_french(text)
+        assert 'id="error-amount"' in text
+        assert expected in text
+        assert f'value="{amount}"' in text  # what the customer typed is kept
+    # No card saved yet: said in French, nothing charged.
+    response = await client.post(path, data={**fields, "amount": "20"}, headers=FRENCH)
+    assert response.status == 422
+    text = await response.text()
+    assert_french(text)
+    assert "ajoutez une carte avant d’acheter des crédits" in text
