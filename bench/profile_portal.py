@@ -46,10 +46,17 @@ class StatementCounter:
     def __call__(self, record: Any) -> None:
         self.statements[" ".join(record.query.split())[:90]] += 1
 
+    def connections(self, pool: asyncpg.Pool[Any]) -> list[Any]:
+        holders: list[Any] = getattr(pool, "_holders")  # noqa: B009 - asyncpg keeps it private
+        return [holder._con for holder in holders if holder._con is not None]
+
     def attach(self, pool: asyncpg.Pool[Any]) -> None:
-        for holder in pool._holders:  # noqa: SLF001 - a profiling aid, not product code
-            if holder._con is not None:  # noqa: SLF001
-                holder._con.add_query_logger(self)  # noqa: SLF001
+        for connection in self.connections(pool):
+            connection.add_query_logger(self)
+
+    def detach(self, pool: asyncpg.Pool[Any]) -> None:
+        for connection in self.connections(pool):
+            connection.remove_query_logger(self)
 
 
 async def profile(path_kind: str, requests: int, html: Path | None) -> None:
@@ -67,9 +74,7 @@ async def profile(path_kind: str, requests: int, html: Path | None) -> None:
         app = create_app(settings, domain_worker=False, outbox_delivery=False)
         async with TestClient(TestServer(app, port=0)) as client:
             headers = {"Host": f"{portal.tenant_host}:8080"}
-            path = (
-                f"/portal/{portal.customer_id}" if path_kind == "overview" else "/brand/icon"
-            )
+            path = f"/portal/{portal.customer_id}" if path_kind == "overview" else "/brand/icon"
             for _ in range(20):  # warm-up: templates compiled, statements prepared
                 response = await client.get(path, headers=headers)
                 assert response.status == 200, response.status
@@ -78,9 +83,18 @@ async def profile(path_kind: str, requests: int, html: Path | None) -> None:
             counter.attach(app[keys.POOL])
             response = await client.get(path, headers=headers)
             await response.read()
-            print(f"statements sent for one {path_kind} request: {sum(counter.statements.values())}")
+            counter.detach(app[keys.POOL])
+            print(
+                f"statements sent for one {path_kind} request: {sum(counter.statements.values())}"
+            )
             for text, count in counter.statements.most_common():
                 print(f"  {count} x {text}")
+            started = time.perf_counter()
+            for _ in range(requests):
+                response = await client.get(path, headers=headers)
+                await response.read()
+            took = time.perf_counter() - started
+            print(f"{requests} requests, {took / requests * 1000:.2f} ms each (not profiled)")
             profiler = Profiler(interval=0.0005, async_mode="disabled")
             started = time.perf_counter()
             with profiler:
@@ -91,7 +105,7 @@ async def profile(path_kind: str, requests: int, html: Path | None) -> None:
             print(f"{requests} requests, {took / requests * 1000:.2f} ms each (profiled)")
             print(profiler.output_text(unicode=False, color=False, show_all=False))
             if html is not None:
-                html.write_text(profiler.output_html())
+                await asyncio.to_thread(html.write_text, profiler.output_html())
     finally:
         await asyncio.to_thread(server.stop)
         shutil.rmtree(server.directory, ignore_errors=True)

@@ -35,8 +35,10 @@ class Row:
         *,
         at_least: float | None = None,
         at_most: float | None = None,
+        ratio: float | None = None,
     ) -> Row:
-        value = gateway / baseline if baseline else 0.0
+        """`ratio` (the median of per-pair ratios) is shown when given, else gateway / baseline."""
+        value = ratio if ratio is not None else (gateway / baseline if baseline else 0.0)
         if at_least is not None:
             goal, met = f">= {at_least:.2f}", value >= at_least
         else:
@@ -178,6 +180,9 @@ def render_markdown(
         f"- Each figure is the median of {settings['runs']} runs of {settings['seconds']:g} s "
         "after a short warm-up run; the whole suite took "
         f"{settings['elapsed'] / 60:.1f} minutes.",
+        "- Gateway and baseline runs alternate (gateway first in odd pairs, baseline first in "
+        "even ones), both servers running throughout; a ratio is the median of the per-pair "
+        "ratios, so a slow spell on the shared machine moves both figures of a pair.",
         f"- Pinning (`os.sched_setaffinity`): the server under test (gateway or baseline) on "
         f"CPU {settings['server_cpus']}, wrk and the handshake client on CPU "
         f"{settings['load_cpus']}; PostgreSQL is not pinned and shares the machine. The "

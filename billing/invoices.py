@@ -298,6 +298,22 @@ async def list_invoices(
     return await _with_lines(db, tenant_id, rows), has_more
 
 
+async def recent_customer_invoices(
+    db: Db, *, tenant_id: int, customer_id: str, statuses: Sequence[str], limit: int
+) -> list[Invoice]:
+    """The customer's `limit` newest invoices in one of `statuses`, with their lines."""
+    rows = await db.fetch(
+        f"SELECT {INVOICE_COLUMNS} FROM invoices "
+        "WHERE tenant_id = $1 AND customer_id = $2 AND status = ANY($3::text[]) "
+        "ORDER BY created_at DESC, id DESC LIMIT $4",
+        tenant_id,
+        customer_id,
+        list(statuses),
+        limit,
+    )
+    return await _with_lines(db, tenant_id, rows)
+
+
 async def _lock(connection: Any, tenant_id: int, invoice_id: str) -> Any:
     if not is_public_id(invoice_id, "in"):
         raise NotFound("invoice", invoice_id)

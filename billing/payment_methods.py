@@ -46,8 +46,18 @@ class PaymentMethod:
 
 
 async def list_payment_methods(db: Db, *, tenant_id: int, customer_id: str) -> list[PaymentMethod]:
-    """The customer's active payment methods, the default first, then newest first."""
+    """The customer's active payment methods, the default first, then newest first.
+
+    NotFound when the tenant has no such customer.
+    """
     await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
+    return await active_payment_methods(db, tenant_id=tenant_id, customer_id=customer_id)
+
+
+async def active_payment_methods(
+    db: Db, *, tenant_id: int, customer_id: str
+) -> list[PaymentMethod]:
+    """As `list_payment_methods`, for a customer the caller already holds (no existence check)."""
     rows = await db.fetch(
         f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
         "WHERE tenant_id = $1 AND customer_id = $2 AND status = 'active' "

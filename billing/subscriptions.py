@@ -380,13 +380,22 @@ async def list_customer_subscriptions(
     db: Db, *, tenant_id: int, customer_id: str
 ) -> list[Subscription]:
     """Every subscription of one customer (canceled ones too), newest first."""
-    await _settle_period_end_cancellations(db, tenant_id=tenant_id)
-    rows = await db.fetch(
+    query = (
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions "
-        "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC",
-        tenant_id,
-        customer_id,
+        "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC"
     )
+    rows = await db.fetch(query, tenant_id, customer_id)
+    # The portal shows this on every page view: settle (a write) only when one of these
+    # is due, rather than on every read.
+    now = datetime.now(UTC)
+    if any(
+        row["cancel_at_period_end"]
+        and row["status"] != "canceled"
+        and row["current_period_end"] <= now
+        for row in rows
+    ):
+        await _settle_period_end_cancellations(db, tenant_id=tenant_id)
+        rows = await db.fetch(query, tenant_id, customer_id)
     return await _with_items(db, tenant_id, rows)
 
 

@@ -4,13 +4,21 @@
 embedded server started in the data directory. `create_pool` opens an asyncpg
 pool whose connections decode json/jsonb to Python values, and applies the
 migrations before anything else uses it.
+
+A released connection goes back to the pool as clean as a new one, but only
+the connections that changed their session (SET, LISTEN, advisory locks,
+cursors, DO blocks...) pay the reset round trip: asyncpg's default reset costs
+every pooled query a second round trip (bench/notes.md).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +67,65 @@ def resolve_kek(settings: Settings) -> bytes:
     return kek
 
 
+# Statements and functions whose effect outlives the statement (and the transaction): they
+# are what asyncpg's reset query undoes (pg_advisory_unlock_all, CLOSE ALL, UNLISTEN *,
+# RESET ALL). DO and CALL run arbitrary code, so they count too. Matching too much only
+# costs a reset; a statement starting a line after a comment is still seen (comments go first).
+_SESSION_CHANGING = re.compile(
+    r"(?:^|;)\s*(?:SET|RESET|LISTEN|DECLARE|DISCARD|DO|CALL|LOAD)\b"
+    r"|\b(?:set_config|\w*advisory\w*)\s*\(",
+    re.IGNORECASE,
+)
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# The Connection methods that send SQL text; each notes whether the text changes the session.
+_SQL_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany", "prepare")
+
+
+@functools.lru_cache(maxsize=4096)
+def changes_session(query: str) -> bool:
+    """Whether running `query` may leave state on the session that a reset must undo."""
+    return _SESSION_CHANGING.search(_COMMENTS.sub(" ", query)) is not None
+
+
+class SessionTrackingConnection(asyncpg.Connection):
+    """A connection that remembers whether its session changed since its last reset."""
+
+    __slots__ = ("session_changed",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_changed = False
+
+
+def _noting(name: str) -> Callable[..., Any]:
+    original = getattr(asyncpg.Connection, name)
+
+    @functools.wraps(original)
+    def method(self: SessionTrackingConnection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if not self.session_changed and changes_session(query):
+            self.session_changed = True
+        return original(self, query, *args, **kwargs)
+
+    return method
+
+
+# Assigned rather than written out: each keeps asyncpg's own (overloaded) signature.
+for _name in (*_SQL_METHODS, "cursor"):
+    setattr(SessionTrackingConnection, _name, _noting(_name))
+
+
+async def reset_changed_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset: asyncpg's full reset query, for connections whose session changed.
+
+    Before this runs, the pool has already rolled back an open transaction (which
+    undoes SET LOCAL and transaction-level locks) and dropped listener callbacks.
+    """
+    if getattr(connection, "session_changed", True):
+        await connection.execute(connection.get_reset_query())
+        if isinstance(connection, SessionTrackingConnection):
+            connection.session_changed = False
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await connection.set_type_codec(
@@ -81,4 +148,6 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
+        connection_class=SessionTrackingConnection,
+        reset=reset_changed_session,
     )

@@ -12,7 +12,7 @@ from billing.invoices import Invoice, get_invoice, list_invoices
 from billing.pdf import invoice_pdf
 from gateway import keys
 from portal.access import Visit, portal_page
-from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, invoice_row
+from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
 
 routes = web.RouteTableDef()
 
@@ -75,10 +75,10 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
         LineView(
             description=line.description,
             quantity=line.quantity,
-            unit_price=visit.money(line.unit_amount, currency),
-            amount=visit.money(line.amount, currency),
+            unit_price=money(visit, line.unit_amount, currency),
+            amount=money(visit, line.amount, currency),
             period=(
-                f"{visit.day(line.period_start)} – {visit.day(line.period_end)}"
+                f"{day(visit, line.period_start)} – {day(visit, line.period_end)}"
                 if line.period_start is not None and line.period_end is not None
                 else ""
             ),
@@ -90,12 +90,12 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
         "invoice": invoice,
         "row": invoice_row(visit, invoice),
         "lines": lines,
-        "subtotal": visit.money(invoice.subtotal, currency),
-        "tax": visit.money(invoice.tax, currency),
-        "total": visit.money(invoice.total, currency),
-        "amount_paid": visit.money(invoice.amount_paid, currency),
-        "due_on": visit.day(invoice.due_at) if invoice.due_at else None,
-        "paid_on": visit.day(invoice.paid_at) if invoice.paid_at else None,
+        "subtotal": money(visit, invoice.subtotal, currency),
+        "tax": money(visit, invoice.tax, currency),
+        "total": money(visit, invoice.total, currency),
+        "amount_paid": money(visit, invoice.amount_paid, currency),
+        "due_on": day(visit, invoice.due_at) if invoice.due_at else None,
+        "paid_on": day(visit, invoice.paid_at) if invoice.paid_at else None,
     }
     return aiohttp_jinja2.render_template("portal/invoice.html", request, context)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from types import MappingProxyType
 
 from billing.customers import Customer
 from billing.invoices import Invoice
@@ -10,10 +14,43 @@ from billing.payment_methods import PaymentMethod
 from billing.subscriptions import Subscription, SubscriptionItem, upcoming_invoice_lines
 from billing.wallets import Wallet
 from portal.access import Visit
-from portal.i18n import country_names
+from portal.i18n import country_names, format_day, format_money
 
 # Drafts are the tenant's work in progress: customers never see them.
 CUSTOMER_VISIBLE_INVOICE_STATUSES = frozenset({"open", "paid", "void", "uncollectible"})
+
+
+@functools.lru_cache(maxsize=8192)
+def _money_text(amount_minor: int, currency: str, language: str) -> str:
+    return format_money(amount_minor, currency, language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: date, language: str) -> str:
+    return format_day(day, language)
+
+
+@functools.lru_cache(maxsize=32)
+def _country_names(language: str) -> Mapping[str, str]:
+    return MappingProxyType(country_names(language))
+
+
+# Babel builds each amount and date from the locale's patterns, tens of microseconds a
+# call, and the overview shows dozens (bench/notes.md). The text depends only on the
+# arguments, and a customer's pages repeat the same prices and days: keep it.
+def money(visit: Visit, amount_minor: int, currency: str) -> str:
+    """`amount_minor` of `currency` as the page's language writes it."""
+    return _money_text(amount_minor, currency, visit.language)
+
+
+def day(visit: Visit, moment: datetime | date) -> str:
+    """The day of `moment` as the page's language writes it."""
+    return _day_text(moment.date() if isinstance(moment, datetime) else moment, visit.language)
+
+
+def country_name(visit: Visit, code: str) -> str:
+    """The name of country `code` in the page's language (the code when unknown)."""
+    return _country_names(visit.language).get(code, code)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +83,9 @@ class SubscriptionView:
     trial_ends_on: str | None
     items: list[ItemView]
     upcoming: list[LineView]
-    upcoming_total: str | None
+    upcoming_total: str | None  # before tax
+    upcoming_tax: str | None  # only when a line is taxed
+    upcoming_due: str | None  # with tax
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +121,7 @@ def interval_label(visit: Visit, interval: str, count: int) -> str:
 
 
 def _item_view(visit: Visit, item: SubscriptionItem, currency: str) -> ItemView:
-    unit = visit.money(item.unit_amount, currency)
+    unit = money(visit, item.unit_amount, currency)
     return ItemView(
         name=item.name,
         quantity=item.quantity,
@@ -90,7 +129,7 @@ def _item_view(visit: Visit, item: SubscriptionItem, currency: str) -> ItemView:
         price=visit.t("subscriptions.per_unit", price=unit)
         if item.price_model == "per_unit"
         else f"{unit} ({visit.t('subscriptions.flat')})",
-        amount=visit.money(item.amount, currency),
+        amount=money(visit, item.amount, currency),
         interval=interval_label(visit, item.billing_interval, item.interval_count),
     )
 
@@ -101,17 +140,18 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
     trial = subscription.status == "trialing" and subscription.trial_end is not None
     upcoming = upcoming_invoice_lines(subscription)
     currency = subscription.currency
+    tax = sum(line.tax for line in upcoming)
     return SubscriptionView(
         id=subscription.id,
         plan_name=subscription.plan_name,
         status=subscription.status,
         status_label=visit.t(f"status.{subscription.status}"),
-        period=f"{visit.day(subscription.current_period_start)} – "
-        f"{visit.day(subscription.current_period_end)}",
-        next_billing_on=visit.day(subscription.current_period_end) if upcoming else None,
-        ends_on=visit.day(subscription.current_period_end) if ends else None,
+        period=f"{day(visit, subscription.current_period_start)} – "
+        f"{day(visit, subscription.current_period_end)}",
+        next_billing_on=day(visit, subscription.current_period_end) if upcoming else None,
+        ends_on=day(visit, subscription.current_period_end) if ends else None,
         trial_ends_on=(
-            visit.day(subscription.trial_end)
+            day(visit, subscription.trial_end)
             if trial and subscription.trial_end is not None
             else None
         ),
@@ -120,14 +160,18 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
             LineView(
                 description=line.description,
                 quantity=line.quantity,
-                unit_price=visit.money(line.unit_amount, currency),
-                amount=visit.money(line.amount, currency),
-                period=f"{visit.day(line.period_start)} – {visit.day(line.period_end)}",
+                unit_price=money(visit, line.unit_amount, currency),
+                amount=money(visit, line.amount, currency),
+                period=f"{day(visit, line.period_start)} – {day(visit, line.period_end)}",
             )
             for line in upcoming
         ],
         upcoming_total=(
-            visit.money(sum(line.amount for line in upcoming), currency) if upcoming else None
+            money(visit, sum(line.amount for line in upcoming), currency) if upcoming else None
+        ),
+        upcoming_tax=money(visit, tax, currency) if tax else None,
+        upcoming_due=(
+            money(visit, sum(line.amount for line in upcoming) + tax, currency) if tax else None
         ),
     )
 
@@ -145,7 +189,7 @@ def payment_method_view(visit: Visit, method: PaymentMethod) -> PaymentMethodVie
 
 def wallet_view(visit: Visit, wallet: Wallet) -> WalletView:
     return WalletView(
-        id=wallet.id, name=wallet.name, balance=visit.money(wallet.balance, wallet.currency)
+        id=wallet.id, name=wallet.name, balance=money(visit, wallet.balance, wallet.currency)
     )
 
 
@@ -154,20 +198,16 @@ def invoice_row(visit: Visit, invoice: Invoice) -> InvoiceRow:
     return InvoiceRow(
         id=invoice.id,
         number=invoice.number or "",
-        date=visit.day(issued),
+        date=day(visit, issued),
         status=invoice.status,
         status_label=visit.t(f"status.{invoice.status}"),
-        total=visit.money(invoice.total, invoice.currency),
+        total=money(visit, invoice.total, invoice.currency),
     )
 
 
 def address_lines(visit: Visit, customer: Customer) -> list[str]:
     """The billing address as printed on an envelope, empty parts left out."""
     town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    country = (
-        country_names(visit.language).get(customer.country, customer.country)
-        if customer.country
-        else None
-    )
+    country = country_name(visit, customer.country) if customer.country else None
     parts = (customer.address_line1, customer.address_line2, town, customer.state, country)
     return [part for part in parts if part]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import resource
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from PIL import Image
 from billing.customers import create_customer, get_customer
 from billing.errors import Conflict
 from billing.invoices import create_invoice, finalize_invoice
-from billing.pdf import Seller, invoice_html, invoice_pdf, render_pdf
+from billing.pdf import PdfRenderer, Seller, invoice_html, invoice_pdf, pdf_rendering, render_pdf
 from gateway.tenants.models import Tenant
 
 
@@ -102,3 +104,49 @@ def test_rendering_fetches_nothing_but_data_urls(tmp_path: Path) -> None:
     document = render_pdf(html)
     assert "Hello" in pdf_text(document)
     assert image_count(document) == 0
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def test_rendering_leaves_the_gateways_own_process_free_for_requests() -> None:
+    renderer = PdfRenderer(processes=1)
+    html = "<h1>Invoice</h1>" + "<p>Ski rental, one day</p>" * 400
+    own_before, children_before = time.process_time(), children_cpu_seconds()
+    try:
+        document = await renderer.render(html)
+    finally:
+        await renderer.close()
+    # A stopped render process's CPU time is counted once it has been waited for.
+    own = time.process_time() - own_before
+    children = children_cpu_seconds() - children_before
+    assert document.startswith(b"%PDF")
+    assert "Ski rental" in pdf_text(document)
+    assert children > own
+
+
+async def test_the_render_processes_start_again_after_the_app_stopped_them() -> None:
+    renderer = PdfRenderer(processes=1)
+    assert (await renderer.render("<p>before</p>")).startswith(b"%PDF")
+    await renderer.close()
+    try:
+        assert "after" in pdf_text(await renderer.render("<p>after</p>"))
+    finally:
+        await renderer.close()
+
+
+async def test_the_cleanup_context_stops_the_shared_renderer(
+    pool: Any, tenant: Tenant, invoice_and_customer: Any
+) -> None:
+    invoice, customer = invoice_and_customer
+    context = pdf_rendering(object())
+    await anext(context)
+    document = await invoice_pdf(pool, tenant_id=tenant.id, invoice=invoice, customer=customer)
+    with pytest.raises(StopAsyncIteration):
+        await anext(context)
+    assert document.startswith(b"%PDF")
+    # The stored copy needs no render process.
+    again = await invoice_pdf(pool, tenant_id=tenant.id, invoice=invoice, customer=customer)
+    assert again == document

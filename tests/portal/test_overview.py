@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from gateway.app import create_app
 from gateway.ids import new_id
 from gateway.settings import Settings
+from tests.portal.seed import draft_invoice, final_invoice
 
 Client = TestClient[web.Request, web.Application]
 ALPEAK = {"Host": "alpeak.localhost:8080"}
@@ -200,3 +201,52 @@ async def test_a_tenant_using_signed_links_asks_for_a_fresh_link_on_a_bare_custo
     page = await response.text()
     assert "Ada Lovelace" not in page
     assert "fresh link" in page
+
+
+async def test_a_subscription_set_to_end_shows_canceled_once_its_period_is_over(
+    client: Client, pool: asyncpg.Pool, customer_id: str
+) -> None:
+    await pool.execute(
+        "UPDATE subscriptions SET cancel_at_period_end = true,"
+        " current_period_end = now() - interval '1 second' WHERE customer_id = $1",
+        customer_id,
+    )
+    page = await (await client.get(f"/portal/{customer_id}", headers=ALPEAK)).text()
+    assert "Canceled" in page
+    assert "will not renew" not in page
+    status = await pool.fetchval(
+        "SELECT status FROM subscriptions WHERE customer_id = $1", customer_id
+    )
+    assert status == "canceled"
+
+
+async def test_drafts_do_not_push_a_customers_invoices_off_the_overview(
+    client: Client, pool: asyncpg.Pool, customer_id: str, tenants: dict[str, int]
+) -> None:
+    tenant_id = tenants["alpeak"]
+    finals = [
+        await final_invoice(pool, tenant_id, customer_id, amount=1000 + index) for index in range(6)
+    ]
+    for _ in range(20):
+        await draft_invoice(pool, tenant_id, customer_id)
+    page = await (await client.get(f"/portal/{customer_id}", headers=ALPEAK)).text()
+    numbers = [invoice.number for invoice in finals]
+    for number in numbers[1:]:
+        assert number in page, number
+    assert numbers[0] not in page  # only the five newest are on the overview
+    assert "Draft" not in page
+
+
+async def test_the_next_invoice_of_a_taxed_subscription_shows_its_tax_and_total(
+    client: Client, customer_id: str, pool: asyncpg.Pool
+) -> None:
+    response = await client.get(f"/portal/{customer_id}", headers=ALPEAK)
+    assert "Total with tax" not in await response.text()
+    await pool.execute("UPDATE subscription_items SET tax_rate_bps = 2000 WHERE name = 'Seats'")
+    response = await client.get(f"/portal/{customer_id}", headers=ALPEAK)
+    page = await response.text()
+    # Seats 37.50 + Support 49.00 before tax; 20% of the seats is 7.50.
+    assert "€86.50" in page
+    assert "€7.50" in page
+    assert "Total with tax" in page
+    assert "€94.00" in page
