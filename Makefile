@@ -32,11 +32,11 @@ help:
 	@echo "make sslyze-venv  install sslyze in its own virtualenv (make test does it)"
 	@echo "make clean        remove the virtualenv and caches (keeps .data)"
 
-deps: system-deps venv
-
-system-deps:
+# $(call install-debian,PACKAGES): install the packages dpkg does not know (as root), else
+# say how to.
+define install-debian
 	@missing=""; \
-	for package in $(SYSTEM_PACKAGES); do \
+	for package in $(1); do \
 		dpkg -s "$$package" >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -49,6 +49,12 @@ system-deps:
 		apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+deps: system-deps venv
+
+system-deps:
+	$(call install-debian,$(SYSTEM_PACKAGES))
 
 venv: $(STAMP)
 
@@ -81,20 +87,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 bench: deps
-	@missing=""; \
-	for package in $(BENCH_PACKAGES); do \
-		dpkg -s "$$package" >/dev/null 2>&1 || missing="$$missing $$package"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" -ne 0 ]; then \
-			echo "missing Debian packages:$$missing"; \
-			echo "install them as root: apt-get update && apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-		echo "installing Debian packages:$$missing"; \
-		apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	$(call install-debian,$(BENCH_PACKAGES))
 	$(BIN)/python bench/run.py
 
 clean:
