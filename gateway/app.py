@@ -10,6 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from billing.pdf import pdf_rendering
 from checkout.routes import routes as checkout_routes
 from gateway import keys
 from gateway.acme_http import routes as acme_routes
@@ -20,13 +21,12 @@ from gateway.dashboard.app import create_dashboard_app
 from gateway.dashboard.paths import PREFIX as DASHBOARD_PREFIX
 from gateway.database import create_pool, locate_database, resolve_kek
 from gateway.domain_worker import domain_worker_context
-from gateway.error_middleware import error_middleware
-from gateway.health import database_outage_middleware
+from gateway.error_middleware import observed_error_middleware
 from gateway.health import routes as health_routes
 from gateway.issuers import issuer_context
-from gateway.logging_setup import request_id_header, request_log_middleware
-from gateway.metrics import metrics_context, metrics_middleware
-from gateway.middleware import host_index_context, host_middleware, security_headers_middleware
+from gateway.logging_setup import request_id_header
+from gateway.metrics import metrics_context
+from gateway.middleware import edge_middleware, host_index_context
 from gateway.outbox_delivery import outbox_delivery_context
 from gateway.proxy_routes import setup_proxy_routes
 from gateway.sealing import Sealer
@@ -79,14 +79,9 @@ def create_app(
     `outbox_delivery` for the worker that sends events to tenants' webhooks.
     """
     app = web.Application(
-        middlewares=[
-            request_log_middleware,
-            metrics_middleware,
-            error_middleware,
-            security_headers_middleware,
-            host_middleware,
-            database_outage_middleware,
-        ],
+        # Two layers doing the work of six (bench/notes.md): request log, metrics and
+        # errors outside; security headers, host and tenant, database outage inside.
+        middlewares=[observed_error_middleware, edge_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
@@ -95,6 +90,8 @@ def create_app(
     app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)
     app.cleanup_ctx.append(metrics_context)
+    # Invoice PDFs render in a child process started on first use; it stops with the app.
+    app.cleanup_ctx.append(pdf_rendering)
     if outbox_delivery:
         app.cleanup_ctx.append(outbox_delivery_context)
     if domain_worker:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
 
@@ -19,6 +22,8 @@ ICON_PATH = "/brand/icon"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Any other spelling of the URL (a bare /brand/icon) must notice a change: revalidate each time.
 REVALIDATE = "public, no-cache"
+# Icons are at most 256 KB each (the settings page's limit); most are a few KB.
+ICON_CACHE_BYTES = 16 * 1024 * 1024
 
 # Used for pages that belong to no tenant (unknown hosts): names nobody.
 NEUTRAL_COLOR = "#374151"
@@ -48,25 +53,99 @@ def brand_context(tenant: Tenant | None) -> dict[str, Any]:
     }
 
 
-@routes.get(ICON_PATH)
-async def brand_icon(request: web.Request) -> web.StreamResponse:
-    """The tenant's icon with a strong ETag; 304 when the browser already has it."""
-    tenant: Tenant | None = request.get(keys.TENANT)
-    if tenant is None:
-        raise NotFound("there is no icon here")
-    row = await request.config_dict[keys.POOL].fetchrow(
-        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant.id
+@dataclass(frozen=True)
+class StoredIcon:
+    """A tenant's icon as served: its bytes, media type and (unquoted) entity tag."""
+
+    data: bytes
+    content_type: str
+    tag: str
+
+
+class IconCache:
+    """Icons by (tenant id, entity tag), least recently used dropped past `max_bytes`.
+
+    An entity tag names the icon's content (a hash of it): a changed icon is a
+    new key, so an entry is never stale, only unused.
+    """
+
+    def __init__(self, *, max_bytes: int = ICON_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._icons: OrderedDict[tuple[int, str], StoredIcon] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, tenant_id: int, tag: str) -> StoredIcon | None:
+        icon = self._icons.get((tenant_id, tag))
+        if icon is not None:
+            self._icons.move_to_end((tenant_id, tag))
+        return icon
+
+    def put(self, tenant_id: int, icon: StoredIcon) -> None:
+        if len(icon.data) > self.max_bytes:
+            return
+        previous = self._icons.pop((tenant_id, icon.tag), None)
+        if previous is not None:
+            self._bytes -= len(previous.data)
+        self._icons[(tenant_id, icon.tag)] = icon
+        self._bytes += len(icon.data)
+        while self._bytes > self.max_bytes:
+            _, dropped = self._icons.popitem(last=False)
+            self._bytes -= len(dropped.data)
+
+
+# Per process: every app of a process shares it, which is safe because keys name content.
+icon_cache = IconCache()
+
+
+async def load_icon(pool: asyncpg.Pool[Any], tenant_id: int) -> StoredIcon | None:
+    """The tenant's icon as stored now, or None when it has none."""
+    row = await pool.fetchrow(
+        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
     )
     if row is None or row["icon"] is None:
-        raise NotFound("this site has no icon")
+        return None
     icon: bytes = row["icon"]
     tag = (row["icon_etag"] or hashlib.sha256(icon).hexdigest()).strip('"')
-    headers = {
+    return StoredIcon(data=icon, content_type=row["icon_type"], tag=tag)
+
+
+def _icon_headers(request: web.Request, tag: str) -> dict[str, str]:
+    return {
         "ETag": f'"{tag}"',
         "Cache-Control": IMMUTABLE if request.query.get("v") == tag else REVALIDATE,
     }
+
+
+def _already_has(request: web.Request, tag: str) -> bool:
     # RFC 9110 13.1.2: If-None-Match compares weakly and "*" matches any current icon.
-    for candidate in request.if_none_match or ():
-        if candidate.value in (tag, ETAG_ANY):
-            return web.Response(status=304, headers=headers)
-    return web.Response(body=icon, content_type=row["icon_type"], headers=headers)
+    return any(candidate.value in (tag, ETAG_ANY) for candidate in request.if_none_match or ())
+
+
+@routes.get(ICON_PATH)
+async def brand_icon(request: web.Request) -> web.StreamResponse:
+    """The tenant's icon with a strong ETag; 304 when the browser already has it.
+
+    The host index's tenant carries the current entity tag, so a revalidation
+    and every request after the first are answered from memory. The database is
+    read on a cache miss, and when the index does not know of an icon yet (it
+    reloads shortly after a change).
+    """
+    tenant: Tenant | None = request.get(keys.TENANT)
+    if tenant is None:
+        raise NotFound("there is no icon here")
+    current = tenant.icon_etag.strip('"') if tenant.icon_etag is not None else None
+    icon = None
+    if current is not None:
+        if _already_has(request, current):
+            return web.Response(status=304, headers=_icon_headers(request, current))
+        icon = icon_cache.get(tenant.id, current)
+    if icon is None:
+        icon = await load_icon(request.config_dict[keys.POOL], tenant.id)
+        if icon is None:
+            raise NotFound("this site has no icon")
+        icon_cache.put(tenant.id, icon)
+        if _already_has(request, icon.tag):
+            return web.Response(status=304, headers=_icon_headers(request, icon.tag))
+    return web.Response(
+        body=icon.data, content_type=icon.content_type, headers=_icon_headers(request, icon.tag)
+    )

@@ -20,6 +20,11 @@ _PORT = re.compile(r"[0-9]{1,5}")
 _ASCII_LETTERS = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 # UTS #46 section 2.3: these separate labels like "." does.
 _LABEL_SEPARATORS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+# Canonical forms already computed, by (raw Host, listener port): a keep-alive client sends
+# the same Host on every request. Only accepted values are kept, and the whole table is
+# dropped when full, so a client sending random names cannot grow it.
+_CACHE_ENTRIES = 4096
+_canonical_cache: dict[tuple[str, int], str] = {}
 
 
 def canonicalise_host(raw: str, *, listener_port: int) -> str:
@@ -30,6 +35,17 @@ def canonicalise_host(raw: str, *, listener_port: int) -> str:
     mapping). IPv4 and bracketed IPv6 literals come back in their normal form.
     The result is itself canonical: canonicalising it again returns it unchanged.
     """
+    key = (raw, listener_port)
+    canonical = _canonical_cache.get(key)
+    if canonical is None:
+        canonical = _canonicalise(raw, listener_port)
+        if len(_canonical_cache) >= _CACHE_ENTRIES:
+            _canonical_cache.clear()
+        _canonical_cache[key] = canonical
+    return canonical
+
+
+def _canonicalise(raw: str, listener_port: int) -> str:
     if not raw:
         raise BadRequest("the Host header is empty")
     if len(raw) > MAX_RAW_LENGTH:

@@ -11,6 +11,7 @@ cannot load the database.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -142,13 +143,11 @@ class Histogram(Metric):
         self._sums: dict[Labels, float] = {}
 
     def observe(self, *labels: str, value: float) -> None:
-        counts = self._counts.setdefault(labels, [0] * (len(self.buckets) + 1))
-        index = len(self.buckets)
-        for position, bound in enumerate(self.buckets):
-            if value <= bound:
-                index = position
-                break
-        counts[index] += 1
+        counts = self._counts.get(labels)
+        if counts is None:
+            counts = self._counts[labels] = [0] * (len(self.buckets) + 1)
+        # The first bucket whose bound is >= value; past the last bound, the +Inf one.
+        counts[bisect.bisect_left(self.buckets, value)] += 1
         self._sums[labels] = self._sums.get(labels, 0.0) + value
 
     def count(self, *labels: str) -> int:
@@ -219,7 +218,7 @@ class GatewayMetrics:
 
     def observe_request(self, *, tenant: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
-        self.requests.inc(tenant, route, str(status))
+        self.requests.inc(tenant, route, _status_text(status))
         self.latency.observe(tenant, route, value=seconds)
 
     def watch_listener(self, listener: HandshakeCounters) -> None:
@@ -319,6 +318,13 @@ class GatewayMetrics:
 
 METRICS = web.AppKey("metrics", GatewayMetrics)
 
+_STATUS_TEXT = {status: str(status) for status in range(100, 600)}
+
+
+def _status_text(status: int) -> str:
+    text = _STATUS_TEXT.get(status)
+    return str(status) if text is None else text
+
 
 def route_label(request: web.Request) -> str:
     """The matched route's pattern (`/portal/{customer_id}`), never the raw path."""
@@ -340,7 +346,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
     Goes outside the error middleware, so error pages are counted with their status.
     """
-    metrics = request.config_dict.get(METRICS)
+    metrics = request.app.get(METRICS)
     if metrics is None:
         return await handler(request)
     started = time.perf_counter()
@@ -358,6 +364,18 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
             route=route_label(request),
             status=status,
             seconds=time.perf_counter() - started,
+        )
+
+
+def record_request(request: web.Request, status: int, seconds: float) -> None:
+    """What `metrics_middleware` records once a request is answered (no-op without metrics)."""
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.observe_request(
+            tenant=tenant_label(request),
+            route=route_label(request),
+            status=status,
+            seconds=seconds,
         )
 
 

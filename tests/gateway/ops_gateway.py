@@ -16,9 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.error_middleware import observed_error_middleware
 from gateway.health import database_outage_middleware
 from gateway.logging_setup import request_id_header, request_log_middleware
 from gateway.metrics import metrics_context, metrics_middleware
+from gateway.middleware import edge_middleware
 from gateway.proxy_routes import setup_proxy_routes
 from gateway.settings import Settings
 
@@ -29,11 +31,15 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 def observed_app(settings: Settings) -> web.Application:
     """`create_app(settings)` (no domain worker) with the ops middleware, signal and contexts."""
     app = create_app(settings, validate_api_responses=True, domain_worker=False)
-    if request_log_middleware not in app.middlewares:
+    # observed_error_middleware holds the request log and metrics middlewares, and
+    # edge_middleware the outage one.
+    observed = observed_error_middleware in app.middlewares
+    if not observed and request_log_middleware not in app.middlewares:
         app.middlewares.insert(0, request_log_middleware)
-    if metrics_middleware not in app.middlewares:
+    if not observed and metrics_middleware not in app.middlewares:
         app.middlewares.insert(1, metrics_middleware)
-    if database_outage_middleware not in app.middlewares:
+    outage = edge_middleware in app.middlewares
+    if not outage and database_outage_middleware not in app.middlewares:
         app.middlewares.append(database_outage_middleware)
     if request_id_header not in app.on_response_prepare:
         app.on_response_prepare.append(request_id_header)

@@ -95,3 +95,25 @@ def test_any_host_header_is_either_canonicalised_idempotently_or_a_bad_request(r
     assert canonical == canonical.lower()
     assert canonical.isascii()
     assert ":" not in canonical or canonical.startswith("[")
+
+
+def test_a_host_seen_before_is_still_checked_against_the_listeners_port() -> None:
+    # Canonical forms are remembered per (Host, listener port): a Host accepted on one
+    # listener is not thereby accepted with a wrong port on another.
+    assert canonicalise_host("Cached.Example:8080", listener_port=PORT) == "cached.example"
+    assert canonicalise_host("Cached.Example:8080", listener_port=PORT) == "cached.example"
+    with pytest.raises(BadRequest, match="not 8443"):
+        canonicalise_host("Cached.Example:8080", listener_port=8443)
+
+
+def test_a_rejected_host_is_rejected_again_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(BadRequest, match="user information"):
+            canonicalise_host("user@cached.example", listener_port=PORT)
+
+
+def test_many_distinct_hosts_are_all_canonicalised_correctly() -> None:
+    # More names than the table of remembered forms holds: it is emptied, never wrong.
+    for number in range(5000):
+        raw = f"Site-{number}.Example"
+        assert canonicalise_host(raw, listener_port=PORT) == f"site-{number}.example"

@@ -8,6 +8,7 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import keys
-from gateway.logging_setup import configure_logging
+from gateway.logging_setup import _timestamp, configure_logging
 from gateway.settings import Settings
 from tests.conftest import ApiTenant
 from tests.gateway.ops_gateway import json_lines, observed_app
@@ -153,3 +154,59 @@ async def test_aiohttp_access_lines_are_silenced_in_favour_of_ours(
     await client.get("/healthz")
     await access_lines(log, 1)
     assert not lines_of(log, "aiohttp.access")
+
+
+async def test_an_access_line_holds_the_fields_log_queries_rely_on(
+    client: Client, log: io.StringIO
+) -> None:
+    await client.get("/no-such-page", headers=TENANT_HOST)
+    [line] = await access_lines(log, 1)
+    assert list(line) == [
+        "time",
+        "level",
+        "logger",
+        "message",
+        "request_id",
+        "tenant_id",
+        "tenant",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "remote",
+    ]
+    assert line["message"] == "GET /no-such-page 404"
+    assert line["remote"] == "127.0.0.1"
+
+
+async def test_lines_logged_in_one_loop_iteration_reach_the_stream_in_order_by_the_next(
+    log: io.StringIO,
+) -> None:
+    writer = logging.getLogger("tests.batching")
+    for number in range(3):
+        writer.warning("line %d", number)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    messages = [line["message"] for line in json_lines(log.getvalue())]
+    assert messages[-3:] == ["line 0", "line 1", "line 2"]
+
+
+async def test_lines_kept_for_the_loop_are_written_by_flush(log: io.StringIO) -> None:
+    logging.getLogger("tests.batching").warning("before shutdown")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert list(json_lines(log.getvalue()))[-1]["message"] == "before shutdown"
+
+
+def test_lines_logged_outside_an_event_loop_are_written_at_once(log: io.StringIO) -> None:
+    logging.getLogger("tests.batching").warning("from a thread or a command")
+    assert list(json_lines(log.getvalue()))[-1]["message"] == "from a thread or a command"
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1739517346.4549994, 1764115199.9995, 1764115199.999999, 1764115200.0005, 1.5e9 + 0.25],
+)
+def test_log_times_are_iso_utc_to_the_millisecond(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _timestamp(created) == expected
