@@ -12,9 +12,13 @@ their tasks with `stop_tasks()`, which cancels again what is still running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +51,63 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
         error = task.exception()
         if error is not None:
             logger.debug("task %s ended with an error", task.get_name(), exc_info=error)
+
+
+async def follow_channel(
+    pool: asyncpg.Pool[Any],
+    *,
+    channel: str,
+    role: str,
+    on_notify: Callable[..., None],
+    on_listen: Callable[[], None],
+    health_check_seconds: float,
+    retry_initial_seconds: float,
+    retry_max_seconds: float,
+) -> None:
+    """Keep one pooled connection LISTENing on `channel` until cancelled.
+
+    `on_listen` runs each time listening (re)starts: changes made while no one
+    listened were never announced. A lost connection is replaced with backoff; a
+    half-open one is found by asking it `SELECT 1` every `health_check_seconds`.
+    `role` names the connection in pg_stat_activity and in the logs.
+    """
+    pause = retry_initial_seconds
+    while True:
+        try:
+            async with pool.acquire() as connection:
+                # The pool resets the name when the connection comes back.
+                await connection.execute(f"SET application_name = 'gateway {role}'")
+                await connection.add_listener(channel, on_notify)
+                on_listen()
+                pause = retry_initial_seconds
+                await _watch(connection, channel, role, on_notify, health_check_seconds)
+        except Exception:
+            reraise_if_cancelled()
+            # Whatever broke (network, server restart, a bug), following must go on.
+            logger.exception("%s listener failed; reconnecting in %.1f s", role, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, retry_max_seconds)
+
+
+async def _watch(
+    connection: PoolConnectionProxy[Any],
+    channel: str,
+    role: str,
+    on_notify: Callable[..., None],
+    health_check_seconds: float,
+) -> None:
+    lost = asyncio.Event()
+    connection.add_termination_listener(lambda _connection: lost.set())
+    try:
+        while not lost.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(lost.wait(), health_check_seconds)
+            if not lost.is_set():
+                # A half-open TCP connection never reports itself lost: ask it something.
+                await connection.execute("SELECT 1", timeout=health_check_seconds)
+        logger.warning("%s listener connection was closed", role)
+    finally:
+        # A lost connection is already detached from its proxy; only a live one can UNLISTEN.
+        if not lost.is_set():
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+                await connection.remove_listener(channel, on_notify)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from gateway.background import reraise_if_cancelled, stop_tasks
+from gateway.background import follow_channel, reraise_if_cancelled, stop_tasks
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 
 logger = logging.getLogger(__name__)
@@ -113,43 +111,17 @@ class HostIndex:
         self._changed.set()
 
     async def _follow_notifications(self, pool: asyncpg.Pool[Any]) -> None:
-        pause = self._retry_initial_seconds
-        while True:
-            try:
-                async with pool.acquire() as connection:
-                    await self._listen_on(connection)
-                    pause = self._retry_initial_seconds
-                    await self._watch(connection)
-            except Exception:
-                reraise_if_cancelled()
-                # Whatever broke (network, server restart, a bug), the index must keep following.
-                logger.exception("host index listener failed; reconnecting in %.1f s", pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self._retry_max_seconds)
-
-    async def _listen_on(self, connection: PoolConnectionProxy[Any]) -> None:
-        # The name shows the connection's role in pg_stat_activity; the pool resets it on release.
-        await connection.execute("SET application_name = 'gateway host index'")
-        await connection.add_listener(CHANNEL, self._notify)
-        # Changes made while no one was listening were never announced: reload now.
-        self._changed.set()
-
-    async def _watch(self, connection: PoolConnectionProxy[Any]) -> None:
-        lost = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: lost.set())
-        try:
-            while not lost.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self._health_check_seconds)
-                if not lost.is_set():
-                    # A half-open TCP connection never reports itself lost: ask it something.
-                    await connection.execute("SELECT 1", timeout=self._health_check_seconds)
-            logger.warning("host index listener connection was closed")
-        finally:
-            # A lost connection is already detached from its proxy; only a live one can UNLISTEN.
-            if not lost.is_set():
-                with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
-                    await connection.remove_listener(CHANNEL, self._notify)
+        await follow_channel(
+            pool,
+            channel=CHANNEL,
+            role="host index",
+            on_notify=self._notify,
+            # Changes made while no one was listening were never announced: reload now.
+            on_listen=self._changed.set,
+            health_check_seconds=self._health_check_seconds,
+            retry_initial_seconds=self._retry_initial_seconds,
+            retry_max_seconds=self._retry_max_seconds,
+        )
 
     async def _reload_on_change(self, pool: asyncpg.Pool[Any]) -> None:
         pause = self._retry_initial_seconds

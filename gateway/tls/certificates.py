@@ -30,7 +30,6 @@ renewed certificate serves new handshakes while open connections keep theirs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import ssl
@@ -40,7 +39,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from certs.challenges import ChallengeStore
 from certs.errors import CertsError
@@ -48,7 +46,7 @@ from certs.internal_ca import IssuedCertificate
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
-from gateway.background import reraise_if_cancelled, stop_tasks
+from gateway.background import follow_channel, reraise_if_cancelled, stop_tasks
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
@@ -303,41 +301,24 @@ class CertificateResolver:
     # Following changes.
 
     async def _follow_notifications(self) -> None:
-        pause = self._retry_initial_seconds
-        while True:
-            try:
-                async with self._pool.acquire() as connection:
-                    await connection.execute("SET application_name = 'gateway certificates'")
-                    await connection.add_listener(CHANNEL, self._notify)
-                    # Changes made while no one listened were never announced: start afresh.
-                    self._watermark = None
-                    self._changed.set()
-                    pause = self._retry_initial_seconds
-                    await self._watch(connection)
-            except Exception:
-                reraise_if_cancelled()
-                logger.exception("certificate listener failed; reconnecting in %.1f s", pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self._retry_max_seconds)
+        await follow_channel(
+            self._pool,
+            channel=CHANNEL,
+            role="certificates",
+            on_notify=self._notify,
+            on_listen=self._start_afresh,
+            health_check_seconds=self._health_check_seconds,
+            retry_initial_seconds=self._retry_initial_seconds,
+            retry_max_seconds=self._retry_max_seconds,
+        )
+
+    def _start_afresh(self) -> None:
+        # Changes made while no one listened were never announced: start afresh.
+        self._watermark = None
+        self._changed.set()
 
     def _notify(self, *_: object) -> None:
         self._changed.set()
-
-    async def _watch(self, connection: PoolConnectionProxy[Any]) -> None:
-        lost = asyncio.Event()
-        connection.add_termination_listener(lambda _connection: lost.set())
-        try:
-            while not lost.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self._health_check_seconds)
-                if not lost.is_set():
-                    # A half-open TCP connection never reports itself lost: ask it something.
-                    await connection.execute("SELECT 1", timeout=self._health_check_seconds)
-            logger.warning("certificate listener connection was closed")
-        finally:
-            if not lost.is_set():
-                with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
-                    await connection.remove_listener(CHANNEL, self._notify)
 
     async def _invalidate_on_change(self) -> None:
         pause = self._retry_initial_seconds
