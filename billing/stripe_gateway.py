@@ -144,7 +144,9 @@ class Payments(Protocol):
         """The same with the customer present: 3-D Secure comes back as `requires_action`."""
         ...
 
-    async def cancel_payment_intent(self, payment_intent_id: str) -> None: ...
+    async def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        """Cancel an intent not yet paid; PaymentFailed when Stripe refuses (paid meanwhile)."""
+        ...
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState: ...
 
@@ -340,8 +342,9 @@ class StripePayments:
         )
         return _payment_intent(intent)
 
-    async def cancel_payment_intent(self, payment_intent_id: str) -> None:
-        await self._call(lambda: self._client.v1.payment_intents.cancel(payment_intent_id))
+    async def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
+        intent = await self._call(lambda: self._client.v1.payment_intents.cancel(payment_intent_id))
+        return _payment_intent(intent)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         intent = await self._call(

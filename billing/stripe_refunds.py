@@ -3,28 +3,18 @@
 Checkout uses these to keep "one session, one charge" true for money as well as
 for rows: a PaymentIntent a stale tab left waiting for 3-D Secure is canceled,
 and one that succeeded anyway for an already paid session is refunded.
-`StripeRefunds` builds its `stripe.StripeClient` exactly as
-`billing.stripe_gateway.StripePayments` does (tenant key, API base); every call
-blocks on the network and runs in a worker thread; nothing needs cleaning up.
+`StripeRefunds` is `billing.stripe_gateway.StripePayments` (tenant key, API
+base, errors in words) with the refund calls added; every call blocks on the
+network and runs in a worker thread; nothing needs cleaning up.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-import stripe
-
-from billing.stripe_gateway import (
-    DEFAULT_API_BASE,
-    PaymentIntentState,
-    _payment_intent,
-    payment_failure,
-)
-
-T = TypeVar("T")
+from billing.stripe_gateway import PaymentIntentState, StripePayments
 
 # PaymentIntent states Stripe lets us cancel: nothing has been captured yet.
 CANCELABLE_STATUSES = frozenset(
@@ -77,31 +67,9 @@ def _refund(refund: Any) -> RefundState:
     )
 
 
-class StripeRefunds:
-    """`PaymentRefunds` through the `stripe` SDK, for one tenant's secret key and API base."""
-
-    def __init__(self, *, api_key: str, api_base: str = DEFAULT_API_BASE) -> None:
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base.rstrip("/")},
-            max_network_retries=2,
-        )
-
-    async def _call(self, function: Callable[[], T]) -> T:
-        try:
-            return await asyncio.to_thread(function)
-        except stripe.StripeError as error:
-            raise payment_failure(error) from error
-
-    async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
-        intent = await self._call(
-            lambda: self._client.v1.payment_intents.retrieve(payment_intent_id)
-        )
-        return _payment_intent(intent)
-
-    async def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
-        intent = await self._call(lambda: self._client.v1.payment_intents.cancel(payment_intent_id))
-        return _payment_intent(intent)
+class StripeRefunds(StripePayments):
+    """`PaymentRefunds` through the `stripe` SDK: `StripePayments` (same client, same
+    error mapping, its retrieve and cancel) plus the refund calls."""
 
     async def refunds_of(self, payment_intent_id: str) -> list[RefundState]:
         listing = await self._call(
