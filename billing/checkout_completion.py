@@ -59,6 +59,7 @@ from billing.stripe_gateway import (
 from billing.stripe_refunds import CANCELABLE_STATUSES, PaymentRefunds
 from billing.subscriptions import create_subscription
 from billing.transactions import transaction
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -114,10 +115,11 @@ def _succeeded(session: CheckoutSession) -> CheckoutOutcome:
 async def _locked_session(connection: Any, tenant_id: int, session_id: str) -> tuple[Any, Any]:
     """(session, stored PaymentIntent id) under the row lock; NotFound for another tenant's."""
     row = await connection.fetchrow(
-        f"SELECT {SESSION_COLUMNS}, stripe_payment_intent_id, expires_at <= now() AS lapsed "
+        f"SELECT {SESSION_COLUMNS}, stripe_payment_intent_id, expires_at <= $3 AS lapsed "
         "FROM checkout_sessions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         tenant_id,
         session_id,
+        clock.utc_now(),  # the clock that set expires_at judges it (kernel/clock.py)
     )
     if row is None:
         raise NotFound("checkout session", session_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from billing.periods import INTERVALS
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
 from gateway.ids import is_public_id, new_id
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -303,7 +304,7 @@ async def create_checkout_session(
     db: Db, *, tenant_id: int, data: Mapping[str, Any], now: datetime | None = None
 ) -> CheckoutSession:
     """Create an open session from API-shaped `data`; all field errors at once."""
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
@@ -383,10 +384,11 @@ async def _expire_lapsed(db: Db, *, tenant_id: int, session_id: str | None = Non
     """Open sessions past their expires_at become expired (all of the tenant's, or one)."""
     await db.execute(
         "UPDATE checkout_sessions SET status = 'expired', updated_at = now() "
-        "WHERE tenant_id = $1 AND status = 'open' AND expires_at <= now() "
+        "WHERE tenant_id = $1 AND status = 'open' AND expires_at <= $3 "
         "AND ($2::text IS NULL OR id = $2)",
         tenant_id,
         session_id,
+        clock.utc_now(),  # the clock that set expires_at judges it (kernel/clock.py)
     )
 
 
@@ -443,11 +445,12 @@ async def expire_checkout_session(db: Db, *, tenant_id: int, session_id: str) ->
     if current.status == "expired":
         return current
     row = await db.fetchrow(
-        "UPDATE checkout_sessions SET status = 'expired', expires_at = least(expires_at, now()), "
+        "UPDATE checkout_sessions SET status = 'expired', expires_at = least(expires_at, $3), "
         "updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' "
         f"RETURNING {SESSION_COLUMNS}",
         tenant_id,
         session_id,
+        clock.utc_now(),
     )
     if row is None:  # completed or expired by a concurrent request
         return await _after_race(db, tenant_id, session_id)

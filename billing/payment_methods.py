@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from billing.customers import get_customer
@@ -11,6 +11,7 @@ from billing.errors import InvalidInput
 from billing.transactions import transaction
 from billing.validation import FieldErrors
 from gateway.ids import new_id
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -38,10 +39,9 @@ class PaymentMethod:
     def from_row(cls, row: Any) -> PaymentMethod:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
-    @property
-    def expired(self) -> bool:
-        """Whether the card's expiry month is over (cards are valid through their month)."""
-        today = datetime.now(UTC)
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether the card's expiry month is over at `now` (valid through their month)."""
+        today = now or clock.utc_now()
         return (self.exp_year, self.exp_month) < (today.year, today.month)
 
 

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 INTERVALS = ("day", "week", "month", "year")
 
 
 def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:
-    """`start` moved forward by `count` intervals; month ends clamp (Jan 31 + 1 month = Feb 28)."""
+    """`start` moved forward by `count` intervals on its own calendar.
+
+    Month ends clamp (31 Jan + 1 month = 28 Feb; + 2 months = 31 Mar, so count periods from
+    the anchor rather than chaining). In a zone with daylight saving the wall-clock time is
+    kept (a day may last 23 or 25 hours); a wall time the change skips becomes the instant
+    after the gap (02:30 becomes 03:30), so the result is always a real instant.
+    """
     if interval == "day":
-        return start + timedelta(days=count)
-    if interval == "week":
-        return start + timedelta(weeks=count)
-    if interval == "month":
-        months = count
-    elif interval == "year":
-        months = 12 * count
+        moved = start + timedelta(days=count)
+    elif interval == "week":
+        moved = start + timedelta(weeks=count)
+    elif interval in ("month", "year"):
+        index = start.month - 1 + (count if interval == "month" else 12 * count)
+        year, month = start.year + index // 12, index % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        moved = start.replace(year=year, month=month, day=day)
     else:
         raise ValueError(f"unknown interval {interval!r}")
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day)
+    if moved.tzinfo is None or moved.tzinfo is UTC:
+        return moved
+    # Through UTC and back: a skipped wall time becomes the instant it denotes (PEP 495).
+    return moved.astimezone(UTC).astimezone(moved.tzinfo)

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook
 from billing.transactions import transaction
 from gateway.sealing import Sealer
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -46,7 +46,7 @@ class WebhookResult:
 
 def signature_header(payload: bytes, *, secret: str, timestamp: int | None = None) -> str:
     """The `Stripe-Signature` value Stripe would send for `payload` (for tests and tools)."""
-    moment = int(time.time()) if timestamp is None else timestamp
+    moment = clock.unix_seconds() if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{moment}.".encode() + payload, hashlib.sha256)
     return f"t={moment},v1={digest.hexdigest()}"
 
@@ -81,7 +81,7 @@ def verify_signature(
         matched |= hmac.compare_digest(expected.encode(), candidate.encode())
     if not matched:
         raise InvalidWebhook("the signature does not match this endpoint's secret")
-    current = time.time() if now is None else now
+    current = clock.unix_seconds() if now is None else now
     if abs(current - timestamp) > tolerance:
         raise InvalidWebhook("the signature's timestamp is outside the tolerance")
 

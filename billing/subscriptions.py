@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing import validation
@@ -23,6 +23,7 @@ from billing.periods import INTERVALS, add_interval
 from billing.transactions import transaction
 from billing.validation import FieldErrors
 from gateway.ids import is_public_id, new_id
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -221,8 +222,13 @@ def _items(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
     return found
 
 
-async def create_subscription(db: Db, *, tenant_id: int, data: Mapping[str, Any]) -> Subscription:
-    """Create a subscription from API-shaped `data` (customer, plan_name, items, ...)."""
+async def create_subscription(
+    db: Db, *, tenant_id: int, data: Mapping[str, Any], now: datetime | None = None
+) -> Subscription:
+    """Create a subscription from API-shaped `data` (customer, plan_name, items, ...).
+
+    It starts at `data["start"]` (within a year of `now`) or at `now`.
+    """
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
@@ -242,7 +248,7 @@ async def create_subscription(db: Db, *, tenant_id: int, data: Mapping[str, Any]
         trial_days = validation.integer(
             errors, "trial_days", data["trial_days"], minimum=1, maximum=MAX_TRIAL_DAYS
         )
-    now = datetime.now(UTC)
+    now = now or clock.utc_now()
     start = now
     if data.get("start") is not None:
         start = parse_instant(errors, "start", data["start"]) or now
@@ -305,13 +311,16 @@ async def create_subscription(db: Db, *, tenant_id: int, data: Mapping[str, Any]
     return _subscription(row, [_item(item_row) for item_row in item_rows])
 
 
-async def _settle_period_end_cancellations(db: Db, *, tenant_id: int) -> None:
-    """Subscriptions set to cancel at period end whose period is over become canceled."""
+async def _settle_period_end_cancellations(
+    db: Db, *, tenant_id: int, now: datetime | None = None
+) -> None:
+    """Subscriptions set to cancel at period end whose period is over at `now` become canceled."""
     await db.execute(
         "UPDATE subscriptions SET status = 'canceled', canceled_at = current_period_end, "
         "updated_at = now() WHERE tenant_id = $1 AND cancel_at_period_end "
-        "AND status <> 'canceled' AND current_period_end <= now()",
+        "AND status <> 'canceled' AND current_period_end <= $2",
         tenant_id,
+        now or clock.utc_now(),
     )
 
 
@@ -377,9 +386,9 @@ async def list_subscriptions(
 
 
 async def list_customer_subscriptions(
-    db: Db, *, tenant_id: int, customer_id: str
+    db: Db, *, tenant_id: int, customer_id: str, now: datetime | None = None
 ) -> list[Subscription]:
-    """Every subscription of one customer (canceled ones too), newest first."""
+    """Every subscription of one customer (canceled ones too) as of `now`, newest first."""
     query = (
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions "
         "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC"
@@ -387,14 +396,14 @@ async def list_customer_subscriptions(
     rows = await db.fetch(query, tenant_id, customer_id)
     # The portal shows this on every page view: settle (a write) only when one of these
     # is due, rather than on every read.
-    now = datetime.now(UTC)
+    now = now or clock.utc_now()
     if any(
         row["cancel_at_period_end"]
         and row["status"] != "canceled"
         and row["current_period_end"] <= now
         for row in rows
     ):
-        await _settle_period_end_cancellations(db, tenant_id=tenant_id)
+        await _settle_period_end_cancellations(db, tenant_id=tenant_id, now=now)
         rows = await db.fetch(query, tenant_id, customer_id)
     return await _with_items(db, tenant_id, rows)
 

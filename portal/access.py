@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -24,6 +24,7 @@ from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
+from kernel import clock
 from portal.csrf import issue_csrf_token
 from portal.i18n import Translate, choose_language, format_day, format_money, translator
 
@@ -96,7 +97,7 @@ def _set_session_cookie(
     token: str,
     expires_at: datetime,
 ) -> None:
-    max_age = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+    max_age = max(0, int((expires_at - clock.utc_now()).total_seconds()))
     response.set_cookie(
         session_cookie_name(request, customer_id),
         token,

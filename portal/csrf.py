@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.errors import Forbidden
 from gateway.tenants.models import Tenant
+from kernel import clock
 
 FIELD_NAME = "csrf_token"
 # A form left open over a working day still submits; older tokens are refused.
@@ -49,7 +49,7 @@ def _signature(key: bytes, *, tenant_id: int, customer_id: str, issued_at: int) 
 
 def issue_csrf_token(request: web.Request, *, customer_id: str) -> str:
     """A fresh token for forms on `customer_id`'s portal pages on this tenant's host."""
-    issued_at = int(time.time())
+    issued_at = clock.unix_seconds()
     signature = _signature(
         _signing_key(request),
         tenant_id=_tenant_id(request),
@@ -96,6 +96,6 @@ def verify_csrf_token(request: web.Request, *, customer_id: str, token: str | No
     )
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise Forbidden("the form's security token is not valid; reload the page and try again")
-    age = int(time.time()) - issued_at
+    age = clock.unix_seconds() - issued_at
     if age > TOKEN_LIFETIME_SECONDS or age < -CLOCK_SKEW_SECONDS:
         raise Forbidden("the form has expired; reload the page and try again")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from gateway import keys
 from gateway.app import create_app
 from gateway.database import create_pool
 from gateway.embedded_postgres import EmbeddedPostgres
@@ -196,3 +197,22 @@ async def eventually(
         if accept(result) or asyncio.get_running_loop().time() > deadline:
             return result
         await asyncio.sleep(0.05)
+
+
+async def index_serves(
+    app: Any, host: str, accept: Callable[[Tenant], bool] = lambda tenant: True
+) -> Tenant:
+    """Wait until `app`'s host index serves `host` as `accept` wants, and return that tenant.
+
+    The index reloads on NOTIFY, a moment after a tenant or its settings change: a test that
+    changes them and then visits the tenant's host must wait for it, as a second replica would.
+    """
+    index = app[keys.HOST_INDEX]
+
+    async def lookup() -> Tenant | None:
+        return index.lookup(host)  # type: ignore[no-any-return]
+
+    found = await eventually(lookup, lambda tenant: tenant is not None and accept(tenant))
+    assert found is not None, f"the host index never served {host}"
+    assert accept(found), f"the host index never served {host} as wanted"
+    return found

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("gateway", "certs", "billing", "portal", "checkout")
+PACKAGES = ("kernel", "gateway", "certs", "billing", "portal", "checkout")
 # Packages below the HTTP layer must not know about aiohttp's server (STYLE.md, rule 2).
-NO_WEB = ("billing", "certs", "gateway/tenants", "gateway/tls")
+NO_WEB = ("kernel", "billing", "certs", "gateway/tenants", "gateway/tls")
 
 
 def modules() -> list[str]:
@@ -57,4 +57,22 @@ def test_lower_layers_do_not_import_the_web_server() -> None:
                     for name in names
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}: {names}")
+    assert offenders == []
+
+
+def test_the_kernel_imports_nothing_of_the_product() -> None:
+    product = ("gateway", "certs", "billing", "portal", "checkout", "aiohttp")
+    offenders = []
+    for path in (ROOT / "kernel").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.split(".")[0] in product
+            ]
     assert offenders == []

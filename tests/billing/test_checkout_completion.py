@@ -22,6 +22,7 @@ from billing.checkout_sessions import create_checkout_session
 from billing.errors import NotFound
 from billing.stripe_gateway import StripePayments
 from gateway.tenants.models import Tenant
+from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
 
 BILLING = {"name": "Ada Lovelace", "email": "ada@example.com"}
@@ -64,7 +65,7 @@ async def saved_setup_intent(
             "type": "card",
             "card[number]": "4242424242424242",
             "card[exp_month]": "12",
-            "card[exp_year]": "2030",
+            "card[exp_year]": str(CARD_EXP_YEAR),
             "card[cvc]": "123",
         },
     )

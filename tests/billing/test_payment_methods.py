@@ -10,6 +10,7 @@ import pytest
 from billing import customers, payment_methods
 from billing.errors import InvalidInput, NotFound
 from gateway.tenants.models import Tenant
+from tests.dates import CARD_EXP_YEAR
 
 
 async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenant: Tenant) -> None:
@@ -21,7 +22,7 @@ async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenan
         brand="visa",
         last4="4242",
         exp_month=12,
-        exp_year=2030,
+        exp_year=CARD_EXP_YEAR,
     )
     new = await payment_methods.add_card(
         pool,
@@ -30,7 +31,7 @@ async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenan
         brand="mastercard",
         last4="4444",
         exp_month=1,
-        exp_year=2031,
+        exp_year=CARD_EXP_YEAR + 1,
     )
     spare = await payment_methods.add_card(
         pool,
@@ -39,7 +40,7 @@ async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenan
         brand="amex",
         last4="0005",
         exp_month=2,
-        exp_year=2032,
+        exp_year=CARD_EXP_YEAR + 2,
         make_default=False,
     )
     listed = await payment_methods.list_payment_methods(
@@ -63,7 +64,7 @@ async def test_the_first_card_is_always_the_default(pool: Any, tenant: Tenant) -
                 brand="visa",
                 last4="4242",
                 exp_month=12,
-                exp_year=2030,
+                exp_year=CARD_EXP_YEAR,
                 make_default=False,
             )
             for _ in range(3)
@@ -98,7 +99,7 @@ async def test_another_tenant_sees_no_cards(
         brand="visa",
         last4="4242",
         exp_month=12,
-        exp_year=2030,
+        exp_year=CARD_EXP_YEAR,
     )
     with pytest.raises(NotFound):
         await payment_methods.list_payment_methods(

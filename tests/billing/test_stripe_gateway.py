@@ -8,6 +8,7 @@ import pytest
 import stripe
 
 from billing.stripe_gateway import PaymentFailed, StripePayments, payment_failure
+from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
 
 
@@ -19,7 +20,7 @@ def card_method(server: LocalStripe, number: str) -> str:
             "type": "card",
             "card[number]": number,
             "card[exp_month]": "12",
-            "card[exp_year]": "2030",
+            "card[exp_year]": str(CARD_EXP_YEAR),
             "card[cvc]": "123",
         },
     )
@@ -40,7 +41,12 @@ async def test_a_card_saved_through_a_setup_intent_is_attached_and_described(
     confirmed = await payments.retrieve_setup_intent(intent.id)
     assert confirmed.status == "succeeded"
     card = await payments.attach_payment_method(payment_method_id=method, customer_id=customer)
-    assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2030)
+    assert (card.brand, card.last4, card.exp_month, card.exp_year) == (
+        "visa",
+        "4242",
+        12,
+        CARD_EXP_YEAR,
+    )
     assert card.customer_id == customer
 
 

@@ -32,7 +32,10 @@ async def test_a_monthly_subscription_covers_one_calendar_month(pool: Any, tenan
     customer = await make_customer(pool, tenant, currency="CHF")
     start = datetime(2026, 1, 31, 12, tzinfo=UTC)
     created = await subscriptions.create_subscription(
-        pool, tenant_id=tenant.id, data=plan(customer.id, start=start.isoformat())
+        pool,
+        tenant_id=tenant.id,
+        data=plan(customer.id, start=start.isoformat()),
+        now=datetime(2026, 1, 20, tzinfo=UTC),
     )
     assert created.status == "active"
     assert created.currency == "CHF"  # the customer's currency by default
@@ -43,6 +46,17 @@ async def test_a_monthly_subscription_covers_one_calendar_month(pool: Any, tenan
         pool, tenant_id=tenant.id, subscription_id=created.id
     )
     assert read == created
+
+
+async def test_a_start_more_than_a_year_away_is_refused(pool: Any, tenant: Tenant) -> None:
+    customer = await make_customer(pool, tenant)
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    for start in (now - timedelta(days=367), now + timedelta(days=367)):
+        with pytest.raises(InvalidInput) as caught:
+            await subscriptions.create_subscription(
+                pool, tenant_id=tenant.id, data=plan(customer.id, start=start.isoformat()), now=now
+            )
+        assert caught.value.errors == {"start": "must be within one year of now"}
 
 
 async def test_an_explicit_currency_overrides_the_customers(pool: Any, tenant: Tenant) -> None:
@@ -163,6 +177,7 @@ async def test_upcoming_lines_price_the_next_period(pool: Any, tenant: Tenant) -
         pool,
         tenant_id=tenant.id,
         data=plan(customer.id, start=datetime(2026, 3, 1, tzinfo=UTC).isoformat()),
+        now=datetime(2026, 2, 14, tzinfo=UTC),
     )
     lines = subscriptions.upcoming_invoice_lines(created)
     assert [(line.description, line.quantity, line.amount) for line in lines] == [

@@ -16,6 +16,7 @@ from billing.topups import buy_credits, complete_topup, new_nonce
 from billing.wallets import create_wallet
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import update_settings
+from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
 
 
@@ -84,7 +85,7 @@ async def customer_with_card(pool: Any, tenant: Tenant, server: LocalStripe, num
             "type": "card",
             "card[number]": number,
             "card[exp_month]": "12",
-            "card[exp_year]": "2030",
+            "card[exp_year]": str(CARD_EXP_YEAR),
             "card[cvc]": "123",
         },
     )

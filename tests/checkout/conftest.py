@@ -21,6 +21,7 @@ from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.registry import create_tenant, set_stripe_keys
+from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings
 
 __all__ = ["localstripe"]
@@ -123,7 +124,7 @@ class Shop:
                 "type": "card",
                 "card[number]": number,
                 "card[exp_month]": "12",
-                "card[exp_year]": "2030",
+                "card[exp_year]": str(CARD_EXP_YEAR),
                 "card[cvc]": "123",
             },
         )

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from tests.checkout.conftest import Shop, gateway_app, make_shop
+from tests.dates import CARD_EXP_YEAR_2
 from tests.fixtures.browser import browser_endpoint, new_page, page, page_errors  # noqa: F401
 from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.pebble import free_port
@@ -62,7 +63,7 @@ async def test_a_customer_pays_in_the_browser_and_lands_on_the_success_page(
     card = page.locator("#card-element")
     await card.get_by_placeholder("number", exact=True).fill("4242424242424242")
     await card.get_by_placeholder("exp_month", exact=True).fill("12")
-    await card.get_by_placeholder("exp_year", exact=True).fill("34")
+    await card.get_by_placeholder("exp_year", exact=True).fill(CARD_EXP_YEAR_2)
     await card.get_by_placeholder("cvc", exact=True).fill("123")
     await card.get_by_placeholder("postal_code", exact=True).fill("38000")
     await page.get_by_role("button", name="Pay €79.00").click()

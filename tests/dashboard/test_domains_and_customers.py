@@ -8,7 +8,7 @@ from typing import Any
 
 from billing.customers import create_customer
 from gateway.tenants.registry import update_settings
-from tests.conftest import ApiTenant
+from tests.conftest import ApiTenant, index_serves
 from tests.dashboard.desk import signed_in_desk
 
 MakeTenant = Callable[..., Coroutine[Any, Any, ApiTenant]]
@@ -123,6 +123,13 @@ async def test_in_signed_link_mode_the_list_makes_a_link_that_opens_the_portal(
 ) -> None:
     alpeak = await make_tenant("alpeak")
     await update_settings(pool, tenant_id=alpeak.tenant.id, changes={"portal.link_mode": "signed"})
+    # The tenant and its link mode reach the host index on NOTIFY, a moment later; visiting
+    # before that found no portal at this host (a 404), or the old mode.
+    await index_serves(
+        gateway_client.server.app,
+        "alpeak.localhost",
+        lambda tenant: tenant.portal.link_mode == "signed",
+    )
     ada = await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace"})
     desk = await signed_in_desk(gateway_client, alpeak.key)
     response = await desk.submit(

@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.registry import set_stripe_keys, update_settings
+from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, final_invoice, seed_tenants
 
 Client = TestClient[web.Request, web.Application]
@@ -49,7 +50,7 @@ async def portal_pages(
         brand="visa",
         last4="4242",
         exp_month=4,
-        exp_year=2031,
+        exp_year=CARD_EXP_YEAR + 1,
     )
     wallet = await create_wallet(pool, tenant_id=tenant_id, customer_id=customer, currency="EUR")
     invoice = await final_invoice(pool, tenant_id, customer)

@@ -29,6 +29,7 @@ from billing.wallets import create_wallet
 from gateway.app import create_app
 from gateway.sealing import Sealer
 from gateway.tenants.registry import create_tenant, set_stripe_keys, update_settings
+from tests.dates import CARD_EXP_YEAR, CARD_EXP_YEAR_2
 from tests.fixtures.browser import (  # noqa: F401
     NewPage,
     browser_endpoint,
@@ -105,7 +106,7 @@ async def saved_card(portal: Portal, number: str) -> None:
             "type": "card",
             "card[number]": number,
             "card[exp_month]": "12",
-            "card[exp_year]": "2030",
+            "card[exp_year]": str(CARD_EXP_YEAR),
             "card[cvc]": "123",
         },
     )
@@ -132,7 +133,7 @@ async def add_card_in_page(page: Any, portal: Portal, number: str) -> None:  # n
     card = page.locator("#card-element")
     await card.get_by_placeholder("number", exact=True).fill(number)
     await card.get_by_placeholder("exp_month", exact=True).fill("12")
-    await card.get_by_placeholder("exp_year", exact=True).fill("34")
+    await card.get_by_placeholder("exp_year", exact=True).fill(CARD_EXP_YEAR_2)
     await card.get_by_placeholder("cvc", exact=True).fill("123")
     await card.get_by_placeholder("postal_code", exact=True).fill("75001")
     await page.get_by_role("button", name="Save card").click()

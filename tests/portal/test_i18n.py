@@ -19,6 +19,7 @@ from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.registry import set_stripe_keys, update_settings
 from portal.i18n import MESSAGES
+from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, Seeded, seed_tenants
 
 Client = TestClient[web.Request, web.Application]
@@ -135,7 +136,7 @@ async def test_the_card_wallet_and_top_up_pages_are_french_for_a_french_browser(
         brand="visa",
         last4="4242",
         exp_month=4,
-        exp_year=2031,
+        exp_year=CARD_EXP_YEAR + 1,
     )
     portal = f"/portal/{seeded.customer_id}"
     pages: dict[str, Any] = {}

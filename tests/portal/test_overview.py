@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from babel.dates import format_date
 
 from gateway.app import create_app
 from gateway.ids import new_id
 from gateway.settings import Settings
+from tests.dates import days_from_now
 from tests.portal.seed import draft_invoice, final_invoice
 
 Client = TestClient[web.Request, web.Application]
+# The current period, around whatever day the suite runs: under way, and far from its end.
+PERIOD_START = days_from_now(-10)
+PERIOD_END = days_from_now(20)
+
+
+def english_day(moment: datetime) -> str:
+    """How an English page writes a day (CLDR's "d MMM y": 1 Dec 2026)."""
+    return str(format_date(moment.date(), "d MMM y", locale="en"))
+
+
 ALPEAK = {"Host": "alpeak.localhost:8080"}
 BERGWERK = {"Host": "bergwerk.localhost:8080"}
 
@@ -56,8 +68,8 @@ async def insert_subscription(
         subscription_id,
         tenant_id,
         customer_id,
-        datetime(2026, 11, 1, tzinfo=UTC),
-        datetime(2026, 12, 1, tzinfo=UTC),
+        PERIOD_START,
+        PERIOD_END,
         cancel_at_period_end,
     )
     items = [
@@ -122,7 +134,7 @@ async def test_the_customer_sees_billing_information_and_subscription(
         "FR40303265045",
         "Team plan",
         "Active",
-        "1 Nov 2026 – 1 Dec 2026",
+        f"{english_day(PERIOD_START)} – {english_day(PERIOD_END)}",
         "Seats",
         "€12.50",  # unit price
         "€37.50 / month",  # 3 seats
@@ -150,7 +162,7 @@ async def test_a_subscription_ending_at_period_end_says_so(
         customer_id,
     )
     page = await (await client.get(f"/portal/{customer_id}", headers=ALPEAK)).text()
-    assert "ends on 1 Dec 2026 and will not renew" in page
+    assert f"ends on {english_day(PERIOD_END)} and will not renew" in page
 
 
 async def test_another_tenants_customer_is_not_found(client: Client, customer_id: str) -> None:

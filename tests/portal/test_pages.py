@@ -21,6 +21,7 @@ from billing.wallets import create_wallet, credit_wallet
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
+from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, BERGWERK, Seeded, draft_invoice, final_invoice, seed_tenants
 
 Client = TestClient[web.Request, web.Application]
@@ -117,7 +118,7 @@ async def test_the_overview_shows_subscription_next_invoice_card_wallet_and_invo
         brand="visa",
         last4="4242",
         exp_month=4,
-        exp_year=2031,
+        exp_year=CARD_EXP_YEAR + 1,
     )
     wallet = await create_wallet(pool, tenant_id=tenant_id, customer_id=customer, currency="EUR")
     await credit_wallet(pool, tenant_id=tenant_id, wallet_id=wallet.id, amount=2500)
@@ -133,7 +134,7 @@ async def test_the_overview_shows_subscription_next_invoice_card_wallet_and_invo
         "€37.50",  # 3 seats
         "€86.50",  # next invoice: 3 x 12.50 + 49.00
         "Visa ending in 4242",
-        "expires 04/2031",
+        f"expires 04/{CARD_EXP_YEAR + 1}",
         "€25.00",
         paid.number or "missing number",
         "Paid",

@@ -25,6 +25,7 @@ from billing.wallets import create_wallet
 from gateway.app import create_app
 from gateway.sealing import Sealer
 from gateway.tenants.registry import create_tenant, set_stripe_keys, update_settings
+from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings  # noqa: F401
 
 ALPEAK = {"Host": "alpeak.localhost:8080"}
@@ -52,7 +53,7 @@ def card_method(server: LocalStripe, number: str) -> str:
             "type": "card",
             "card[number]": number,
             "card[exp_month]": "12",
-            "card[exp_year]": "2030",
+            "card[exp_year]": str(CARD_EXP_YEAR),
             "card[cvc]": "123",
         },
     )

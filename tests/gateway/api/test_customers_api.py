@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.ids import new_id
 from tests.conftest import ApiTenant
+from tests.dates import CARD_EXP_YEAR
 from tests.gateway.api.billing_api import call, make_customer, problem_fields
 
 
@@ -198,7 +199,7 @@ async def test_payment_methods_list_the_default_card_first(
             brand=brand,
             last4=last4,
             exp_month=12,
-            exp_year=2030,
+            exp_year=CARD_EXP_YEAR,
         )
     listed = await call(
         gateway_client, alpeak, "GET", f"/customers/{created['id']}/payment_methods", expect=200

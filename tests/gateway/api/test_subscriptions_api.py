@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from typing import Any
 
+from kernel import clock
 from tests.conftest import ApiTenant
 from tests.gateway.api.billing_api import call, make_customer, problem_fields
 
@@ -32,13 +34,16 @@ async def test_a_subscription_shows_its_items_and_next_invoice(
 ) -> None:
     alpeak: ApiTenant = await make_tenant("alpeak")
     customer = await make_customer(gateway_client, alpeak, currency="GBP")
+    # 31 January of this year: within a year of now whatever the day, and its month ends short.
+    year = clock.utc_now().year
     created = await subscribe(
-        gateway_client, alpeak, customer["id"], start="2026-01-31T10:00:00+00:00"
+        gateway_client, alpeak, customer["id"], start=f"{year}-01-31T10:00:00+00:00"
     )
     assert created["object"] == "subscription"
     assert created["status"] == "active"
     assert created["currency"] == "GBP"
-    assert created["current_period_end"] == "2026-02-28T10:00:00+00:00"
+    february_end = 29 if calendar.isleap(year) else 28
+    assert created["current_period_end"] == f"{year}-02-{february_end}T10:00:00+00:00"
     assert [i["amount"] for i in created["items"]] == [3000, 4900]
     assert created["upcoming_invoice"]["subtotal"] == 7900
     read = await call(gateway_client, alpeak, "GET", f"/subscriptions/{created['id']}")
