@@ -19,13 +19,14 @@ side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
 from certs.errors import CertsError
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -82,7 +83,7 @@ class Budgets:
         `certificate_window` and invalid (failed validation) orders for the name
         in the last `failure_window`, across all directories and replicas.
         """
-        now = now or datetime.now(UTC)
+        now = now or clock.utc_now()
         name = name.lower().rstrip(".")
         failures = await _oldest_counted(
             db,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -35,6 +35,7 @@ from certs.keys import (
     private_key_pem,
 )
 from gateway.sealing import Sealer, SealingError
+from kernel import clock
 
 Db = Any  # an asyncpg Pool or Connection
 
@@ -108,7 +109,7 @@ class InternalCA:
     @classmethod
     def create(cls, *, now: datetime | None = None) -> InternalCA:
         """A new self-signed root, valid ten years, kept in memory only."""
-        now = now or datetime.now(UTC)
+        now = now or clock.utc_now()
         key = generate_private_key()
         # A random suffix tells apart the roots of different installations in a trust store.
         name = x509.Name(
@@ -161,7 +162,7 @@ class InternalCA:
         Raises InvalidCertificateNames for names that cannot be issued.
         """
         checked = normalise_names(names)
-        now = now or datetime.now(UTC)
+        now = now or clock.utc_now()
         not_before = now - BACKDATE
         not_after = min(now + LEAF_VALIDITY, self._certificate.not_valid_after_utc)
         key = generate_private_key()

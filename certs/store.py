@@ -14,7 +14,7 @@ host index does) unless the caller already knows the tenant.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +25,7 @@ from certs.errors import InvalidCertificate, KeyUnavailable
 from certs.keys import load_private_key_pem, normalise_names
 from gateway.ids import new_id
 from gateway.sealing import Sealer, SealingError
+from kernel import clock
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -127,7 +128,7 @@ class CertificateStore:
         With `tenant_id`, only that tenant's certificates. Raises KeyUnavailable
         when its key does not open with `sealer`.
         """
-        now = now or datetime.now(UTC)
+        now = now or clock.utc_now()
         tenant_filter = "" if tenant_id is None else "AND tenant_id = $3"
         arguments: list[Any] = [name.lower(), now]
         if tenant_id is not None:

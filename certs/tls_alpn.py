@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from certs.keys import encrypt_private_key_pem, generate_private_key, private_key_pem
+from kernel import clock
 
 ACME_IDENTIFIER_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.31")  # RFC 8737 section 6.1
 VALIDITY = timedelta(days=7)
@@ -51,7 +52,7 @@ def challenge_certificate(
     name: str, key_authorization: str, *, now: datetime | None = None
 ) -> ChallengeCertificate:
     """A self-signed RFC 8737 certificate for `name` proving `key_authorization`."""
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     name = name.lower().rstrip(".")
     key = generate_private_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ACME TLS-ALPN-01 challenge")])

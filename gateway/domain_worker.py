@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
+from kernel import clock
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class DomainWorker:
 
         A domain whose step fails unexpectedly is logged and retried when its lease ends.
         """
-        now = now or datetime.now(UTC)
+        now = now or clock.utc_now()
         await self._purge_challenges()
         claimed = await lifecycle.claim_due(self.services.pool, now=now, limit=self.batch)
         await asyncio.gather(*(self._advance(domain, now) for domain in claimed))

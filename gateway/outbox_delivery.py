@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +40,7 @@ from gateway import keys
 from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.sealing import Sealer
 from gateway.tenants.registry import webhook_secret
+from kernel import clock
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ MAX_ERROR_LENGTH = 500
 
 def signature_header(body: bytes, *, secret: str, timestamp: int | None = None) -> str:
     """The `Gateway-Signature` value for `body` (also what a tenant recomputes to verify)."""
-    moment = int(time.time()) if timestamp is None else timestamp
+    moment = clock.unix_seconds() if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{moment}.".encode() + body, hashlib.sha256)
     return f"t={moment},v1={digest.hexdigest()}"
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dns.asyncresolver
@@ -38,6 +38,7 @@ from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.dns_check import Diagnosis, check_domain, make_resolver
 from gateway.tenants.domains import DOMAIN_COLUMNS, DUE_CHANNEL, Domain
+from kernel import clock
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ async def advance(
     Returns the domain as left; when another worker changed it meanwhile,
     the row as it is now (this call then did nothing).
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     if domain.status in (ISSUING, RENEWING):
         # A lease ran out with the issuance unfinished (its worker stopped): take it over.
         return await issue_certificate(services, domain, now=now, renew=domain.status == RENEWING)
@@ -483,7 +484,7 @@ async def check_now(
 
     An issuance already running elsewhere is left alone: the domain is returned as is.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     if domain.status in (ISSUING, RENEWING) and (
         domain.next_check_at is None or domain.next_check_at > now
     ):
@@ -498,7 +499,7 @@ async def renew_now(
 
     A domain that is not active gets the normal step instead (`advance`).
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     if domain.status != ACTIVE:
         return await advance(services, domain, now=now)
     return await issue_certificate(services, domain, now=now, renew=True)
