@@ -10,6 +10,7 @@ COPY kernel ./kernel
 COPY gateway ./gateway
 COPY certs ./certs
 COPY billing ./billing
+COPY web ./web
 COPY portal ./portal
 COPY checkout ./checkout
 RUN /opt/venv/bin/pip install .

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portal.i18n import MESSAGES as PORTAL_MESSAGES
-from portal.i18n import Translate
+from web.i18n import MESSAGES as PORTAL_MESSAGES
+from web.i18n import Translate
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {

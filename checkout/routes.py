@@ -35,10 +35,10 @@ from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_secret_key
-from portal.access import apply_portal_headers
-from portal.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
-from portal.i18n import Translate, choose_language, country_names, format_day, format_money
-from portal.payment_routes import (
+from web.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
+from web.headers import apply_page_headers
+from web.i18n import Translate, choose_language, country_names, format_day, format_money
+from web.stripe_pages import (
     payments_for,
     stripe_api_base,
     stripe_js_url,
@@ -234,7 +234,7 @@ async def _render_page(
         )
         response.headers["Content-Security-Policy"] = stripe_page_policy(request)
     response.headers["Content-Language"] = language
-    apply_portal_headers(response)
+    apply_page_headers(response)
     return response
 
 

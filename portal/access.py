@@ -25,22 +25,9 @@ from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
 from kernel import clock
-from portal.csrf import issue_csrf_token
-from portal.i18n import Translate, choose_language, format_day, format_money, translator
-
-# Only our own assets: the page's inline styles, images from this host or data: URIs.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "style-src 'self' 'unsafe-inline'",
-        "script-src 'self'",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
+from web.csrf import issue_csrf_token
+from web.headers import apply_page_headers
+from web.i18n import Translate, choose_language, format_day, format_money, translator
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,14 +96,6 @@ def _set_session_cookie(
     )
 
 
-def apply_portal_headers(response: web.StreamResponse) -> web.StreamResponse:
-    """Headers every portal response carries: the URL is a bearer link, and the page is private."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def _link_required_page(request: web.Request, tenant: Tenant) -> web.StreamResponse:
     language = choose_language(request.headers.get("Accept-Language"), None)
     context = {
@@ -128,7 +107,7 @@ def _link_required_page(request: web.Request, tenant: Tenant) -> web.StreamRespo
     response = aiohttp_jinja2.render_template(
         "portal/link_required.html", request, context, status=403
     )
-    return apply_portal_headers(response)
+    return apply_page_headers(response)
 
 
 async def _signed_customer(
@@ -149,7 +128,7 @@ async def _signed_customer(
         _set_session_cookie(
             request, redirect, customer_id=customer_id, token=token, expires_at=session.expires_at
         )
-        apply_portal_headers(redirect)
+        apply_page_headers(redirect)
         raise redirect
     cookie = request.cookies.get(session_cookie_name(request, customer_id))
     if not cookie:
@@ -192,9 +171,9 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
         try:
             response = await handler(request, visit)
         except web.HTTPRedirection as redirect:
-            apply_portal_headers(redirect)
+            apply_page_headers(redirect)
             raise
         response.headers["Content-Language"] = language
-        return apply_portal_headers(response)
+        return apply_page_headers(response)
 
     return wrapper

@@ -8,25 +8,22 @@ POST from a page checks the portal's CSRF token (form field `csrf_token` or the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.money import exponent
 from billing.payment_methods_service import (
     LastCardInUse,
     remove_card,
     save_card_from_setup_intent,
     start_card_setup,
 )
-from billing.stripe_gateway import PaymentsUnavailable, StripePayments
+from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
 from billing.topups import AmountRefused, TopupOutcome, buy_credits, complete_topup, new_nonce
@@ -35,59 +32,24 @@ from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_secret_key, stripe_webhook_secret
-from portal.access import CONTENT_SECURITY_POLICY, Visit, portal_page
-from portal.csrf import FIELD_NAME, verify_csrf_token
-from portal.i18n import Translate, provider_message, translator
+from portal.access import Visit, portal_page
+from web.amounts import parse_amount
+from web.csrf import FIELD_NAME, verify_csrf_token
+from web.i18n import provider_message
+from web.stripe_pages import (
+    payments_for,
+    stripe_api_base,
+    stripe_js_url,
+    stripe_page_policy,
+    wants_json,
+)
 
 routes = web.RouteTableDef()
 
 STATIC_PREFIX = "/portal-static"
 STATIC_DIRECTORY = Path(__file__).parent / "static"
-AMOUNT = re.compile(r"^\d{1,12}(?:[.,]\d{1,3})?$")
 
 routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
-
-
-def stripe_api_base(request: web.Request) -> str:
-    """Where the `stripe` SDK sends requests (settings `stripe_api_base`, else Stripe)."""
-    settings = request.config_dict[keys.SETTINGS]
-    return settings.stripe_api_base
-
-
-def stripe_js_url(request: web.Request) -> str:
-    """The Stripe.js script pages load (settings `stripe_js_url`, else the real one)."""
-    settings = request.config_dict[keys.SETTINGS]
-    return settings.stripe_js_url
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def stripe_page_policy(request: web.Request) -> str:
-    """The page CSP with Stripe.js's origin added to scripts, frames and connections."""
-    script_origin = _origin(stripe_js_url(request))
-    api_origin = _origin(stripe_api_base(request))
-    directives = []
-    for directive in CONTENT_SECURITY_POLICY.split("; "):
-        if directive.startswith("script-src"):
-            directive += f" {script_origin}"
-        elif directive.startswith("connect-src"):
-            directive += f" {api_origin} {script_origin}"
-        directives.append(directive)
-    directives.append(f"frame-src {script_origin}")
-    return "; ".join(directives)
-
-
-async def payments_for(request: web.Request, tenant: Tenant) -> StripePayments:
-    """A Stripe client with the tenant's own secret key; PaymentsUnavailable without one."""
-    key = await stripe_secret_key(
-        request.config_dict[keys.POOL], request.config_dict[keys.SEALER], tenant_id=tenant.id
-    )
-    if key is None:
-        raise PaymentsUnavailable()
-    return StripePayments(api_key=key, api_base=stripe_api_base(request))
 
 
 async def _checked_form(request: web.Request, customer: Customer) -> Any:
@@ -98,30 +60,8 @@ async def _checked_form(request: web.Request, customer: Customer) -> Any:
     return form
 
 
-def wants_json(request: web.Request) -> bool:
-    """Whether the page script (not a plain form) made the request."""
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _overview(customer: Customer) -> str:
     return f"/portal/{customer.id}"
-
-
-def parse_amount(text: object, currency: str, *, t: Translate | None = None) -> int:
-    """A typed amount such as "25" or "25.50" in minor units of `currency`.
-
-    InvalidInput on `amount` says what is wrong in the language of `t` (English by default).
-    """
-    t = t or translator("en")
-    value = str(text or "").strip()
-    digits = exponent(currency)
-    if not AMOUNT.match(value):
-        raise InvalidInput({"amount": t("topup.amount_format")})
-    whole, _, fraction = value.replace(",", ".").partition(".")
-    if len(fraction) > digits:
-        raise InvalidInput({"amount": t("topup.decimals", digits=digits)})
-    minor: int = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or 0)
-    return minor
 
 
 @routes.post("/portal/{customer_id}/payment_methods/{payment_method_id}/delete")

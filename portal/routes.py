@@ -16,8 +16,6 @@ from billing.wallets import list_customer_wallets
 from gateway import keys
 from gateway.errors import Forbidden
 from portal.access import Visit, portal_page
-from portal.csrf import FIELD_NAME, verify_csrf_token
-from portal.i18n import country_names, language_name
 from portal.invoice_pages import routes as invoice_routes
 from portal.views import (
     CUSTOMER_VISIBLE_INVOICE_STATUSES,
@@ -28,6 +26,8 @@ from portal.views import (
     subscription_view,
     wallet_view,
 )
+from web.csrf import FIELD_NAME, verify_csrf_token
+from web.i18n import country_names, language_name
 
 routes = web.RouteTableDef()
 

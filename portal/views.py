@@ -14,7 +14,7 @@ from billing.payment_methods import PaymentMethod
 from billing.subscriptions import Subscription, SubscriptionItem, upcoming_invoice_lines
 from billing.wallets import Wallet
 from portal.access import Visit
-from portal.i18n import country_names, format_day, format_money
+from web.i18n import country_names, format_day, format_money
 
 # Drafts are the tenant's work in progress: customers never see them.
 CUSTOMER_VISIBLE_INVOICE_STATUSES = frozenset({"open", "paid", "void", "uncollectible"})

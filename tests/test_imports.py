@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("kernel", "gateway", "certs", "billing", "portal", "checkout")
+PACKAGES = ("kernel", "gateway", "certs", "billing", "web", "portal", "checkout")
 # Packages below the HTTP layer must not know about aiohttp's server (STYLE.md, rule 2).
 NO_WEB = ("kernel", "billing", "certs", "gateway/tenants", "gateway/tls")
 
@@ -74,5 +74,35 @@ def test_the_kernel_imports_nothing_of_the_product() -> None:
                 f"{path.relative_to(ROOT)}: {name}"
                 for name in names
                 if name.split(".")[0] in product
+            ]
+    assert offenders == []
+
+
+# DESIGN.md, "Packages and layers": each surface imports the shared web layer, never another
+# surface, and the shared web layer knows no specific surface.
+SURFACES = {
+    "portal": ("checkout", "gateway.dashboard", "gateway.api"),
+    "checkout": ("portal", "gateway.dashboard", "gateway.api"),
+    "gateway/dashboard": ("portal", "checkout", "gateway.api"),
+    "gateway/api": ("portal", "checkout", "gateway.dashboard"),
+    "web": ("portal", "checkout", "gateway.dashboard", "gateway.api"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(SURFACES))
+def test_surfaces_import_the_shared_web_layer_not_each_other(package: str) -> None:
+    forbidden = SURFACES[package]
+    offenders = []
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if any(name == other or name.startswith(other + ".") for other in forbidden)
             ]
     assert offenders == []

@@ -14,7 +14,6 @@ from gateway.dashboard.auth import (
     SIGN_IN_PATH,
     Desk,
     asset_urls,
-    check_same_origin,
     clear_session_cookie,
     dashboard_brand,
     language_of,
@@ -30,6 +29,7 @@ from gateway.dashboard.auth import (
 )
 from gateway.dashboard.paths import PREFIX
 from gateway.tenants.errors import InvalidApiKey
+from web.origin import check_same_origin
 
 routes = web.RouteTableDef()
 

@@ -18,7 +18,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -32,6 +31,7 @@ from gateway.errors import Forbidden, Unauthorized
 from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
+from web.origin import check_same_origin
 
 SIGN_IN_PATH = PREFIX + "/sign-in"
 CSRF_FIELD = "csrf_token"
@@ -95,21 +95,6 @@ def sign_in_csrf_token(request: web.Request, nonce: str) -> str:
 
 def new_sign_in_nonce() -> str:
     return secrets.token_urlsafe(24)
-
-
-def check_same_origin(request: web.Request) -> None:
-    """Refuse a POST sent from another site (OWASP: verifying origin with standard headers)."""
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source:
-        return  # same-site forms and non-browser clients; the token alone covers them
-    if source == "null":
-        if request.headers.get("Sec-Fetch-Site") == "same-origin":
-            return
-        raise Forbidden("the form was sent from an opaque origin; reload the page and try again")
-    origin_host = (urlsplit(source).hostname or "").rstrip(".").lower()
-    expected: str = request.get(keys.CANONICAL_HOST) or request.url.host or ""
-    if origin_host != expected.strip("[]").lower():
-        raise Forbidden("the form was sent from another site; reload the page and try again")
 
 
 def verify_token(expected: str, given: object) -> None:

@@ -12,7 +12,7 @@ from gateway.dashboard.auth import Desk, signed_in
 from gateway.dashboard.customer_search import search_customers
 from gateway.dashboard.views import portal_base_url
 from gateway.tenants.domains import active_domain
-from portal.i18n import format_day
+from web.i18n import format_day
 
 routes = web.RouteTableDef()
 

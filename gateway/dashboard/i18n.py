@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from portal.i18n import parse_accept_language
+from web.i18n import parse_accept_language
 
 DEFAULT_LANGUAGE = "en"
 

@@ -24,7 +24,7 @@ from gateway.tenants import registry
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput
 from gateway.tenants.models import Tenant
-from portal.payment_routes import parse_amount
+from web.amounts import parse_amount
 
 routes = web.RouteTableDef()
 

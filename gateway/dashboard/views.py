@@ -14,7 +14,7 @@ from gateway.tenants.dns_check import Diagnosis
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo
 from gateway.tenants.models import Tenant
-from portal.i18n import format_day
+from web.i18n import format_day
 
 # Below this ratio against the white page, the colour cannot carry text (WCAG 2.x 1.4.3).
 PAGE_CONTRAST = 4.5

@@ -8,8 +8,8 @@ from pathlib import Path
 from billing.periods import INTERVALS
 from checkout import routes
 from checkout.messages import MESSAGES, checkout_translator
-from portal.i18n import MESSAGES as PORTAL_MESSAGES
 from tests.checkout.conftest import ALPEAK, Shop
+from web.i18n import MESSAGES as PORTAL_MESSAGES
 
 CHECKOUT = Path(routes.__file__).parent
 TEMPLATES = sorted((CHECKOUT / "templates" / "checkout").glob("*.html"))

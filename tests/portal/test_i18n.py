@@ -18,9 +18,9 @@ from gateway.app import create_app
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.registry import set_stripe_keys, update_settings
-from portal.i18n import MESSAGES
 from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, Seeded, seed_tenants
+from web.i18n import MESSAGES
 
 Client = TestClient[web.Request, web.Application]
 PORTAL = Path(__file__).parents[2] / "portal"

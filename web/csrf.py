@@ -1,4 +1,4 @@
-"""CSRF tokens for portal forms: stateless HMAC tokens bound to tenant, customer and time.
+"""CSRF tokens for the customer pages: stateless HMAC tokens bound to tenant, customer and time.
 
 A token is `<issued unix time>.<base64url HMAC-SHA256>` over the tenant id, the
 customer id and the issue time, keyed with a subkey derived from the process's
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from gateway import keys
 from gateway.errors import Forbidden
 from gateway.tenants.models import Tenant
 from kernel import clock
+from web.origin import check_same_origin
 
 FIELD_NAME = "csrf_token"
 # A form left open over a working day still submits; older tokens are refused.
@@ -59,29 +59,9 @@ def issue_csrf_token(request: web.Request, *, customer_id: str) -> str:
     return f"{issued_at}.{signature}"
 
 
-def _check_same_origin(request: web.Request) -> None:
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source:
-        # Browsers send Origin on every cross-site POST; its absence means a
-        # same-site form or a non-browser client, which the token alone covers.
-        return
-    if source == "null":
-        # Every portal page sends `Referrer-Policy: no-referrer`, under which browsers
-        # send `Origin: null` even on the page's own POSTs (Fetch standard, "serialize a
-        # request origin"). Fetch Metadata tells those apart from an opaque-origin sender
-        # (a sandboxed frame, a data: URL), which browsers mark as cross-site.
-        if request.headers.get("Sec-Fetch-Site") == "same-origin":
-            return
-        raise Forbidden("the form was sent from an opaque origin; reload the page and try again")
-    origin_host = (urlsplit(source).hostname or "").rstrip(".").lower()
-    expected: str = request.get(keys.CANONICAL_HOST) or request.url.host or ""
-    if origin_host != expected.strip("[]").lower():
-        raise Forbidden("the form was sent from another site; reload the page and try again")
-
-
 def verify_csrf_token(request: web.Request, *, customer_id: str, token: str | None) -> None:
     """Raise Forbidden unless `token` was issued here for `customer_id` and has not expired."""
-    _check_same_origin(request)
+    check_same_origin(request)
     if not token:
         raise Forbidden("the form has no security token; reload the page and try again")
     issued_text, _, signature = token.partition(".")

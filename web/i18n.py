@@ -1,4 +1,5 @@
-"""The portal's languages: a small English and French message catalogue, Babel for money and dates.
+"""Languages of the customer-facing pages: the portal's English and French catalogue (checkout
+adds its own words on top), Babel for money, dates and country names.
 
 The page language is the browser's first supported choice (Accept-Language with
 q-values, RFC 9110 12.5.4), else the customer's own language, else English.
