@@ -21,6 +21,7 @@ from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
+from gateway.text_input import control_character_reason
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -59,6 +60,10 @@ def validate_slug(slug: object) -> str:
 def _validate_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidTenantInput({"name": "give a name of 1 to 200 characters"})
+    # Names reach operators' terminals (gateway tenant list) and page titles (issue 13).
+    problem = control_character_reason(name)
+    if problem is not None:
+        raise InvalidTenantInput({"name": problem})
     return name.strip()
 
 
