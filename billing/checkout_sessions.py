@@ -219,7 +219,9 @@ def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
         interval = raw.get("interval")
         if interval is not None and interval not in INTERVALS:
             errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS))
-        name = validation.text(errors, f"{at}.name", raw.get("name"), maximum=200, required=True)
+        name = validation.text(
+            errors, f"{at}.name", raw.get("name"), maximum=200, required=True, one_line=True
+        )
         unit_amount = validation.integer(
             errors, f"{at}.unit_amount", raw.get("unit_amount"), minimum=0, maximum=MAX_AMOUNT
         )
@@ -272,7 +274,12 @@ def _customer_details(errors: FieldErrors, value: Any) -> dict[str, str] | None:
             errors.add(f"customer_details.{name}", "unknown field")
     details: dict[str, str] = {}
     name = validation.text(
-        errors, "customer_details.name", value.get("name"), maximum=200, required=True
+        errors,
+        "customer_details.name",
+        value.get("name"),
+        maximum=200,
+        required=True,
+        one_line=True,
     )
     if name:
         details["name"] = name

@@ -115,7 +115,7 @@ def _billing_columns(
     columns: dict[str, Any] = {}
     if "name" in data or current is None:
         columns["name"] = validation.text(
-            errors, "name", data.get("name"), maximum=200, required=True
+            errors, "name", data.get("name"), maximum=200, required=True, one_line=True
         )
     if "email" in data:
         columns["email"] = validation.email(errors, "email", data["email"])

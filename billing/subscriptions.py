@@ -177,7 +177,7 @@ def _items(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
         found.append(
             {
                 "name": validation.text(
-                    errors, f"{at}.name", raw.get("name"), maximum=200, required=True
+                    errors, f"{at}.name", raw.get("name"), maximum=200, required=True, one_line=True
                 ),
                 "unit_amount": validation.integer(
                     errors,
@@ -234,7 +234,7 @@ async def create_subscription(
         if name not in CREATE_FIELDS:
             errors.add(name, "unknown field")
     plan_name = validation.text(
-        errors, "plan_name", data.get("plan_name"), maximum=200, required=True
+        errors, "plan_name", data.get("plan_name"), maximum=200, required=True, one_line=True
     )
     items = _items(errors, data.get("items"))
     currency = None

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from billing.errors import InvalidInput
+from gateway.text_input import control_character_reason, unstorable_reason
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_METADATA_KEYS = 50
@@ -40,8 +41,13 @@ def text(
     maximum: int,
     required: bool = False,
     minimum: int = 1,
+    one_line: bool = False,
 ) -> str | None:
-    """A stripped string of `minimum`..`maximum` characters; None (if allowed) for absent/empty."""
+    """A stripped string of `minimum`..`maximum` characters; None (if allowed) for absent/empty.
+
+    Never a NUL or a lone surrogate (PostgreSQL cannot store them); with `one_line` (names,
+    shown in terminals and page titles) no control character at all, newlines included.
+    """
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
             errors.add(field, "is required")
@@ -50,6 +56,10 @@ def text(
         errors.add(field, "must be a string")
         return None
     stripped = value.strip()
+    problem = control_character_reason(stripped) if one_line else unstorable_reason(stripped)
+    if problem is not None:
+        errors.add(field, problem)
+        return None
     if len(stripped) < minimum:
         errors.add(field, "must not be empty" if minimum == 1 else f"needs {minimum}+ characters")
         return None

@@ -73,7 +73,7 @@ async def create_wallet(
         currency = validate_currency(currency)
     except InvalidInput as error:
         errors.merge(error)
-    wallet_name = validation.text(errors, "name", name, maximum=100, required=True)
+    wallet_name = validation.text(errors, "name", name, maximum=100, required=True, one_line=True)
     errors.raise_if_any()
     try:
         customer = await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)

@@ -40,7 +40,10 @@ from kernel import clock
 Db = Any  # an asyncpg Pool or Connection
 
 ROOT_PURPOSE = "internal_ca:root"
-ROOT_VALIDITY = timedelta(days=3650)
+# At most two years for the root (issue 13): a root people import into trust stores must
+# not outlive the installation; it rotates (below) before it stops covering a whole leaf.
+ROOT_VALIDITY = timedelta(days=730)
+# Three months, as a public CA's leaves.
 LEAF_VALIDITY = timedelta(days=90)
 # Backdating absorbs clock skew between the gateway and its clients.
 BACKDATE = timedelta(minutes=5)
@@ -88,9 +91,17 @@ class InternalCA:
         async with connection.transaction():
             # Serialises concurrent creators; released at commit.
             await connection.execute("SELECT pg_advisory_xact_lock($1)", CREATE_LOCK)
-            row = await connection.fetchrow(
-                "SELECT cert_pem, key_sealed FROM internal_ca ORDER BY id LIMIT 1"
-            )
+            # The newest root that still covers a whole leaf lifetime; older ones stay stored
+            # (their leaves remain valid until they expire) but issue nothing new. When none
+            # does, a new root is made: rotation, after which clients trust the new root.
+            row = None
+            for candidate in await connection.fetch(
+                "SELECT cert_pem, key_sealed FROM internal_ca ORDER BY id DESC"
+            ):
+                certificate = x509.load_pem_x509_certificate(candidate["cert_pem"].encode("ascii"))
+                if certificate.not_valid_after_utc > clock.utc_now() + LEAF_VALIDITY:
+                    row = candidate
+                    break
             if row is not None:
                 try:
                     key_pem = sealer.open(bytes(row["key_sealed"]), ROOT_PURPOSE)
@@ -108,7 +119,7 @@ class InternalCA:
 
     @classmethod
     def create(cls, *, now: datetime | None = None) -> InternalCA:
-        """A new self-signed root, valid ten years, kept in memory only."""
+        """A new self-signed root, valid two years (ROOT_VALIDITY), kept in memory only."""
         now = now or clock.utc_now()
         key = generate_private_key()
         # A random suffix tells apart the roots of different installations in a trust store.

@@ -23,6 +23,7 @@ from gateway.database import create_pool, locate_database, resolve_kek
 from gateway.domain_worker import domain_worker_context
 from gateway.error_middleware import observed_error_middleware
 from gateway.health import routes as health_routes
+from gateway.http_guard import name_the_server
 from gateway.issuers import issuer_context
 from gateway.logging_setup import request_id_header
 from gateway.metrics import metrics_context
@@ -86,6 +87,7 @@ def create_app(
     )
     app[keys.SETTINGS] = settings
     app.on_response_prepare.append(request_id_header)
+    app.on_response_prepare.append(name_the_server)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)

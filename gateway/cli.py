@@ -29,6 +29,7 @@ from gateway.tenants import api_keys, domains, lifecycle, registry
 from gateway.tenants.domains import Domain
 from gateway.tenants.errors import TenantError
 from gateway.tenants.models import Tenant
+from gateway.text_input import escape_controls
 
 PROG = "gateway"
 EXIT_FAILURE = 1
@@ -522,7 +523,8 @@ async def _tenant_create(arguments: argparse.Namespace, settings: Settings) -> i
             brand_color=arguments.brand_color,
             default_currency=arguments.currency,
         )
-    print(f"created tenant {tenant.slug} ({tenant.name}) at {_tenant_url(settings, tenant)}")
+    name = escape_controls(tenant.name)
+    print(f"created tenant {tenant.slug} ({name}) at {_tenant_url(settings, tenant)}")
     return 0
 
 
@@ -547,7 +549,7 @@ async def _tenant_show(arguments: argparse.Namespace, settings: Settings) -> int
     wallet, portal = tenant.wallet, tenant.portal
     out = sys.stdout
     print(f"slug:              {tenant.slug}", file=out)
-    print(f"name:              {tenant.name}", file=out)
+    print(f"name:              {escape_controls(tenant.name)}", file=out)
     print(f"url:               {_tenant_url(settings, tenant)}", file=out)
     print(f"brand colour:      {tenant.brand_color}", file=out)
     print(f"icon:              {tenant.icon_type or 'none'}", file=out)
@@ -565,7 +567,7 @@ async def _tenant_show(arguments: argparse.Namespace, settings: Settings) -> int
         f"{'no ' if not portal.allow_no_payment_method else ''}access without a payment method",
         file=out,
     )
-    print(f"webhook url:       {tenant.webhook_url or 'none'}", file=out)
+    print(f"webhook url:       {escape_controls(tenant.webhook_url or 'none')}", file=out)
     print("domains:", file=out)
     if not tenant_domains:
         print("  none", file=out)
@@ -815,6 +817,8 @@ def _demo_slugs(info: Any) -> list[str]:
 def _print_table(rows: Sequence[Sequence[str]], out: TextIO, *, indent: str = "") -> None:
     if not rows:
         return
+    # Stored names may hold escape sequences from before they were refused: shown, not run.
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]

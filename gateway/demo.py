@@ -357,9 +357,9 @@ def demo_lines(
         lines.append(f"HTTPS certificates come from the internal CA; its root is {root_path}")
         lines.append(f"Check HTTPS: curl --cacert {root_path} {url}/portal/{first.id}")
         lines.append(
-            "Browsers: import it as a trusted authority (Firefox: Settings > Privacy & Security"
-            " > Certificates > View Certificates > Authorities > Import; Chromium: Settings >"
-            " Privacy and security > Security > Manage certificates > Authorities > Import)"
+            "Browsers: the http:// URLs above need no certificate; to try HTTPS, import the"
+            " root as an authority in a separate browser profile used only for this demo (it"
+            " lasts two years and is replaced before it ends; see README, Issuers)"
         )
     api = settings.public_url(settings.api_host) + "/api/v1"
     lines.append(f"API base URL: {api}")

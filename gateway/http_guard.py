@@ -14,6 +14,12 @@ request handler here adds both, as nginx's `client_header_timeout` and a total
   the handler's read fails.
 - connections beyond `max_connections` are closed as soon as they are made.
 
+Only HTTP/1.0 and HTTP/1.1 are answered: aiohttp's parser takes a request
+line without a version as HTTP/0.9 and `HTTP/2.0` as itself, and answered
+both with a status line of that version (issue 13); they get `505 HTTP Version
+Not Supported` and the connection closes. Every response names the server as
+`SERVER_NAME`, without the Python and aiohttp versions aiohttp would send.
+
 It also carries the client address a PROXY protocol header named, so that
 `request.remote`, the access log and X-Forwarded-For see the real client.
 `GuardedRunner` is an `AppRunner` whose server builds these handlers; use
@@ -30,14 +36,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.streams import StreamReader
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http import HttpVersion10, HttpVersion11, RawRequestMessage
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 logger = logging.getLogger(__name__)
 
 ClientAddress = tuple[str, int]
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+# What the Server header says: the product, never versions (RFC 9110 10.2.4 warns against detail).
+SERVER_NAME = "billing-edge-gateway"
+SERVED_VERSIONS = (HttpVersion10, HttpVersion11)
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class GuardedRequestHandler(RequestHandler):
         heads_before = self._request_count
         super().data_received(data)
         if self._request_count != heads_before:
+            self._refuse_other_versions(self._request_count - heads_before)
             self._cancel_head_deadline()
             self._cancel_body_deadline()
             payload = self._messages[-1][1] if self._messages else None
@@ -146,6 +158,38 @@ class GuardedRequestHandler(RequestHandler):
         if self._body is not None and self._body.is_eof():
             self._body = None
             self._cancel_body_deadline()
+
+    def _refuse_other_versions(self, new: int) -> None:
+        """Replace the newest `new` queued requests of another HTTP version with a 505."""
+        queued = self._messages
+        for position in range(max(0, len(queued) - new), len(queued)):
+            message, _payload = queued[position]
+            if isinstance(message, RawRequestMessage) and message.version not in SERVED_VERSIONS:
+                version = "HTTP/{}.{}".format(*message.version)
+                refusal = HttpProcessingError(
+                    code=505, message=f"{version} is not served; use HTTP/1.1"
+                )
+                queued[position] = (
+                    _ErrInfo(status=505, exc=refusal, message=refusal.message),
+                    EMPTY_PAYLOAD,
+                )
+                # Nothing after it on this connection is read: the 505 closes it.
+                while len(queued) > position + 1:
+                    queued.pop()
+                self._close = True
+                return
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's error answer (a malformed request, a 505 above), naming the server plainly."""
+        response = super().handle_error(request, status, exc, message)
+        response.headers["Server"] = SERVER_NAME
+        return response
 
     def _arm_head_deadline(self) -> None:
         self._cancel_head_deadline()
@@ -213,6 +257,11 @@ class GuardedRunner(web.AppRunner):
             limits=self._limits,
             **plain._kwargs,
         )
+
+
+async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the Server header without versions (aiohttp's default names them)."""
+    response.headers["Server"] = SERVER_NAME
 
 
 def _peer(handler: RequestHandler) -> str:

@@ -14,6 +14,7 @@ from gateway.errors import BadRequest, MisdirectedRequest, NotFound
 from gateway.health import DATABASE_OUTAGE_ERRORS, DatabaseUnavailable
 from gateway.hosts import canonicalise_host
 from gateway.tenants.index import HostIndex
+from gateway.text_input import request_target_problem
 from gateway.tls.server_name import server_name_of
 
 # Answered on any host (load balancers probe by address), before host checks.
@@ -132,6 +133,9 @@ def route_by_host(request: web.Request) -> None:
     # request target as sent, so this also refuses the asterisk form (OPTIONS *).
     if not request.raw_path.startswith("/"):
         raise BadRequest("the request target must be a path, not a full URL")
+    problem = request_target_problem(request.raw_path)
+    if problem is not None:
+        raise BadRequest(problem)
     raw_hosts = request.headers.getall("Host", ())
     if not raw_hosts:
         raise BadRequest("the request has no Host header")

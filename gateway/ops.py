@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.health import routes as health_routes
+from gateway.http_guard import name_the_server
 from gateway.metrics import METRICS, CertificateCounters, HandshakeCounters, metrics_handler
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 def create_ops_app(app: web.Application) -> web.Application:
     """The ops application for the started gateway `app` (it must already hold its pool)."""
     ops = web.Application()
+    ops.on_response_prepare.append(name_the_server)
     ops[keys.SETTINGS] = app[keys.SETTINGS]
     ops[keys.POOL] = app[keys.POOL]
     if keys.HOST_INDEX in app:

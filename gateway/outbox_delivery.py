@@ -16,6 +16,12 @@ Only a 2xx answer counts as delivered; anything else (an error status, a
 timeout, a refused connection) is retried with exponential backoff up to
 `max_backoff_seconds`. Events of a tenant with no webhook URL or no signing
 secret wait until both exist.
+
+Requests go through `gateway.webhook_client`: https to public addresses only
+(checked on the addresses connected to), no redirects, at most 64 KiB of the
+answer read, one deadline for the whole request. A refused URL or address is
+recorded as the attempt's error and retried like any failure, so a tenant who
+fixes the URL loses no event.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from gateway import keys
 from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.sealing import Sealer
 from gateway.tenants.registry import webhook_secret
+from gateway.tenants.webhook_urls import WebhookUrlRefused
+from gateway.webhook_client import WebhookClient
 from kernel import clock
 
 logger = logging.getLogger(__name__)
@@ -91,7 +99,9 @@ class OutboxDelivery:
     """Sends due outbox events; `run_due` is one pass, `run_forever` the background loop.
 
     Blocks only on the database and on the tenants' webhook endpoints (each
-    request bounded by `timeout_seconds`). `close` releases the HTTP session.
+    request bounded by `timeout_seconds` in all). `close` releases the HTTP session.
+    `nameserver` (host, port) resolves endpoint names (GATEWAY_DNS_RESOLVER; None:
+    the system's resolver); `allow_loopback` is GATEWAY_WEBHOOK_ALLOW_LOOPBACK.
     """
 
     def __init__(
@@ -104,6 +114,8 @@ class OutboxDelivery:
         retry_base_seconds: float = RETRY_BASE_SECONDS,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
         poll_seconds: float = 5.0,
+        nameserver: tuple[str, int] | None = None,
+        allow_loopback: bool = False,
     ) -> None:
         self._pool = pool
         self._sealer = sealer
@@ -112,22 +124,17 @@ class OutboxDelivery:
         self._retry_base_seconds = retry_base_seconds
         self._max_backoff_seconds = max_backoff_seconds
         self._poll_seconds = poll_seconds
-        self._session: aiohttp.ClientSession | None = None
+        self._client = WebhookClient(
+            timeout=timeout_seconds,
+            nameserver=nameserver,
+            allow_loopback=allow_loopback,
+            user_agent=USER_AGENT,
+        )
         self._wake = asyncio.Event()
         self._stopping = False
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout_seconds),
-                headers={"User-Agent": USER_AGENT},
-            )
-        return self._session
+        await self._client.close()
 
     async def _claim(self) -> list[Any]:
         # The lease outlives the request timeout, so a row in flight is not due again
@@ -177,12 +184,11 @@ class OutboxDelivery:
                 SIGNATURE_HEADER: signature_header(body, secret=secret),
             }
             try:
-                async with self._http().post(
-                    row["webhook_url"], data=body, headers=headers, allow_redirects=False
-                ) as response:
-                    await response.read()
-                    if not 200 <= response.status < 300:
-                        error = f"the endpoint answered HTTP {response.status}"
+                answer = await self._client.post(row["webhook_url"], data=body, headers=headers)
+                if not 200 <= answer.status < 300:
+                    error = f"the endpoint answered HTTP {answer.status}"
+            except WebhookUrlRefused as refused:
+                error = f"the webhook URL is refused: {refused}"
             except TimeoutError:
                 error = f"no answer within {self._timeout_seconds:g} seconds"
             except aiohttp.ClientError as failure:
@@ -270,7 +276,14 @@ class OutboxDelivery:
 
 async def outbox_delivery_context(app: web.Application) -> AsyncIterator[None]:
     """Run the delivery loop while the app runs; goes in `app.cleanup_ctx` after the pool."""
-    delivery = OutboxDelivery(app[keys.POOL], app[keys.SEALER])
+    settings = app[keys.SETTINGS]
+    delivery = OutboxDelivery(
+        app[keys.POOL],
+        app[keys.SEALER],
+        timeout_seconds=settings.webhook_timeout,
+        nameserver=settings.dns_resolver,
+        allow_loopback=settings.webhook_allow_loopback,
+    )
     task = asyncio.create_task(delivery.run_forever(), name="outbox delivery")
     try:
         yield

@@ -420,6 +420,17 @@ class Settings:
         "seconds between refreshes of the metrics read from PostgreSQL "
         "(certificate expiry, ACME orders)",
     )
+    webhook_timeout: float = _setting(
+        10.0,
+        _parse_float(0.5, 120),
+        "seconds one webhook delivery may take in all (connect, send, answer)",
+    )
+    webhook_allow_loopback: bool = _setting(
+        False,
+        _parse_bool,
+        "also accept plain http webhook URLs on loopback addresses (127.0.0.0/8, ::1, "
+        "localhost); for tests only, never in production (make run leaves it off)",
+    )
     upstreams: tuple[tuple[str, str], ...] = _setting(
         (),
         _parse_upstreams,

@@ -27,6 +27,7 @@ from gateway.errors import BadRequest, UnsupportedMediaType
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
+from gateway.text_input import MAX_INTEGER_DIGITS, InvalidText, parse_json, unstorable_reason
 
 JsonSchema = dict[str, Any]
 REF_PREFIX = "#/components/schemas/"
@@ -286,13 +287,9 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
             f"send the body as application/json, not {request.content_type or 'untyped'}"
         )
     try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise BadRequest(
-            f"the body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+        body = parse_json(raw)
+    except InvalidText as error:
+        raise BadRequest(str(error), errors=error.errors) from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
@@ -307,7 +304,16 @@ def parse_query(operation: Operation, request: web.Request) -> dict[str, Any]:
         if param is None:
             errors[name] = "unknown query parameter"
             continue
+        problem = unstorable_reason(raw)
+        if problem is None and any(ord(character) < 0x20 for character in raw):
+            problem = "must not contain control characters"
+        if problem is not None:
+            errors[name] = problem
+            continue
         if param.schema.get("type") == "integer":
+            if len(raw.strip().lstrip("+-")) > MAX_INTEGER_DIGITS:
+                errors[name] = f"must be an integer of at most {MAX_INTEGER_DIGITS} digits"
+                continue
             try:
                 number = int(raw)
             except ValueError:

@@ -65,7 +65,16 @@ SETTINGS_PATCH = routes.schema(
             "default_currency": {"type": "string", "minLength": 3, "maxLength": 3},
             "wallet": WALLET_SETTINGS,
             "portal": PORTAL_SETTINGS,
-            "webhook_url": {"type": ["string", "null"], "maxLength": 2000},
+            "webhook_url": {
+                "type": ["string", "null"],
+                "maxLength": 2000,
+                "description": "Where events are POSTed, signed (null: send none). It must be an "
+                "https:// URL without a user name or password whose host is a public internet "
+                "address or a name: loopback, private, link-local, shared (100.64.0.0/10), "
+                "multicast and numeric forms such as 2130706433 are refused. Each delivery "
+                "connects only to public addresses, follows no redirect, reads at most 64 KiB "
+                "of the answer and counts only a 2xx status as delivered.",
+            },
             "stripe_webhook_secret": {
                 "type": ["string", "null"],
                 "writeOnly": True,
@@ -157,7 +166,10 @@ async def update_settings(context: ApiContext) -> dict[str, Any]:
             changes[name] = value
     async with context.pool.acquire() as connection, connection.transaction():
         tenant = await registry.update_settings(
-            connection, tenant_id=context.tenant.id, changes=changes
+            connection,
+            tenant_id=context.tenant.id,
+            changes=changes,
+            allow_loopback_webhooks=context.settings.webhook_allow_loopback,
         )
         if "stripe_webhook_secret" in context.body:
             await registry.set_stripe_webhook_secret(

@@ -124,6 +124,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "portal.link_ttl_hint": "3600 is one hour, 86400 one day, at most 2592000 (30 days).",
         "portal.webhook_url": "Webhook URL",
         "portal.webhook_hint": "Events are sent here, signed with the secret below. "
+        "An https:// address on the public internet, without user name or password; "
+        "only a 2xx answer counts as received and redirects are not followed. "
         "Leave empty to send none.",
         "portal.secret": "Webhook signing secret",
         "portal.secret_none": "No signing secret yet.",
@@ -260,7 +262,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "(30 jours).",
         "portal.webhook_url": "URL du webhook",
         "portal.webhook_hint": "Les événements sont envoyés ici, signés avec le secret "
-        "ci-dessous. Laissez vide pour n’en envoyer aucun.",
+        "ci-dessous. Une adresse https:// sur l’internet public, sans nom d’utilisateur ni "
+        "mot de passe ; seule une réponse 2xx vaut réception et les redirections ne sont pas "
+        "suivies. Laissez vide pour n’en envoyer aucun.",
         "portal.secret": "Secret de signature du webhook",
         "portal.secret_none": "Pas encore de secret de signature.",
         "portal.secret_hidden": "Un secret de signature existe ; il est masqué.",

@@ -273,7 +273,10 @@ async def portal_save(request: web.Request, desk: Desk) -> web.StreamResponse:
     }
     try:
         await registry.update_settings(
-            request.config_dict[keys.POOL], tenant_id=desk.tenant.id, changes=changes
+            request.config_dict[keys.POOL],
+            tenant_id=desk.tenant.id,
+            changes=changes,
+            allow_loopback_webhooks=request.config_dict[keys.SETTINGS].webhook_allow_loopback,
         )
     except InvalidTenantInput as error:
         return await _render_portal(

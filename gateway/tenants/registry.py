@@ -20,6 +20,8 @@ from gateway.sealing import Sealer
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
+from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
+from gateway.text_input import control_character_reason
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
@@ -58,6 +60,10 @@ def validate_slug(slug: object) -> str:
 def _validate_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidTenantInput({"name": "give a name of 1 to 200 characters"})
+    # Names reach operators' terminals (gateway tenant list) and page titles (issue 13).
+    problem = control_character_reason(name)
+    if problem is not None:
+        raise InvalidTenantInput({"name": problem})
     return name.strip()
 
 
@@ -119,7 +125,7 @@ def _validate_currency(value: object) -> str:
     return value.upper()
 
 
-def _validate_setting(field: str, value: Any) -> Any:
+def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) -> Any:
     """Check one setting's value; returns it in stored form or raises InvalidTenantInput."""
     if field == "name":
         return _validate_name(value)
@@ -146,24 +152,31 @@ def _validate_setting(field: str, value: Any) -> Any:
     if field == "webhook_url":
         if value is None:
             return None
-        if (
-            not isinstance(value, str)
-            or not re.match(r"^https?://[^\s/]+", value)
-            or len(value) > 2000
-        ):
-            raise InvalidTenantInput({field: "must be an http(s) URL"})
-        return value
+        if not isinstance(value, str):
+            raise InvalidTenantInput({field: "must be an https:// URL"})
+        try:
+            return check_webhook_url(value, allow_loopback=allow_loopback_webhooks)
+        except WebhookUrlRefused as error:
+            raise InvalidTenantInput({field: str(error)}) from None
     raise InvalidTenantInput({field: "is not a setting"})
 
 
-async def update_settings(db: Db, *, tenant_id: int, changes: Mapping[str, Any]) -> Tenant:
-    """Apply `changes` (keys of SETTING_COLUMNS, dotted for nested groups) all or nothing."""
+async def update_settings(
+    db: Db, *, tenant_id: int, changes: Mapping[str, Any], allow_loopback_webhooks: bool = False
+) -> Tenant:
+    """Apply `changes` (keys of SETTING_COLUMNS, dotted for nested groups) all or nothing.
+
+    `allow_loopback_webhooks` (GATEWAY_WEBHOOK_ALLOW_LOOPBACK) lets the webhook URL be
+    plain http on a loopback address, for tests; otherwise it must be https to a public host.
+    """
     current = await get_tenant(db, tenant_id)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for field, value in changes.items():
         try:
-            values[field] = _validate_setting(field, value)
+            values[field] = _validate_setting(
+                field, value, allow_loopback_webhooks=allow_loopback_webhooks
+            )
         except InvalidTenantInput as error:
             errors.update(error.errors)
     wallet = {

@@ -14,7 +14,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from certs.errors import InvalidCertificateNames, KeyUnavailable
 from certs.internal_ca import InternalCA
-from certs.keys import load_private_key_pem
+from certs.keys import load_private_key_pem, private_key_pem
 from gateway.sealing import Sealer
 
 
@@ -100,3 +100,30 @@ async def test_root_with_another_key_encryption_key_is_reported(pool: asyncpg.Po
     await InternalCA.load_or_create(pool, Sealer(os.urandom(32)))
     with pytest.raises(KeyUnavailable, match="internal CA root"):
         await InternalCA.load_or_create(pool, Sealer(os.urandom(32)))
+
+
+def test_the_root_lasts_at_most_two_years_and_leaves_three_months() -> None:
+    now = datetime.now(UTC)
+    ca = InternalCA.create(now=now)
+    root = x509.load_pem_x509_certificate(ca.root_pem.encode())
+    assert root.not_valid_after_utc - now <= timedelta(days=731)
+    issued = ca.issue(["a.test"], now=now)
+    assert issued.not_after - now <= timedelta(days=92)
+
+
+async def test_a_root_near_its_end_is_rotated_and_the_old_one_kept(pool: asyncpg.Pool) -> None:
+    """A root that cannot cover a whole leaf any more issues nothing: a new root takes over."""
+    sealer = Sealer(os.urandom(32))
+    ending = InternalCA.create(now=datetime.now(UTC) - timedelta(days=700))
+    await pool.execute(
+        "INSERT INTO internal_ca (cert_pem, key_sealed) VALUES ($1, $2)",
+        ending.root_pem,
+        sealer.seal(private_key_pem(ending._key), "internal_ca:root"),
+    )
+    current = await InternalCA.load_or_create(pool, sealer)
+    assert current.root_pem != ending.root_pem
+    issued = current.issue(["a.test"])
+    verify(current, issued.chain_pem, "a.test")
+    assert await pool.fetchval("SELECT count(*) FROM internal_ca") == 2
+    again = await InternalCA.load_or_create(pool, sealer)
+    assert again.root_pem == current.root_pem

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gateway.demo import brand_icon
 from gateway.tenants.registry import get_tenant
@@ -183,7 +185,7 @@ async def test_portal_settings_errors_keep_what_was_typed(
     assert response.status == 422
     page = await response.text()
     assert "between 60 and 2592000" in field_error(page, "link_ttl_seconds")
-    assert "http(s) URL" in field_error(page, "webhook_url")
+    assert "https:// URL" in field_error(page, "webhook_url")
     assert 'value="ftp://alpeak.example"' in page
     assert 'value="10"' in page
     assert re.search(r'value="signed" checked', page)
@@ -210,3 +212,31 @@ async def test_the_webhook_signing_secret_is_created_then_shown_on_demand(
     )
     assert created[1] in await shown.text()
     assert shown.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("url", "explanation"),
+    [
+        ("http://127.0.0.1:9090/metrics", "https:// URL"),
+        ("https://169.254.169.254/latest/meta-data/", "link-local"),
+        ("https://10.0.0.1/", "private"),
+        ("https://[::1]/", "loopback"),
+        ("https://2130706433/", "numeric host form"),
+        ("https://0x7f.1/", "numeric host form"),
+        ("https://user:password@alpeak.example/hooks", "user name or password"),
+    ],
+)
+async def test_a_webhook_url_to_a_non_public_address_is_refused_beside_the_field(
+    url: str, explanation: str, gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    desk, alpeak = await desk_for(gateway_client, make_tenant)
+    response = await desk.submit(
+        "/settings/portal",
+        "/settings/portal",
+        {"link_mode": "customer_id", "link_ttl_seconds": "3600", "webhook_url": url},
+    )
+    assert response.status == 422
+    page = await response.text()
+    assert explanation in html.unescape(field_error(page, "webhook_url"))
+    assert f'value="{html.escape(url)}"' in page  # what was typed stays in the field
+    assert (await get_tenant(pool, alpeak.tenant.id)).webhook_url is None

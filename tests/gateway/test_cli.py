@@ -363,3 +363,28 @@ async def test_the_demo_api_key_stays_the_same_across_restarts_until_revoked(
     assert (await authenticate(pool, replaced)).slug == "alpeak"
     assert key_file.read_text().strip() == replaced
     assert key_file.stat().st_mode & 0o077 == 0
+
+
+async def test_control_characters_are_refused_in_names_and_escaped_in_listings(
+    cli_env: dict[str, str], database_url: str
+) -> None:
+    refused = await gateway(
+        cli_env, "tenant", "create", "--slug", "evil", "--name", "Evil\x1b[2J\x1b]0;owned\x07"
+    )
+    assert refused.status == 1
+    assert "name: must not contain control characters" in refused.err
+    assert "\x1b" not in refused.err
+    # A name stored before the rule existed is shown escaped, never run by the terminal.
+    await gateway(cli_env, "tenant", "create", "--slug", "alpeak", "--name", "Alpeak")
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "UPDATE tenants SET name = $1 WHERE slug = 'alpeak'", "Alpeak\x1b[2J\x1b[31m"
+        )
+    finally:
+        await connection.close()
+    listed = await gateway(cli_env, "tenant", "list")
+    shown = await gateway(cli_env, "tenant", "show", "alpeak")
+    for output in (listed.out, shown.out):
+        assert "\x1b" not in output
+        assert "Alpeak\\u001b[2J\\u001b[31m" in output

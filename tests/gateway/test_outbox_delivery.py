@@ -2,7 +2,10 @@
 
 A real aiohttp receiver on 127.0.0.1 records what arrives: signed bodies, one
 accepted delivery per event even when attempts fail, replicas that never send
-one event twice at once, and rows that survive a crash mid-delivery.
+one event twice at once, and rows that survive a crash mid-delivery. The
+receiver is on loopback, so these workers run with the loopback setting on
+(GATEWAY_WEBHOOK_ALLOW_LOOPBACK); tests/gateway/test_webhook_client.py shows
+what is refused with it off.
 """
 
 from __future__ import annotations
@@ -66,7 +69,12 @@ async def subscribed(pool: Any, settings: Settings, receiver: Receiver) -> Subsc
     assert settings.kek is not None
     sealer = Sealer(settings.kek)
     tenant = await create_tenant(pool, slug="alpeak", name="Alpeak")
-    tenant = await update_settings(pool, tenant_id=tenant.id, changes={"webhook_url": receiver.url})
+    tenant = await update_settings(
+        pool,
+        tenant_id=tenant.id,
+        changes={"webhook_url": receiver.url},
+        allow_loopback_webhooks=True,
+    )
     secret = await rotate_webhook_secret(pool, sealer, tenant_id=tenant.id)
     return Subscribed(tenant, secret, sealer)
 
@@ -93,7 +101,7 @@ def signature_is_valid(body: bytes, header: str, secret: str) -> bool:
 
 
 def worker(pool: Any, subscribed: Subscribed, **options: Any) -> OutboxDelivery:
-    return OutboxDelivery(pool, subscribed.sealer, **options)
+    return OutboxDelivery(pool, subscribed.sealer, allow_loopback=True, **options)
 
 
 async def make_due(pool: Any) -> None:
@@ -159,7 +167,10 @@ async def test_an_unreachable_endpoint_keeps_the_event_for_later(
     pool: Any, subscribed: Subscribed
 ) -> None:
     await update_settings(
-        pool, tenant_id=subscribed.tenant.id, changes={"webhook_url": "http://127.0.0.1:9/x"}
+        pool,
+        tenant_id=subscribed.tenant.id,
+        changes={"webhook_url": "http://127.0.0.1:9/x"},
+        allow_loopback_webhooks=True,
     )
     await events(pool, subscribed.tenant.id, 1)
     delivery = worker(pool, subscribed, timeout_seconds=2.0)
@@ -219,7 +230,10 @@ async def test_events_wait_while_the_tenant_has_no_webhook_url(
     try:
         assert await delivery.run_due() == []
         await update_settings(
-            pool, tenant_id=subscribed.tenant.id, changes={"webhook_url": receiver.url}
+            pool,
+            tenant_id=subscribed.tenant.id,
+            changes={"webhook_url": receiver.url},
+            allow_loopback_webhooks=True,
         )
         [result] = await delivery.run_due()
     finally:

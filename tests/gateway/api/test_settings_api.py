@@ -7,6 +7,8 @@ import struct
 import zlib
 from typing import Any
 
+import pytest
+
 from tests.conftest import ApiTenant, eventually
 
 
@@ -261,3 +263,51 @@ async def test_a_replayed_response_is_stored_sealed(
     stored = await pool.fetchval("SELECT response::text FROM api_idempotency_keys")
     assert secret not in stored
     assert "whsec_" not in stored
+
+
+# Every form a hostile tenant tried (issue 13): each reaches the gateway's own network.
+REFUSED_WEBHOOK_URLS = [
+    ("http://127.0.0.1:9090/metrics", "https://"),
+    ("https://127.0.0.1:9090/metrics", "loopback"),
+    ("https://169.254.169.254/latest/meta-data/", "link-local"),
+    ("https://10.0.0.1/", "private"),
+    ("https://192.168.1.20/hooks", "private"),
+    ("https://100.64.0.1/", "carrier-grade NAT"),
+    ("https://224.0.0.1/", "multicast"),
+    ("https://0.0.0.0/", "unspecified"),
+    ("https://[::1]/", "loopback"),
+    ("https://[::ffff:127.0.0.1]/", "loopback"),
+    ("https://[fe80::1]/", "link-local"),
+    ("https://2130706433/", "numeric host form"),
+    ("https://0x7f.1/", "numeric host form"),
+    ("https://localhost/hooks", "loopback"),
+    ("https://user:password@alpeak.example/hooks", "user name or password"),
+    ("ftp://alpeak.example/hooks", "https://"),
+]
+
+
+@pytest.mark.parametrize(("url", "explanation"), REFUSED_WEBHOOK_URLS)
+async def test_a_webhook_url_to_a_non_public_address_is_refused_with_the_reason(
+    url: str, explanation: str, gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.patch(
+        "/api/v1/settings", headers=alpeak.headers, json={"webhook_url": url}
+    )
+    assert response.status == 422
+    problem = await response.json()
+    [error] = problem["errors"]
+    assert error["field"] == "webhook_url"
+    assert explanation in error["message"]
+    stored = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    assert stored["webhook_url"] is None
+
+
+async def test_a_public_https_webhook_url_is_saved(gateway_client: Any, make_tenant: Any) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    for url in ("https://hooks.alpeak.example/gateway", "https://8.8.8.8:8443/x"):
+        response = await gateway_client.patch(
+            "/api/v1/settings", headers=alpeak.headers, json={"webhook_url": url}
+        )
+        assert response.status == 200, await response.text()
+        assert (await response.json())["webhook_url"] == url
