@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -79,6 +81,28 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def end_unfinished_sign_ins(database: str) -> None:
+    """End this machine's PostgreSQL backends for `database` still waiting for a client to
+    finish authenticating.
+
+    A test whose event loop closes while a connection is being opened leaves that socket
+    open; its backend then waits for the password exchange and does not absorb the barrier
+    DROP DATABASE waits for. PostgreSQL ends it after authentication_timeout (a minute),
+    but under faketime (`make test-clock`) that timer never fires and the drop would wait
+    for ever. Only backends named in their process title, on a server on this machine.
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
+        except OSError:
+            continue
+        if title[:1] == ["postgres:"] and database in title and title[-1:] == ["authentication"]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
+
+
 @pytest.fixture(scope="session")
 def template_database(postgres_url: str) -> str:
     """Name of a database with every migration applied, to clone per test."""
@@ -113,6 +137,7 @@ def database_url(postgres_url: str, template_database: str) -> Iterator[str]:
             await admin.close()
 
     async def drop() -> None:
+        end_unfinished_sign_ins(name)
         admin = await asyncpg.connect(postgres_url)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -8,6 +8,7 @@ driven through the same HTTP endpoints the page script calls.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,8 @@ def with_checkout(app: web.Application, *, outbox: bool = False) -> web.Applicat
 
 def gateway_app(settings: Settings, server: LocalStripe, **options: Any) -> web.Application:
     app = create_app(
-        stripe_settings(settings, server),
+        # The tests' webhook receivers listen on loopback, over plain HTTP.
+        dataclasses.replace(stripe_settings(settings, server), webhook_allow_loopback=True),
         validate_api_responses=True,
         domain_worker=False,
         outbox_delivery=False,
