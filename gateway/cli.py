@@ -9,6 +9,7 @@ import os
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -662,6 +663,9 @@ def _when(moment: Any) -> str:
 def _print_domain(domain: Domain, certificate: lifecycle.CertificateInfo | None) -> None:
     print(f"domain:        {domain.name}")
     print(f"status:        {domain.status}")
+    if domain.proven_at is None:
+        print(f"ownership:     not proven; the claim expires {_when(domain.claim_expires_at)}")
+        print(f"proof:         {domain.proof_record_name} TXT {domain.proof_token}")
     if domain.failure_reason:
         print(f"reason:        {domain.failure_reason}")
     diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
@@ -686,10 +690,16 @@ async def _domain_add(arguments: argparse.Namespace, settings: Settings) -> int:
     async with open_pool(settings) as pool:
         tenant = await registry.get_tenant_by_slug(pool, arguments.slug)
         domain = await domains.add_domain(
-            pool, tenant_id=tenant.id, name=arguments.name, base_domain=settings.base_domain
+            pool,
+            tenant_id=tenant.id,
+            name=arguments.name,
+            base_domain=settings.base_domain,
+            claim_lifetime=timedelta(days=settings.domain_claim_days),
         )
     print(f"added {domain.name} to tenant {tenant.slug} (status {domain.status})")
     print(f"next: create the DNS record  {domain.name} CNAME {settings.cname_target}")
+    print(f"and the ownership proof      {domain.proof_record_name} TXT {domain.proof_token}")
+    print(f"unproven claims expire at    {_when(domain.claim_expires_at)}")
     print(f"then: gateway domain check {domain.name}")
     return 0
 

@@ -5,21 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import idna
-
 from gateway.errors import BadRequest
+from gateway.hostnames import InvalidHostName, normalise_host_name
 
-MAX_NAME_LENGTH = 253  # RFC 1035 2.3.4, without the trailing dot
-MAX_LABEL_LENGTH = 63
 # A Host header is a name and a port; anything much longer is not a host at all.
 MAX_RAW_LENGTH = 1024
 
-# Letters, digits and hyphens, no hyphen at either end (RFC 1123 2.1).
-_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _PORT = re.compile(r"[0-9]{1,5}")
-_ASCII_LETTERS = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-# UTS #46 section 2.3: these separate labels like "." does.
-_LABEL_SEPARATORS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Canonical forms already computed, by (raw Host, listener port): a keep-alive client sends
 # the same Host on every request. Only accepted values are kept, and the whole table is
 # dropped when full, so a client sending random names cannot grow it.
@@ -101,19 +93,12 @@ def _canonical_ipv6(literal: str) -> str:
 
 
 def _canonical_name(name: str) -> str:
-    name = name.translate(_LABEL_SEPARATORS)
-    if name.endswith("."):
-        name = name[:-1]
-    if not name:
-        raise BadRequest("the Host header has no name")
-    if name.endswith("."):
-        raise BadRequest("the Host header ends with more than one dot")
-    labels = [_canonical_label(label) for label in name.split(".")]
-    if labels[-1].isdigit():
-        return _canonical_ipv4(".".join(labels))
-    canonical = ".".join(labels)
-    if len(canonical) > MAX_NAME_LENGTH:
-        raise BadRequest(f"the host name is longer than {MAX_NAME_LENGTH} characters")
+    try:
+        canonical = normalise_host_name(name)
+    except InvalidHostName as error:
+        raise BadRequest(f"the Host header is not a host name: {error}") from None
+    if canonical.rsplit(".", 1)[-1].isdigit():
+        return _canonical_ipv4(canonical)
     return canonical
 
 
@@ -123,43 +108,3 @@ def _canonical_ipv4(text: str) -> str:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
         raise BadRequest("the Host header has a malformed IPv4 address") from None
-
-
-def _canonical_label(label: str) -> str:
-    if not label:
-        raise BadRequest("the host name has an empty label")
-    if label.isascii():
-        label = label.translate(_ASCII_LETTERS)
-        if label.startswith("xn--"):
-            _check_a_label(label)
-    else:
-        label = _to_a_label(label)
-    if len(label) > MAX_LABEL_LENGTH:
-        raise BadRequest(f"a label of the host name is longer than {MAX_LABEL_LENGTH} characters")
-    if not _LDH_LABEL.fullmatch(label):
-        raise BadRequest(
-            "the host name may only hold letters, digits and inner hyphens in each label"
-        )
-    return label
-
-
-def _to_a_label(label: str) -> str:
-    try:
-        encoded = idna.encode(label, uts46=True, std3_rules=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError, ValueError):
-        raise BadRequest("the host name is not a valid internationalised name") from None
-    if "." in encoded or not encoded:
-        raise BadRequest("the host name is not a valid internationalised name")
-    if encoded.startswith("xn--"):
-        _check_a_label(encoded)
-    return encoded
-
-
-def _check_a_label(label: str) -> None:
-    # An A-label must decode, and encode back to itself, so one name has one spelling.
-    try:
-        round_trip = idna.encode(idna.decode(label)).decode("ascii")
-    except (idna.IDNAError, UnicodeError, ValueError):
-        raise BadRequest("the host name has a malformed xn-- label") from None
-    if round_trip != label:
-        raise BadRequest("the host name has a malformed xn-- label")

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gateway.hostnames import InvalidHostName, normalise_host_name
+
 ENV_PREFIX = "GATEWAY_"
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 class SettingsError(Exception):
@@ -61,11 +62,13 @@ def _parse_float(low: float, high: float) -> Callable[[str, object], float]:
 
 
 def _parse_domain(key: str, raw: object) -> str:
-    text = str(raw).strip().lower().rstrip(".")
-    labels = text.split(".")
-    if not text or len(text) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+    try:
+        name = normalise_host_name(str(raw).strip())
+    except InvalidHostName:
+        raise SettingsError(key, "a DNS name such as example.com or localhost", raw) from None
+    if name.rsplit(".", 1)[-1].isdigit():
         raise SettingsError(key, "a DNS name such as example.com or localhost", raw)
-    return text
+    return name
 
 
 def _parse_address(key: str, raw: object) -> str:
@@ -177,6 +180,10 @@ def _parse_networks(key: str, raw: object) -> tuple[str, ...]:
 def _parse_names(key: str, raw: object) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else str(raw).split(",")
     return tuple(str(item).strip().lower() for item in items if str(item).strip())
+
+
+def _parse_domains(key: str, raw: object) -> tuple[str, ...]:
+    return tuple(_parse_domain(key, name) for name in _parse_names(key, raw))
 
 
 def _parse_challenge_kinds(key: str, raw: object) -> tuple[str, ...]:
@@ -296,7 +303,7 @@ class Settings:
         (), _parse_addresses, "comma-separated public addresses; apex domains may point A/AAAA here"
     )
     caa_identities: tuple[str, ...] = _setting(
-        ("letsencrypt.org",), _parse_names, "CA identities a CAA record must allow"
+        ("letsencrypt.org",), _parse_domains, "CA identities a CAA record must allow"
     )
     tls_context_cache_size: int = _setting(
         10_000, _parse_int(1, 10_000_000), "TLS contexts kept in memory per process (LRU)"
@@ -379,6 +386,12 @@ class Settings:
     )
     domain_recheck_seconds: int = _setting(
         3600, _parse_int(10, 7 * 86400), "how often active domains' DNS is checked again"
+    )
+    domain_claim_days: int = _setting(
+        7,
+        _parse_int(1, 90),
+        "days a claimed custom domain has to prove ownership (TXT record) before the claim "
+        "expires and is removed",
     )
     stripe_api_base: str = _setting(
         "https://api.stripe.com",

@@ -3,17 +3,20 @@
 A domain's representation tells the tenant everything the lifecycle knows:
 its status, what the name resolves to, the records to create and the problems
 found (in plain words), its certificate, and when a domain held back by the
-CA's limits is tried again.
+CA's limits is tried again. Until a claim is proven it also carries the TXT
+record that proves it (`ownership`) and when the unproven claim expires.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from gateway import keys
 from gateway.api.framework import ApiContext, ApiRoutes, Page
 from gateway.tenants import domains, lifecycle
+from gateway.tenants.dns_check import records_to_create
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, LifecycleServices
 
@@ -39,6 +42,7 @@ DOMAIN = routes.schema(
             "problems",
             "certificate",
             "held_back_until",
+            "ownership",
             "created_at",
         ],
         "properties": {
@@ -91,6 +95,26 @@ DOMAIN = routes.schema(
                 },
             },
             "held_back_until": _DATE_TIME_OR_NULL,
+            "ownership": {
+                "type": "object",
+                "description": (
+                    "Proof that this claim is yours. Pointing a name at cname_target is not"
+                    " enough: until a TXT record named record_name holds value, the claim is"
+                    " unproven, nothing is served and another account may prove the name"
+                    " first (whoever proves it holds it; the other claims are dropped)."
+                    " An unproven claim is removed at claim_expires_at. The token belongs to"
+                    " this claim only: removing the domain voids it."
+                ),
+                "required": ["proven", "record_type", "record_name", "value"],
+                "properties": {
+                    "proven": {"type": "boolean"},
+                    "proven_at": _DATE_TIME_OR_NULL,
+                    "claim_expires_at": _DATE_TIME_OR_NULL,
+                    "record_type": {"const": "TXT"},
+                    "record_name": {"type": "string"},
+                    "value": {"type": "string"},
+                },
+            },
             "next_check_at": _DATE_TIME_OR_NULL,
             "last_checked_at": _DATE_TIME_OR_NULL,
             "verified_at": _DATE_TIME_OR_NULL,
@@ -114,9 +138,13 @@ def domain_json(
     context: ApiContext, domain: Domain, certificate: CertificateInfo | None
 ) -> dict[str, Any]:
     diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
-    cname_target = context.settings.cname_target
+    settings = context.settings
+    cname_target = settings.cname_target
     records = diagnosis.get("records_to_create") or [
-        {"type": "CNAME", "name": domain.name, "target": cname_target}
+        {"type": r.type, "name": r.name, "target": r.target}
+        for r in records_to_create(
+            domain.name, cname_target, settings.ingress_addresses, lifecycle.proof_of(domain)
+        )
     ]
     resolves_to = [*diagnosis.get("cname_chain", []), *diagnosis.get("ipv4", [])]
     resolves_to += diagnosis.get("ipv6", [])
@@ -141,6 +169,14 @@ def domain_json(
             "not_after": certificate.not_after,
         },
         "held_back_until": lifecycle.held_back_until(domain),
+        "ownership": {
+            "proven": domain.proven_at is not None,
+            "proven_at": domain.proven_at,
+            "claim_expires_at": domain.claim_expires_at,
+            "record_type": "TXT",
+            "record_name": domain.proof_record_name,
+            "value": domain.proof_token,
+        },
         "next_check_at": domain.next_check_at,
         "last_checked_at": domain.last_checked_at,
         "verified_at": domain.verified_at,
@@ -156,7 +192,10 @@ async def _represent(context: ApiContext, domain: Domain) -> dict[str, Any]:
 @routes.operation(
     "POST",
     "/domains",
-    summary="Add a custom domain (then create a CNAME to cname_target)",
+    summary=(
+        "Claim a custom domain (then create a CNAME to cname_target and the TXT record"
+        " in ownership; the claim expires unless proven in time)"
+    ),
     tag="domains",
     request=DOMAIN_CREATE,
     response=DOMAIN,
@@ -168,6 +207,7 @@ async def create_domain(context: ApiContext) -> dict[str, Any]:
         tenant_id=context.tenant.id,
         name=context.body["name"],
         base_domain=context.settings.base_domain,
+        claim_lifetime=timedelta(days=context.settings.domain_claim_days),
     )
     return domain_json(context, domain, None)
 

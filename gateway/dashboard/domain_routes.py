@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -71,13 +72,17 @@ async def domain_list(request: web.Request, desk: Desk) -> web.StreamResponse:
 @routes.post("/domains")
 @signed_in
 async def domain_add(request: web.Request, desk: Desk) -> web.StreamResponse:
-    """Claim a domain, then show its page with the record to create."""
+    """Claim a domain, then show its page with the records to create (CNAME and proof)."""
     pool = request.config_dict[keys.POOL]
     settings = request.config_dict[keys.SETTINGS]
     name = text_field(await request.post(), "name")
     try:
         domain = await domains.add_domain(
-            pool, tenant_id=desk.tenant.id, name=name, base_domain=settings.base_domain
+            pool,
+            tenant_id=desk.tenant.id,
+            name=name,
+            base_domain=settings.base_domain,
+            claim_lifetime=timedelta(days=settings.domain_claim_days),
         )
     except (InvalidTenantInput, TenantConflict) as error:
         errors = (

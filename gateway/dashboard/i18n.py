@@ -40,7 +40,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sign_in.signed_out": "You are signed out.",
         "domains.title": "Custom domains",
         "domains.intro": "Serve your customer portal and checkout on your own domain, such as "
-        "billing.example.com. HTTPS certificates are obtained and renewed automatically.",
+        "billing.example.com. You point it at us with a CNAME record and prove it is yours with "
+        "a TXT record; HTTPS certificates are then obtained and renewed automatically.",
         "domains.list": "Your domains",
         "domains.empty": "You have no custom domain yet.",
         "domains.add": "Add a domain",
@@ -51,8 +52,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "domains.open": "Open",
         "domain.title": "Domain {name}",
         "domain.back": "All domains",
-        "domain.records": "Record to create at your DNS provider",
+        "domain.records": "Records to create at your DNS provider",
         "domain.records_done": "Your DNS points at us: nothing to create.",
+        "domain.ownership": "Ownership",
+        "domain.proof_why": "The CNAME sends visitors to us; the TXT record {record} proves "
+        "that the domain is yours, so no one else can use it even while it points at us. "
+        "Its value is a token made for this claim only: removing the domain here voids it.",
+        "domain.proof_pending": "Not proven yet. Create both records above; until the TXT "
+        "record is found, nothing is served on {name}. This claim expires on {when} if it is "
+        "not proven by then.",
+        "domain.proof_done": "Proven on {when}. You may keep or delete the TXT record.",
+        "domain.copy_name": "Copy the record name {value}",
         "domain.type": "Type",
         "domain.record_name": "Name",
         "domain.target": "Value",
@@ -174,8 +184,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sign_in.signed_out": "Vous êtes déconnecté.",
         "domains.title": "Domaines personnalisés",
         "domains.intro": "Servez votre portail client et votre page de paiement sur votre "
-        "propre domaine, par exemple facturation.exemple.fr. Les certificats HTTPS sont obtenus "
-        "et renouvelés automatiquement.",
+        "propre domaine, par exemple facturation.exemple.fr. Vous le faites pointer vers nous avec "
+        "un enregistrement CNAME et prouvez qu’il est à vous avec un enregistrement TXT ; les "
+        "certificats HTTPS sont ensuite obtenus et renouvelés automatiquement.",
         "domains.list": "Vos domaines",
         "domains.empty": "Vous n’avez pas encore de domaine personnalisé.",
         "domains.add": "Ajouter un domaine",
@@ -186,8 +197,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "domains.open": "Ouvrir",
         "domain.title": "Domaine {name}",
         "domain.back": "Tous les domaines",
-        "domain.records": "Enregistrement à créer chez votre fournisseur DNS",
+        "domain.records": "Enregistrements à créer chez votre fournisseur DNS",
         "domain.records_done": "Votre DNS pointe vers nous : rien à créer.",
+        "domain.ownership": "Propriété",
+        "domain.proof_why": "Le CNAME envoie les visiteurs chez nous ; l’enregistrement TXT "
+        "{record} prouve que le domaine est le vôtre, pour que personne d’autre ne puisse "
+        "l’utiliser, même s’il pointe vers nous. Sa valeur est un jeton créé pour cette "
+        "demande seulement : supprimer le domaine ici l’annule.",
+        "domain.proof_pending": "Pas encore prouvée. Créez les deux enregistrements ci-dessus ; "
+        "tant que l’enregistrement TXT n’est pas trouvé, rien n’est servi sur {name}. Cette "
+        "demande expire le {when} si elle n’est pas prouvée d’ici là.",
+        "domain.proof_done": "Prouvée le {when}. Vous pouvez garder ou supprimer "
+        "l’enregistrement TXT.",
+        "domain.copy_name": "Copier le nom d’enregistrement {value}",
         "domain.type": "Type",
         "domain.record_name": "Nom",
         "domain.target": "Valeur",
@@ -302,6 +324,8 @@ PROBLEMS_FR = {
     "longue. Faites pointer {name} directement vers {target}.",
     "caa_forbids": "Les enregistrements CAA de votre domaine interdisent à notre autorité de "
     "certification d’émettre pour {name}. Ajoutez l’enregistrement CAA indiqué ci-dessus.",
+    "proof_missing": "La propriété de {name} n’est pas encore prouvée : créez l’enregistrement "
+    "TXT indiqué ci-dessus.",
     "dns_unavailable": "Le DNS de {name} n’a pas pu être lu pour l’instant. C’est en général "
     "temporaire chez le fournisseur DNS : nous réessaierons plus tard.",
 }

@@ -10,9 +10,9 @@ from billing.money import exponent
 from gateway.dashboard.i18n import PROBLEMS_FR, Translate
 from gateway.settings import Settings
 from gateway.tenants.brand import WHITE, contrast_color, contrast_ratio
-from gateway.tenants.dns_check import Diagnosis
+from gateway.tenants.dns_check import Diagnosis, records_to_create
 from gateway.tenants.domains import Domain
-from gateway.tenants.lifecycle import CertificateInfo
+from gateway.tenants.lifecycle import CertificateInfo, proof_of
 from gateway.tenants.models import Tenant
 from web.i18n import format_day
 
@@ -45,6 +45,9 @@ class DomainView:
     last_checked: str | None
     certificate_issuer: str | None
     certificate_expires: str | None
+    proven: bool
+    proof_record: str
+    ownership: str
 
 
 def _when(moment: datetime, language: str) -> str:
@@ -64,7 +67,12 @@ def domain_view(
     diagnosis = Diagnosis.from_json(raw) if raw else None
     target = settings.cname_target
     if diagnosis is None:
-        records = [RecordView(type="CNAME", name=domain.name, target=target)]
+        records = [
+            RecordView(type=r.type, name=r.name, target=r.target)
+            for r in records_to_create(
+                domain.name, target, settings.ingress_addresses, proof_of(domain)
+            )
+        ]
         resolution = t("domain.not_checked")
         problems: list[str] = []
     else:
@@ -96,6 +104,15 @@ def domain_view(
         if not problems:
             problems = [t("domain.no_problem", name=domain.name)]
     failure = domain.failure_reason
+    if domain.proven_at is not None:
+        ownership = t("domain.proof_done", when=_when(domain.proven_at, language))
+    else:
+        expires = domain.claim_expires_at
+        ownership = t(
+            "domain.proof_pending",
+            name=domain.name,
+            when=_when(expires, language) if expires else "-",
+        )
     return DomainView(
         name=domain.name,
         status=domain.status,
@@ -117,6 +134,9 @@ def domain_view(
         certificate_expires=(
             None if certificate is None else _when(certificate.not_after, language)
         ),
+        proven=domain.proven_at is not None,
+        proof_record=domain.proof_record_name,
+        ownership=ownership,
     )
 
 

@@ -6,7 +6,9 @@ when all its A/AAAA addresses are the configured ingress addresses. The
 `Diagnosis` tells the tenant what the name resolves to now, the record to
 create, and each problem in plain words. A CAA record that forbids our CA is
 a problem too (RFC 8659: the first CAA record set found at the name or one of
-its parents applies).
+its parents applies). A claim not yet proven also needs its TXT record
+(`OwnershipProof`): pointing a name at us says nothing about which tenant may
+use it, since anyone can claim a name that already points here.
 
 Bad DNS answers never raise: they become problems. A SERVFAIL or a timeout is
 "try again later" (`retry_later`), never a verdict on the domain.
@@ -38,6 +40,15 @@ ADDRESS_ELSEWHERE = "address_elsewhere"
 CNAME_LOOP = "cname_loop"
 CAA_FORBIDS = "caa_forbids"
 DNS_UNAVAILABLE = "dns_unavailable"
+PROOF_MISSING = "proof_missing"
+
+
+@dataclass(frozen=True)
+class OwnershipProof:
+    """What proves a claim: a TXT record at `record_name` with `token` among its values."""
+
+    record_name: str
+    token: str
 
 
 @dataclass(frozen=True)
@@ -160,12 +171,14 @@ async def check_domain(
     ingress_addresses: Iterable[str],
     resolver: dns.asyncresolver.Resolver,
     caa_identities: Iterable[str] = (),
+    proof: OwnershipProof | None = None,
     max_chain_depth: int = MAX_CHAIN_DEPTH,
 ) -> Diagnosis:
     """Diagnose `name` (a canonical domain, A-labels): verified, what it resolves to, fixes.
 
     `caa_identities` are the CA's issuer domain names (for example
-    "letsencrypt.org"); empty skips the CAA check. Raises ValueError only for a
+    "letsencrypt.org"); empty skips the CAA check. `proof`, for a claim not yet
+    proven, is the TXT record that must exist too. Raises ValueError only for a
     name that is not a DNS name; DNS failures are reported in the diagnosis.
     """
     name = name.lower().rstrip(".")
@@ -176,7 +189,7 @@ async def check_domain(
     cname_target = cname_target.lower().rstrip(".")
     ingress = [address.lower() for address in ingress_addresses]
     identities = [identity.lower().rstrip(".") for identity in caa_identities]
-    records = _records_to_create(name, cname_target, ingress)
+    records = _records_to_create(name, cname_target, ingress, proof)
     problems: list[Problem] = []
     chain: list[str] = []
     ipv4: list[str] = []
@@ -189,6 +202,14 @@ async def check_domain(
         ipv6 = [r.address.lower() for r in await _lookup(resolver, name, dns.rdatatype.AAAA)]
         pointed = _pointing_problems(name, cname_target, ingress, chain, ipv4, ipv6)
         problems.extend(pointed)
+        if proof is not None and not await _proven(resolver, proof):
+            problems.append(
+                Problem(
+                    PROOF_MISSING,
+                    f"Ownership of {name} is not proven yet: create a TXT record"
+                    f" {proof.record_name} with the value {proof.token}.",
+                )
+            )
         if identities:
             caa_problem, caa_record = await _caa_problem(resolver, name, identities)
             if caa_problem is not None:
@@ -214,13 +235,35 @@ async def check_domain(
     )
 
 
-def _records_to_create(name: str, cname_target: str, ingress: list[str]) -> tuple[DnsRecord, ...]:
+def records_to_create(
+    name: str, cname_target: str, ingress: Iterable[str], proof: OwnershipProof | None
+) -> tuple[DnsRecord, ...]:
+    """The records a tenant creates for `name`: the CNAME (or apex addresses), and the proof."""
+    return _records_to_create(name, cname_target, list(ingress), proof)
+
+
+def _records_to_create(
+    name: str, cname_target: str, ingress: list[str], proof: OwnershipProof | None
+) -> tuple[DnsRecord, ...]:
+    pointing: tuple[DnsRecord, ...]
     if is_apex(name) and ingress:
         # RFC 1034 section 3.6.2: a CNAME cannot sit beside the apex's SOA and NS records.
-        return tuple(
+        pointing = tuple(
             DnsRecord("AAAA" if ":" in address else "A", name, address) for address in ingress
         )
-    return (DnsRecord("CNAME", name, cname_target),)
+    else:
+        pointing = (DnsRecord("CNAME", name, cname_target),)
+    if proof is None:
+        return pointing
+    return (*pointing, DnsRecord("TXT", proof.record_name, proof.token))
+
+
+async def _proven(resolver: dns.asyncresolver.Resolver, proof: OwnershipProof) -> bool:
+    """Whether a TXT record at the proof name holds the token (among any other values)."""
+    for record in await _lookup(resolver, proof.record_name, dns.rdatatype.TXT):
+        if b"".join(record.strings).decode("ascii", "replace").strip() == proof.token:
+            return True
+    return False
 
 
 async def _cname_chain(

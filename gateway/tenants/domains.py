@@ -7,31 +7,38 @@ The lifecycle of a claimed domain (DNS checks, certificates, renewal) lives in
 from __future__ import annotations
 
 import ipaddress
-import re
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.ids import new_id
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 
 Db = Any  # an asyncpg Pool, Connection or pooled connection
 
-MAX_NAME_LENGTH = 253  # RFC 1035 section 2.3.4, without the final dot
-MAX_LABEL_LENGTH = 63
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# The TXT record that proves a claim: _gateway-verify.<name> holding the claim's token.
+PROOF_RECORD_PREFIX = "_gateway-verify."
+DEFAULT_CLAIM_LIFETIME = timedelta(days=7)
 # NOTIFY channel that wakes every replica's domain worker (payload: the domain id).
 DUE_CHANNEL = "gateway_domains_due"
 DOMAIN_COLUMNS = (
     "id, tenant_id, name, status, failure_reason, diagnosis, attempts, next_check_at, "
-    "last_checked_at, verified_at, moved_at, created_at, updated_at"
+    "last_checked_at, verified_at, moved_at, created_at, updated_at, proof_token, proven_at, "
+    "claim_expires_at"
 )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Domain:
+    """A tenant's claim on a name; served only once proven (`proven_at`).
+
+    An unproven claim blocks no one and is removed at `claim_expires_at`.
+    """
+
     id: str
     tenant_id: int
     name: str
@@ -45,10 +52,35 @@ class Domain:
     moved_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    proof_token: str
+    proven_at: datetime | None
+    claim_expires_at: datetime | None
 
     @classmethod
     def from_row(cls, row: Any) -> Domain:
         return cls(**dict(row))
+
+    @property
+    def proof_record_name(self) -> str:
+        """Where the TXT record proving this claim lives."""
+        return proof_record_name(self.name)
+
+    def claim_expired(self, now: datetime) -> bool:
+        """Whether this claim was never proven and its time is up."""
+        return (
+            self.proven_at is None
+            and self.claim_expires_at is not None
+            and self.claim_expires_at <= now
+        )
+
+
+def proof_record_name(name: str) -> str:
+    return PROOF_RECORD_PREFIX + name
+
+
+def new_proof_token() -> str:
+    """128 random bits as 32 lower-case hex digits (the TXT value proving one claim)."""
+    return secrets.token_hex(16)
 
 
 def _invalid(message: str) -> InvalidTenantInput:
@@ -58,42 +90,29 @@ def _invalid(message: str) -> InvalidTenantInput:
 def normalise_domain(name: object, *, base_domain: str) -> str:
     """A custom domain in canonical form (lower case, A-labels) or InvalidTenantInput saying why.
 
-    Refused: empty or over-long names, labels over 63 characters, IP literals,
-    wildcards, single labels, and names under the gateway's own base domain.
+    The spelling is `gateway.hostnames.normalise_host_name` (IDNA 2008, UTS #46),
+    the one Host and SNI go through. Refused besides: IP literals, wildcards,
+    single labels, and names under the gateway's own base domain.
     """
     if not isinstance(name, str) or not name.strip():
         raise _invalid("give a domain name such as billing.example.com")
-    text = name.strip().lower()
-    if text.endswith("."):
-        text = text[:-1]
+    text = name.strip()
     if "*" in text:
         raise _invalid("wildcard names are not supported; add each name on its own")
-    if _is_ip_literal(text):
+    if _is_ip_literal(text.rstrip(".")):
         raise _invalid("give a domain name, not an IP address")
-    if len(text) > MAX_NAME_LENGTH:
-        raise _invalid(f"a domain name has at most {MAX_NAME_LENGTH} characters")
-    if text.isascii() and any(len(label) > MAX_LABEL_LENGTH for label in text.split(".")):
-        raise _invalid(f"each part of a domain name has at most {MAX_LABEL_LENGTH} characters")
     try:
-        text = text.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise _invalid(f"{name!r} is not a valid domain name") from None
-    labels = text.split(".")
-    if len(text) > MAX_NAME_LENGTH:
-        raise _invalid(f"a domain name has at most {MAX_NAME_LENGTH} characters")
-    if any(len(label) > MAX_LABEL_LENGTH for label in labels):
-        raise _invalid(f"each part of a domain name has at most {MAX_LABEL_LENGTH} characters")
+        canonical = normalise_host_name(text)
+    except InvalidHostName as error:
+        raise _invalid(f"{name!r} is not a valid domain name: {error}") from None
+    labels = canonical.split(".")
     if len(labels) < 2:
         raise _invalid("give a full domain name such as billing.example.com")
-    if not all(_LABEL.match(label) for label in labels):
-        raise _invalid(
-            f"{name!r} is not a valid domain name: use letters, digits and hyphens between dots"
-        )
     if labels[-1].isdigit():
         raise _invalid("give a domain name, not an IP address")
-    if text == base_domain or text.endswith("." + base_domain):
+    if canonical == base_domain or canonical.endswith("." + base_domain):
         raise _invalid(f"names under {base_domain} are the gateway's own; use your own domain")
-    return text
+    return canonical
 
 
 def _is_ip_literal(text: str) -> bool:
@@ -105,25 +124,42 @@ def _is_ip_literal(text: str) -> bool:
     return True
 
 
-async def add_domain(db: Db, *, tenant_id: int, name: str, base_domain: str) -> Domain:
+async def add_domain(
+    db: Db,
+    *,
+    tenant_id: int,
+    name: str,
+    base_domain: str,
+    claim_lifetime: timedelta = DEFAULT_CLAIM_LIFETIME,
+) -> Domain:
     """Claim a custom domain for the tenant in state pending_dns, due for a check now.
 
-    Raises InvalidTenantInput for a bad name and TenantConflict when any tenant
-    (this one included) has claimed it already; nothing is stored then.
+    The claim gets its own proof token and must be proven (a TXT record at
+    `_gateway-verify.<name>` holding it) within `claim_lifetime`. Other tenants'
+    claims on the name, proven or not, never stop a claim and are never
+    mentioned: whoever proves the name holds it. Raises InvalidTenantInput for a
+    bad name and TenantConflict when this tenant has claimed the name already.
     """
     canonical = normalise_domain(name, base_domain=base_domain)
+    # Expired claims free the name now, whether or not the worker has removed them yet.
+    await db.execute(
+        "DELETE FROM domains WHERE name = $1 AND proven_at IS NULL AND claim_expires_at <= now()",
+        canonical,
+    )
     try:
         row = await db.fetchrow(
-            f"""INSERT INTO domains (id, tenant_id, name, next_check_at)
-                VALUES ($1, $2, $3, now()) RETURNING {DOMAIN_COLUMNS}""",
+            f"""INSERT INTO domains (id, tenant_id, name, next_check_at, proof_token,
+                                     claim_expires_at)
+                VALUES ($1, $2, $3, now(), $4, now() + $5::interval) RETURNING {DOMAIN_COLUMNS}""",
             new_id("dom"),
             tenant_id,
             canonical,
+            new_proof_token(),
+            claim_lifetime,
         )
     except asyncpg.UniqueViolationError:
-        raise TenantConflict(
-            f"{canonical} is already claimed; it must be removed there first", field="name"
-        ) from None
+        # Only (tenant_id, name) is unique among claims: this is the tenant's own.
+        raise TenantConflict(f"you have already added {canonical}", field="name") from None
     await db.execute("SELECT pg_notify($1, $2)", DUE_CHANNEL, row["id"])
     return Domain.from_row(row)
 
@@ -136,8 +172,11 @@ async def list_domains(db: Db, *, tenant_id: int) -> list[Domain]:
 
 
 def _lookup_name(name: str) -> str:
-    text = name.strip().lower()
-    return text[:-1] if text.endswith(".") else text
+    text = name.strip()
+    try:
+        return normalise_host_name(text)
+    except InvalidHostName:
+        return text.lower()  # matches nothing stored; the caller answers "no domain"
 
 
 async def get_domain(db: Db, *, tenant_id: int, name: str) -> Domain:
@@ -152,9 +191,14 @@ async def get_domain(db: Db, *, tenant_id: int, name: str) -> Domain:
 
 
 async def find_domain(db: Db, name: str) -> Domain:
-    """The domain called `name`, whichever tenant claimed it (operators' CLI only)."""
+    """The domain called `name`, whichever tenant claimed it (operators' CLI only).
+
+    Several tenants may claim one name: the proven claim comes first, else the oldest.
+    """
     row = await db.fetchrow(
-        f"SELECT {DOMAIN_COLUMNS} FROM domains WHERE name = $1", _lookup_name(name)
+        f"""SELECT {DOMAIN_COLUMNS} FROM domains WHERE name = $1
+            ORDER BY proven_at IS NULL, created_at LIMIT 1""",
+        _lookup_name(name),
     )
     if row is None:
         raise TenantNotFound(f"domain {name}")

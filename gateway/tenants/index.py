@@ -1,4 +1,9 @@
-"""The host index: canonical host name -> tenant, in memory, refreshed on NOTIFY gateway_hosts."""
+"""The host index: canonical host name -> tenant, in memory, refreshed on NOTIFY gateway_hosts.
+
+Besides the names served, it knows the custom domains proven and verified but
+still waiting for their first certificate (an ACME challenge for them may be in
+flight), so the TLS listener can refuse every other name without a query.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "gateway_hosts"
 # Domains in these states have a certificate and are served.
 SERVED_DOMAIN_STATUSES = ("active", "renewing")
+# Domains in these states are proven and verified, and get their first certificate now.
+AWAITING_DOMAIN_STATUSES = ("verified", "issuing")
 
 
 class HostIndex:
@@ -46,6 +53,8 @@ class HostIndex:
         self._retry_max_seconds = retry_max_seconds
         self._health_check_seconds = health_check_seconds
         self._hosts: Mapping[str, Tenant] = {}
+        self._awaiting: Mapping[str, Tenant] = {}
+        self._reloaded = asyncio.Event()
         self._changed = asyncio.Event()
         self._loaded = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -62,6 +71,19 @@ class HostIndex:
         """The tenant served at canonical `host`, or None. No I/O."""
         return self._hosts.get(host)
 
+    def awaiting_certificate(self, host: str) -> Tenant | None:
+        """The tenant of custom domain `host` if it is verified but not served yet. No I/O."""
+        return self._awaiting.get(host)
+
+    async def wait_for_reload(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the next reload; whether one happened."""
+        event = self._reloaded
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
     def default_host(self, tenant: Tenant) -> str:
         """The host every tenant has: `<slug>.<base domain>`."""
         return f"{tenant.slug}.{self.base_domain}"
@@ -74,20 +96,27 @@ class HostIndex:
         ):
             tenant_rows = await connection.fetch(f"SELECT {TENANT_COLUMNS} FROM tenants")
             domain_rows = await connection.fetch(
-                "SELECT name, tenant_id FROM domains WHERE status = ANY($1::text[])",
-                list(SERVED_DOMAIN_STATUSES),
+                """SELECT name, tenant_id, status FROM domains
+                   WHERE status = ANY($1::text[]) AND proven_at IS NOT NULL""",
+                [*SERVED_DOMAIN_STATUSES, *AWAITING_DOMAIN_STATUSES],
             )
         tenants = {row["id"]: Tenant.from_row(row) for row in tenant_rows}
         hosts: dict[str, Tenant] = {}
+        awaiting: dict[str, Tenant] = {}
         for row in domain_rows:
             tenant = tenants.get(row["tenant_id"])
             if tenant is not None:
-                hosts[row["name"]] = tenant
+                served = row["status"] in SERVED_DOMAIN_STATUSES
+                (hosts if served else awaiting)[row["name"]] = tenant
         # The default subdomain wins over a custom domain that claims the same name.
         for tenant in tenants.values():
             hosts[self.default_host(tenant)] = tenant
         self._hosts = hosts
+        self._awaiting = awaiting
         self._loaded = True
+        # Wake whoever waits for this reload; later waiters wait for the next one.
+        reloaded, self._reloaded = self._reloaded, asyncio.Event()
+        reloaded.set()
         logger.debug("host index loaded: %d hosts", len(hosts))
 
     async def listen(self, pool: asyncpg.Pool[Any]) -> None:

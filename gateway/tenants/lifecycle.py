@@ -11,6 +11,13 @@ no row and leaves the domain alone. Workers also claim due domains with
 given domain at a time, and a replica that dies mid-issuance only delays the
 domain until its lease ends.
 
+A claim must prove that it is this tenant's before anything else happens: its
+first verifying check also finds the TXT record `_gateway-verify.<name>` holding
+the claim's token. Proving takes the name (`_take_ownership`): every other
+tenant's claim on it is dropped, so the first to prove wins and a proof by
+whoever controls the DNS later moves the name. A claim unproven when its time is
+up is removed, and its token with it.
+
 DNS that cannot be read (SERVFAIL, timeout) never moves or fails a domain: the
 check is simply tried again later. A name not pointed at us stays in
 pending_dns with the diagnosis and no order is placed with the CA. Issuance
@@ -36,7 +43,7 @@ from certs.renewal import backoff, renewal_time
 from gateway.issuers import issue_and_store
 from gateway.sealing import Sealer
 from gateway.settings import Settings
-from gateway.tenants.dns_check import Diagnosis, check_domain, make_resolver
+from gateway.tenants.dns_check import Diagnosis, OwnershipProof, check_domain, make_resolver
 from gateway.tenants.domains import DOMAIN_COLUMNS, DUE_CHANNEL, Domain
 from kernel import clock
 
@@ -234,6 +241,14 @@ async def advance(
     the row as it is now (this call then did nothing).
     """
     now = now or clock.utc_now()
+    if domain.claim_expired(now):
+        await services.pool.execute(
+            "DELETE FROM domains WHERE tenant_id = $1 AND id = $2 AND proven_at IS NULL",
+            domain.tenant_id,
+            domain.id,
+        )
+        log.info("claim on %s expired unproven: removed", domain.name)
+        return domain
     if domain.status in (ISSUING, RENEWING):
         # A lease ran out with the issuance unfinished (its worker stopped): take it over.
         return await issue_certificate(services, domain, now=now, renew=domain.status == RENEWING)
@@ -243,12 +258,18 @@ async def advance(
         ingress_addresses=services.settings.ingress_addresses,
         resolver=services.resolver,
         caa_identities=services.settings.caa_identities,
+        proof=proof_of(domain),
     )
     checked = {"diagnosis": diagnosis.to_json(), "last_checked_at": now}
     if diagnosis.retry_later:
         return await _retry_later(services, domain, diagnosis, now=now)
     if not diagnosis.verified:
         return await _not_pointed_at_us(services, domain, checked, now=now)
+    if domain.proven_at is None:
+        owned = await _take_ownership(services.pool, domain, now=now)
+        if owned is None:
+            return await _current(services.pool, domain)
+        domain = owned
     if domain.status == ACTIVE:
         certificate = await latest_certificate(services.pool, domain)
         if certificate is None or _renew_at(certificate) <= now:
@@ -303,6 +324,51 @@ async def advance(
     return await issue_certificate(services, verified, now=now)
 
 
+def proof_of(domain: Domain) -> OwnershipProof | None:
+    """The TXT record a claim still has to show; None once it is proven."""
+    if domain.proven_at is not None:
+        return None
+    return OwnershipProof(record_name=domain.proof_record_name, token=domain.proof_token)
+
+
+async def _take_ownership(db: Db, domain: Domain, *, now: datetime) -> Domain | None:
+    """Mark the claim proven and drop every other tenant's claim on the name, atomically.
+
+    None when the claim is gone or expired meanwhile (nothing is dropped then).
+    """
+    async with db.acquire() as connection, connection.transaction():
+        # Two tenants proving one name at once take turns; the second one's proof then
+        # moves the name, as it would a minute later.
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "domain owner " + domain.name
+        )
+        row = await connection.fetchrow(
+            f"""UPDATE domains SET proven_at = $3, claim_expires_at = NULL, updated_at = now()
+                WHERE tenant_id = $1 AND id = $2 AND proven_at IS NULL AND claim_expires_at > $3
+                RETURNING {DOMAIN_COLUMNS}""",
+            domain.tenant_id,
+            domain.id,
+            now,
+        )
+        if row is None:
+            return None
+        dropped = await connection.fetchval(
+            """WITH dropped AS (DELETE FROM domains WHERE name = $1 AND id <> $2 RETURNING 1)
+               SELECT count(*) FROM dropped""",
+            domain.name,
+            domain.id,
+        )
+    log.info("claim on %s proven; %d other claims on it dropped", domain.name, dropped)
+    return Domain.from_row(row)
+
+
+def _claim_deadline(domain: Domain, moment: datetime) -> datetime:
+    """`moment`, or the claim's expiry when that comes first (so the expiry is acted on)."""
+    if domain.proven_at is None and domain.claim_expires_at is not None:
+        return min(moment, domain.claim_expires_at)
+    return moment
+
+
 async def _retry_later(
     services: LifecycleServices, domain: Domain, diagnosis: Diagnosis, *, now: datetime
 ) -> Domain:
@@ -311,7 +377,7 @@ async def _retry_later(
     changes: dict[str, Any] = {
         "last_checked_at": now,
         "attempts": attempts,
-        "next_check_at": now + backoff(attempts),
+        "next_check_at": _claim_deadline(domain, now + backoff(attempts)),
     }
     if domain.status in (PENDING_DNS, VERIFIED):
         changes["diagnosis"] = diagnosis.to_json()  # the tenant sees why nothing happens
@@ -378,7 +444,7 @@ async def _not_pointed_at_us(
             status=PENDING_DNS,
             attempts=attempts,
             failure_reason=None,
-            next_check_at=now + backoff(attempts),
+            next_check_at=_claim_deadline(domain, now + backoff(attempts)),
             **checked,
         ),
     )

@@ -1,5 +1,11 @@
 """Choosing the certificate for a ClientHello: memory, then PostgreSQL, then (allowed) issue now.
 
+Names the host index does not know are refused from memory, before any of
+this: a flood of handshakes for random names costs no query (issue 13). The
+index knows the served names and the verified custom domains awaiting their
+first certificate, and follows NOTIFY gateway_hosts, so a domain activated or
+verified on any replica is known here in well under a second.
+
 The order follows certmagic's handshake path: the LRU of SSL contexts first
 (no I/O), the certificates table next (the newest certificate covering the
 name, so a restarted replica serves its first handshake from storage), and an
@@ -19,7 +25,11 @@ issuer's lock is held, so every replica reuses it. Anything else is refused
 
 A ClientHello offering exactly acme-tls/1 is a TLS-ALPN-01 validation (RFC
 8737): it gets a fresh validation certificate for the pending challenge from
-the challenge store, never cached.
+the challenge store, never cached. Challenges exist only for custom domains
+being issued or renewed, which the index knows; a validation for a name the
+index does not know yet waits (without a query) up to ACME_NAME_WAIT_SECONDS
+for the index's next reload, since the CA may connect right after the domain
+verified.
 
 Every replica follows `NOTIFY gateway_certificates` (sent by a trigger on any
 change of the table): names whose certificates were written since the last
@@ -31,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +56,7 @@ from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
 from gateway.background import follow_channel, reraise_if_cancelled, stop_tasks
+from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
@@ -66,7 +76,9 @@ CHANNEL = "gateway_certificates"
 ISSUABLE_DOMAIN_STATUSES = frozenset({"verified", "issuing", "active", "renewing"})
 # A name written in a transaction that began this long before the last look is still caught.
 INVALIDATION_MARGIN = "10 minutes"
-_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+# How long a TLS-ALPN-01 validation for a name the host index does not know waits for
+# the index's next reload (NOTIFY gateway_hosts) before it is refused.
+ACME_NAME_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,10 @@ class CertificateResolver:
         if name is None:
             return None
         if hello.is_acme_tls_alpn:
+            if not await self._may_have_challenge(name):
+                return None
             return await self._challenge_context(name)
-        served = await self._served(name)
+        served = self._served(name)
         if served is None:
             return None
         if served.kind != "domain" and self._settings.vendor_cert_file is not None:
@@ -170,31 +184,35 @@ class CertificateResolver:
 
     # Which names are served.
 
-    async def _served(self, name: str) -> ServedName | None:
+    def _served(self, name: str) -> ServedName | None:
+        """Whether `name` is served, from memory only (no query, whatever the name)."""
         settings = self._settings
         if name in (settings.api_host, settings.app_host):
             return ServedName("vendor")
-        tenant = self._host_index.lookup(name)
-        suffix = "." + settings.base_domain
+        index = self._host_index
+        tenant = index.lookup(name)
         if tenant is not None:
-            if name == self._host_index.default_host(tenant):
+            if name == index.default_host(tenant):
                 return ServedName("tenant", tenant_id=tenant.id)
             return ServedName("domain", tenant_id=tenant.id)
-        if name.endswith(suffix):
-            slug = name[: -len(suffix)]
-            if "." in slug:
-                return None
-            # A tenant created a moment ago may not be in this replica's index yet.
-            tenant_id = await self._pool.fetchval("SELECT id FROM tenants WHERE slug = $1", slug)
-            return None if tenant_id is None else ServedName("tenant", tenant_id=tenant_id)
-        # The SNI comes before any tenant is known: the domain is looked up by its
-        # globally unique name, as the host index does.
-        row = await self._pool.fetchrow(
-            "SELECT id, tenant_id, status FROM domains WHERE name = $1", name
-        )
-        if row is None or row["status"] not in ISSUABLE_DOMAIN_STATUSES:
-            return None
-        return ServedName("domain", tenant_id=row["tenant_id"], domain_id=row["id"])
+        awaiting = index.awaiting_certificate(name)
+        if awaiting is not None:
+            # Verified in the database: a handshake may issue its first certificate.
+            return ServedName("domain", tenant_id=awaiting.id)
+        return None
+
+    async def _may_have_challenge(self, name: str) -> bool:
+        """Whether a TLS-ALPN-01 challenge may be pending for `name`, known without a query."""
+        index = self._host_index
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACME_NAME_WAIT_SECONDS
+        while True:
+            served = self._served(name)
+            if served is not None:
+                return served.kind == "domain"
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await index.wait_for_reload(remaining):
+                return False
 
     # Where contexts come from.
 
@@ -363,9 +381,15 @@ def _server_name(hello: ClientHello) -> str | None:
     """The SNI as a canonical DNS name, or None for no SNI or one that is no DNS name."""
     if hello.server_name is None:
         return None
-    name = hello.server_name.lower()
-    if name.endswith("."):
-        name = name[:-1]
-    if not _NAME.match(name) or name.rsplit(".", 1)[-1].isdigit():
+    return canonical_server_name(hello.server_name)
+
+
+def canonical_server_name(server_name: str) -> str | None:
+    """An SNI value as the host index spells names (`normalise_host_name`); None if no name."""
+    try:
+        name = normalise_host_name(server_name)
+    except InvalidHostName:
         return None
+    if name.rsplit(".", 1)[-1].isdigit():
+        return None  # RFC 6066 section 3: literal IP addresses are not permitted in SNI
     return name

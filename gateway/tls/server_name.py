@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ssl
 
+from gateway.hostnames import InvalidHostName, normalise_host_name
+
 
 class ServerNameSSLObject(ssl.SSLObject):
     """An SSLObject that keeps the server name its client sent (None without SNI)."""
@@ -21,7 +23,16 @@ class ServerNameSSLObject(ssl.SSLObject):
 
 def _record(ssl_object: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
     if isinstance(ssl_object, ServerNameSSLObject):
-        ssl_object.requested_server_name = name.lower() if name else None
+        ssl_object.requested_server_name = _canonical(name) if name else None
+
+
+def _canonical(name: str) -> str:
+    # The spelling Host headers are compared in (`gateway.hostnames`); a name that is no
+    # host name is kept lower-cased so it can never equal a canonical Host.
+    try:
+        return normalise_host_name(name)
+    except InvalidHostName:
+        return name.lower()
 
 
 def remember_server_name(context: ssl.SSLContext) -> ssl.SSLContext:

@@ -78,18 +78,31 @@ async def test_a_tenant_adds_its_domain_sees_what_to_fix_then_watches_it_become_
             status = page.locator("#domain-status")
             await expect(status).to_have_text("Pending DNS")
 
-            # The record to create, with a copy button that copies the target.
+            # The records to create, with copy buttons: the CNAME, and the TXT proof.
             records = page.locator("#records")
-            await expect(records.locator("tbody tr")).to_have_count(1)
-            row = records.locator("tbody tr")
+            await expect(records.locator("tbody tr")).to_have_count(2)
+            row = records.locator("tbody tr").nth(0)
             await expect(row.locator("td").nth(0)).to_have_text("CNAME")
-            await expect(row.locator("td").nth(1)).to_have_text(NAME)
+            await expect(row.locator("td").nth(1).locator("code")).to_have_text(NAME)
             await expect(row.locator("td").nth(2)).to_have_text(settings.cname_target)
             await row.get_by_role("button", name=f"Copy {settings.cname_target}").click()
             await expect(
                 row.get_by_role("button", name=f"Copy {settings.cname_target}")
             ).to_have_text("Copied")
             assert await page.evaluate("navigator.clipboard.readText()") == settings.cname_target
+            proof_row = records.locator("tbody tr").nth(1)
+            proof_name = f"_gateway-verify.{NAME}"
+            await expect(proof_row.locator("td").nth(0)).to_have_text("TXT")
+            await expect(proof_row.locator("td").nth(1).locator("code")).to_have_text(proof_name)
+            token = (await proof_row.locator("td").nth(2).inner_text()).strip()
+            assert len(token) == 32
+            await proof_row.get_by_role("button", name=f"Copy the record name {proof_name}").click()
+            assert await page.evaluate("navigator.clipboard.readText()") == proof_name
+            await proof_row.get_by_role("button", name=f"Copy {token}").click()
+            assert await page.evaluate("navigator.clipboard.readText()") == token
+            ownership = page.locator("#ownership")
+            await expect(ownership).to_contain_text("Not proven yet.")
+            await expect(ownership).to_contain_text("proves that the domain is yours")
 
             # The worker's first check arrives on the page by itself: the diagnosis in words.
             diagnosis = page.locator("#diagnosis")
@@ -101,11 +114,13 @@ async def test_a_tenant_adds_its_domain_sees_what_to_fix_then_watches_it_become_
             await expect(page.locator("#certificate")).to_contain_text("No certificate yet.")
 
             dns.set_cname(NAME, settings.cname_target)
+            dns.set_txt(proof_name, token)
             await page.get_by_role("button", name="Check now").click()
             await expect(status).to_have_text("Active", timeout=ACTIVE_WITHIN_MS)
             await expect(records).to_contain_text("Your DNS points at us: nothing to create.")
             await expect(diagnosis).to_contain_text(f"{NAME} currently resolves to")
             await expect(diagnosis).to_contain_text(f"{NAME} points at us.")
+            await expect(ownership).to_contain_text("Proven on")
             certificate = page.locator("#certificate")
             await expect(certificate).to_contain_text("Public certificate authority (ACME)")
             await expect(certificate).to_contain_text("Expires")

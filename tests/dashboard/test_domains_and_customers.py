@@ -26,8 +26,20 @@ async def test_adding_a_domain_shows_the_cname_to_create_and_its_status(
     status, page = await desk.get(response.headers["Location"])
     assert status == 200
     assert "Pending DNS" in page
-    assert re.search(r"<td>CNAME</td>\s*<td><code>billing.alpeak.test</code></td>", page)
+    assert re.search(
+        r'<td>CNAME</td>\s*<td><code id="record-name-1">billing.alpeak.test</code>', page
+    )
     assert '<code id="record-target-1">cname.localhost</code>' in page
+    token = await pool.fetchval("SELECT proof_token FROM domains WHERE name = $1", NAME)
+    assert re.search(
+        r'<td>TXT</td>\s*<td><code id="record-name-2">_gateway-verify.billing.alpeak.test</code>',
+        page,
+    )
+    assert f'<code id="record-target-2">{token}</code>' in page
+    assert 'data-copy="record-name-2"' in page
+    assert 'data-copy="record-target-2"' in page
+    assert "Not proven yet." in page
+    assert "proves that the domain is yours" in page
     assert "Not checked yet." in page
     assert await pool.fetchval("SELECT tenant_id FROM domains WHERE name = $1", NAME) == (
         alpeak.tenant.id
@@ -59,8 +71,8 @@ async def test_a_bad_domain_name_is_shown_again_with_the_reason(
     assert 'value="203.0.113.7"' in page
 
 
-async def test_a_domain_claimed_by_another_tenant_cannot_be_added(
-    gateway_client: Any, make_tenant: MakeTenant
+async def test_a_claim_by_another_tenant_is_not_revealed_nor_shared(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
 ) -> None:
     alpeak = await make_tenant("alpeak")
     borealis = await make_tenant("borealis")
@@ -71,11 +83,20 @@ async def test_a_domain_claimed_by_another_tenant_cannot_be_added(
     gateway_client.session.cookie_jar.clear()  # another browser
     second = await signed_in_desk(gateway_client, borealis.key)
     response = await second.submit("/settings/domains", "/settings/domains", {"name": NAME})
-    assert response.status == 422
-    assert "already claimed" in await response.text()
-    # Nor can it read or remove the other tenant's domain.
-    status, _ = await second.get(f"/settings/domains/{NAME}")
-    assert status == 404
+    # Claims block no one (the one proven first wins), and nothing tells of the other.
+    assert response.status == 303
+    status, page = await second.get(f"/settings/domains/{NAME}")
+    assert status == 200
+    tokens = {
+        row["tenant_id"]: row["proof_token"]
+        for row in await pool.fetch("SELECT tenant_id, proof_token FROM domains")
+    }
+    assert tokens[borealis.tenant.id] in page
+    assert tokens[alpeak.tenant.id] not in page
+    assert "alpeak" not in page.replace(NAME, "")
+    again = await second.submit("/settings/domains", "/settings/domains", {"name": NAME})
+    assert again.status == 422
+    assert f"you have already added {NAME}" in await again.text()
 
 
 async def test_removing_a_domain_takes_it_off_the_list(

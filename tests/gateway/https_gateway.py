@@ -75,9 +75,12 @@ def gateway_app(settings: Settings, issuer: Issuer | None = None) -> web.Applica
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    settings: Settings, issuer: Issuer | None = None
+    settings: Settings, issuer: Issuer | None = None, app: web.Application | None = None
 ) -> AsyncIterator[RunningGateway]:
-    """`serve(settings)` in this loop until the block ends; fails if it does not start."""
+    """`serve(settings)` in this loop until the block ends; fails if it does not start.
+
+    `app` defaults to `gateway_app(settings, issuer)`.
+    """
     loop = asyncio.get_running_loop()
     started: asyncio.Future[list[str]] = loop.create_future()
     stop = asyncio.Event()
@@ -86,7 +89,7 @@ async def running_gateway(
         started.set_result(urls)
 
     task = asyncio.create_task(
-        serve(settings, ready=ready, stop=stop, app=gateway_app(settings, issuer))
+        serve(settings, ready=ready, stop=stop, app=app or gateway_app(settings, issuer))
     )
     try:
         waiting: set[asyncio.Future[Any]] = {task, started}

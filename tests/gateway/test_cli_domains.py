@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -48,6 +49,9 @@ async def test_an_operator_adds_checks_lists_renews_and_removes_a_domain(
     added = succeeded(await gateway(cli_env, "domain", "add", "alpeak", name))
     pending = succeeded(await gateway(cli_env, "domain", "check", name))
     challtestsrv.set_cname(name, "cname.localhost")
+    proof = re.search(rf"_gateway-verify\.{re.escape(name)} TXT ([0-9a-f]{{32}})", added)
+    assert proof is not None, added
+    challtestsrv.set_txt(f"_gateway-verify.{name}", proof[1])
     active = succeeded(await gateway(cli_env, "domain", "check", name))
     listed = succeeded(await gateway(cli_env, "domain", "list", "alpeak"))
     certificates = succeeded(await gateway(cli_env, "cert", "list"))
@@ -58,6 +62,9 @@ async def test_an_operator_adds_checks_lists_renews_and_removes_a_domain(
     assert f"{name} CNAME cname.localhost" in added
     assert "status:        pending_dns" in pending
     assert f"create:        {name} CNAME cname.localhost" in pending
+    assert f"proof:         _gateway-verify.{name} TXT {proof[1]}" in pending
+    assert "ownership:     not proven" in pending
+    assert "ownership:" not in active
     assert "status:        active" in active
     serial = next(
         line.split("serial ", 1)[1].split(" ", 1)[0]

@@ -113,8 +113,12 @@ async def test_a_tenant_points_its_domain_at_us_and_its_portal_opens_there_under
             added = await api.call("POST", "/domains", {"name": NAME}, 201)
             assert added["status"] == "pending_dns"
             assert added["cname_target"] == settings.cname_target
+            proof = added["ownership"]
+            assert proof["proven"] is False
+            assert proof["record_name"] == f"_gateway-verify.{NAME}"
             assert added["records_to_create"] == [
-                {"type": "CNAME", "name": NAME, "target": settings.cname_target}
+                {"type": "CNAME", "name": NAME, "target": settings.cname_target},
+                {"type": "TXT", "name": proof["record_name"], "target": proof["value"]},
             ]
 
             # No record yet: the check says what to create and no order is placed.
@@ -122,13 +126,20 @@ async def test_a_tenant_points_its_domain_at_us_and_its_portal_opens_there_under
             assert waiting["status"] == "pending_dns"
             assert waiting["certificate"] is None
             codes = [problem["code"] for problem in waiting["problems"]]
-            assert codes == ["no_record"], waiting["problems"]
+            assert codes == ["no_record", "proof_missing"], waiting["problems"]
             assert settings.cname_target in waiting["problems"][0]["message"]
             assert waiting["diagnosis"]["verified"] is False
             assert await acme_orders(pool, NAME) == []
 
-            # The tenant creates the CNAME and asks again (the worker may get there first).
+            # The CNAME alone proves nothing: the name could be anyone's.
             dns.set_cname(NAME, settings.cname_target)
+            unproven = await api.call("POST", f"/domains/{NAME}/check")
+            assert unproven["status"] == "pending_dns"
+            assert [p["code"] for p in unproven["problems"]] == ["proof_missing"]
+            assert await acme_orders(pool, NAME) == []
+
+            # The tenant creates the TXT record and asks again (the worker may get there first).
+            dns.set_txt(proof["record_name"], proof["value"])
             active = await eventually(
                 lambda: api.call("POST", f"/domains/{NAME}/check"),
                 lambda domain: domain["status"] in ("active", "failed"),
@@ -137,6 +148,7 @@ async def test_a_tenant_points_its_domain_at_us_and_its_portal_opens_there_under
             assert active["status"] == "active", active["failure_reason"]
             assert active["problems"] == []
             assert active["records_to_create"] == []
+            assert active["ownership"]["proven"] is True
             assert settings.cname_target in active["resolves_to"]
             assert active["certificate"] is not None
             assert active["certificate"]["issuer"] == "acme"

@@ -121,6 +121,7 @@ async def test_a_domain_goes_from_pending_dns_to_active_with_a_pebble_certificat
     assert pending.next_check_at > clock
 
     pebble.dns.set_cname(name, "cname.localhost")
+    pebble.dns.set_txt(domain.proof_record_name, domain.proof_token)
     clock = pending.next_check_at + timedelta(seconds=1)
     assert await worker.run_due(clock) == 1
     active = await reload(pool, domain)
@@ -147,6 +148,7 @@ async def test_a_rejected_challenge_fails_with_the_reason_and_the_budget_stops_a
     name = unique_name()
     pebble.dns.set_cname(name, "cname.localhost")
     domain = await domains.add_domain(pool, tenant_id=tenant_id, name=name, base_domain="localhost")
+    pebble.dns.set_txt(domain.proof_record_name, domain.proof_token)
     clock = datetime.now(UTC)
 
     await worker.run_due(clock)
@@ -200,6 +202,7 @@ async def test_two_workers_on_two_pools_at_once_place_exactly_one_order(
     name = unique_name()
     pebble.dns.set_cname(name, "cname.localhost")
     domain = await domains.add_domain(pool, tenant_id=tenant_id, name=name, base_domain="localhost")
+    pebble.dns.set_txt(domain.proof_record_name, domain.proof_token)
     first = await make_worker(pool, sealer, acme_settings)
     second = await make_worker(second_pool, sealer, acme_settings)
     clock = datetime.now(UTC)

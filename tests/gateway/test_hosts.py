@@ -47,7 +47,7 @@ def test_equivalent_spellings_of_a_host_reach_the_same_name(raw: str, expected: 
         ("alpeak localhost", "spaces"),
         ("alpeak.localhost\t", "spaces"),
         ("alpeak.localhost..", "more than one dot"),
-        (".", "no name"),
+        (".", "empty"),
         ("a..b", "empty label"),
         ("-alpeak.localhost", "letters, digits"),
         ("alpeak-.localhost", "letters, digits"),

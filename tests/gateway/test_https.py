@@ -143,7 +143,8 @@ async def test_verified_custom_domain_gets_a_certificate_at_its_first_handshake(
     pool: asyncpg.Pool, settings: Settings, tenants: dict[str, int]
 ) -> None:
     await pool.execute(
-        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, 'verified')",
+        "INSERT INTO domains (id, tenant_id, name, status, proven_at)"
+        " VALUES ($1, $2, $3, 'verified', now())",
         new_id("dom"),
         tenants["alpeak"],
         "billing.alpeak.test",

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -115,3 +116,43 @@ async def test_a_database_from_a_newer_version_is_refused(database_url: str) -> 
             await migrate(connection)
     finally:
         await connection.close()
+
+
+async def test_domains_served_before_ownership_proof_keep_being_served(
+    empty_database_url: str,
+) -> None:
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        for migration in [m for m in load_migrations() if m.version < 5]:
+            await connection.execute(migration.sql)
+        tenant_id = await connection.fetchval(
+            "INSERT INTO tenants (slug, name, brand_color) VALUES ('alpeak', 'Alpeak', '#0e7c66')"
+            " RETURNING id"
+        )
+        for name, status in (("billing.alpeak.com", "active"), ("pay.alpeak.com", "pending_dns")):
+            await connection.execute(
+                "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, $4)",
+                "dom_" + "A" * 21 + name[0],
+                tenant_id,
+                name,
+                status,
+            )
+        (proof,) = [m for m in load_migrations() if m.version == 5]
+        await connection.execute(proof.sql)
+        rows = {
+            row["name"]: row
+            for row in await connection.fetch(
+                "SELECT name, status, proof_token, proven_at, claim_expires_at,"
+                " claim_expires_at - now() AS left FROM domains"
+            )
+        }
+    finally:
+        await connection.close()
+
+    served, pending = rows["billing.alpeak.com"], rows["pay.alpeak.com"]
+    assert served["status"] == "active"
+    assert served["proven_at"] is not None
+    assert served["claim_expires_at"] is None
+    assert pending["proven_at"] is None
+    assert pending["left"] > timedelta(days=6)
+    assert len({served["proof_token"], pending["proof_token"]}) == 2

@@ -297,6 +297,8 @@ async def test_a_custom_domain_activated_through_one_replica_is_served_by_the_ot
             refused_before = await refuses_name(b, client, name)
 
             challtestsrv.set_cname(name, added["cname_target"])
+            proof = added["ownership"]
+            challtestsrv.set_txt(proof["record_name"], proof["value"])
             # A's check verifies and issues (a replica's domain worker may get there first).
             active = await eventually(
                 lambda: api.call("POST", f"/domains/{name}/check"),

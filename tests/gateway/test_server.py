@@ -42,7 +42,8 @@ async def test_verified_domain_is_issued_by_the_ca_through_the_gateways_own_list
     )
     domain_id = new_id("dom")
     await pool.execute(
-        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, 'verified')",
+        "INSERT INTO domains (id, tenant_id, name, status, proven_at)"
+        " VALUES ($1, $2, $3, 'verified', now())",
         domain_id,
         tenant_id,
         name,

@@ -29,7 +29,8 @@ async def insert_tenant(pool: asyncpg.Pool, slug: str, color: str = "#112233") -
 async def insert_domain(pool: asyncpg.Pool, tenant_id: int, name: str, status: str) -> str:
     domain_id = new_id("dom")
     await pool.execute(
-        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, $4)",
+        """INSERT INTO domains (id, tenant_id, name, status, proven_at)
+           VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'pending_dns' THEN NULL ELSE now() END)""",
         domain_id,
         tenant_id,
         name,

@@ -39,9 +39,11 @@ async def new_domain(pool: asyncpg.Pool, *, pointed: ChallTestSrv | None = None)
         pool, slug=f"t{secrets.token_hex(3)}", name="Alpeak", brand_color="#0e7c66"
     )
     name = f"billing-{secrets.token_hex(4)}.alpeak.test"
+    domain = await domains.add_domain(pool, tenant_id=tenant.id, name=name, base_domain="localhost")
     if pointed is not None:
         pointed.set_cname(name, "cname.localhost")
-    return await domains.add_domain(pool, tenant_id=tenant.id, name=name, base_domain="localhost")
+        pointed.set_txt(domain.proof_record_name, domain.proof_token)
+    return domain
 
 
 async def test_a_verified_domain_is_active_with_its_certificate_in_one_step(
@@ -143,6 +145,10 @@ async def test_a_transition_applies_only_from_the_expected_status(
     pool: asyncpg.Pool, services: LifecycleServices
 ) -> None:
     domain = await new_domain(pool)
+    # Proven by hand: only proven claims may leave pending_dns.
+    await pool.execute(
+        "UPDATE domains SET proven_at = now(), claim_expires_at = NULL WHERE id = $1", domain.id
+    )
 
     first = await lifecycle.transition(
         pool, domain, expected=["pending_dns"], status="verified", verified_at=datetime.now(UTC)

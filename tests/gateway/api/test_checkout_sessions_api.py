@@ -37,7 +37,8 @@ async def test_a_session_links_to_the_hosted_checkout_on_the_tenant_host(
     assert session["currency"] == "EUR"
     assert session["url"] == f"http://alpeak.localhost:8080/checkout/{session['id']}"
     await pool.execute(
-        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, 'active')",
+        "INSERT INTO domains (id, tenant_id, name, status, proven_at)"
+        " VALUES ($1, $2, $3, 'active', now())",
         new_id("dom"),
         alpeak.tenant.id,
         "pay.alpeak.example",

@@ -220,7 +220,8 @@ async def test_the_portal_link_uses_the_active_custom_domain_when_there_is_one(
     )
     assert link["url"] == f"http://alpeak.localhost:8080/portal/{created['id']}"
     await pool.execute(
-        "INSERT INTO domains (id, tenant_id, name, status) VALUES ($1, $2, $3, 'active')",
+        "INSERT INTO domains (id, tenant_id, name, status, proven_at)"
+        " VALUES ($1, $2, $3, 'active', now())",
         new_id("dom"),
         alpeak.tenant.id,
         "billing.alpeak.example",

@@ -4,6 +4,7 @@ then the certificate, with DNS served by pebble-challtestsrv and the internal CA
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -34,7 +35,7 @@ async def client(aiohttp_client: Any, settings: Settings, challtestsrv: ChallTes
         ("203.0.113.7", "not an IP address"),
         ("[2001:db8::1]", "not an IP address"),
         ("*.alpeak.com", "wildcard"),
-        ("a" * 64 + ".alpeak.com", "at most 63 characters"),
+        ("a" * 64 + ".alpeak.com", "longer than 63 characters"),
         (("abcdefghi." * 26) + "com", "at most 253 characters"),
         ("billing", "full domain name"),
         ("bad_name.alpeak.com", "not a valid domain name"),
@@ -55,19 +56,33 @@ async def test_a_bad_domain_name_is_refused_with_the_reason_and_nothing_is_store
     assert await pool.fetchval("SELECT count(*) FROM domains") == 0
 
 
-async def test_a_domain_claimed_by_another_tenant_is_refused(
+async def test_a_claim_by_another_tenant_neither_blocks_a_claim_nor_shows_in_it(
     client: Any, make_tenant: MakeTenant, pool: asyncpg.Pool
 ) -> None:
     alpeak, bergfeld = await make_tenant("alpeak"), await make_tenant("bergfeld")
-    await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": "pay.alpeak.com"})
+    first = await (
+        await client.post(
+            "/api/v1/domains", headers=alpeak.headers, json={"name": "pay.alpeak.com"}
+        )
+    ).json()
 
     response = await client.post(
         "/api/v1/domains", headers=bergfeld.headers, json={"name": "PAY.alpeak.com."}
     )
 
-    assert response.status == 409
-    assert "already claimed" in (await response.json())["detail"]
-    assert await pool.fetchval("SELECT count(*) FROM domains") == 1
+    assert response.status == 201
+    second = await response.json()
+    assert second["name"] == "pay.alpeak.com"
+    assert second["ownership"]["proven"] is False
+    assert second["ownership"]["value"] != first["ownership"]["value"]
+    for secret in (first["id"], first["ownership"]["value"], "claimed"):
+        assert secret not in json.dumps(second)
+    again = await client.post(
+        "/api/v1/domains", headers=bergfeld.headers, json={"name": "pay.alpeak.com"}
+    )
+    assert again.status == 409
+    assert (await again.json())["detail"] == "you have already added pay.alpeak.com"
+    assert await pool.fetchval("SELECT count(*) FROM domains") == 2
 
 
 async def test_check_shows_what_to_fix_then_the_certificate_once_the_cname_is_there(
@@ -77,6 +92,7 @@ async def test_check_shows_what_to_fix_then_the_certificate_once_the_cname_is_th
     name = f"billing-{secrets.token_hex(4)}.alpeak.test"
     created = await client.post("/api/v1/domains", headers=alpeak.headers, json={"name": name})
     assert created.status == 201
+    created_json = await created.json()
 
     first = await (
         await client.post(f"/api/v1/domains/{name}/check", headers=alpeak.headers)
@@ -84,13 +100,29 @@ async def test_check_shows_what_to_fix_then_the_certificate_once_the_cname_is_th
 
     assert first["status"] == "pending_dns"
     assert first["resolves_to"] == ["127.0.0.1"]
-    assert first["records_to_create"] == [
-        {"type": "CNAME", "name": name, "target": "cname.localhost"}
-    ]
+    proof = created_json["ownership"]
+    assert proof["record_name"] == f"_gateway-verify.{name}"
+    assert (
+        created_json["records_to_create"]
+        == first["records_to_create"]
+        == [
+            {"type": "CNAME", "name": name, "target": "cname.localhost"},
+            {"type": "TXT", "name": proof["record_name"], "target": proof["value"]},
+        ]
+    )
     assert "127.0.0.1" in first["problems"][0]["message"]
+    assert first["problems"][1]["code"] == "proof_missing"
     assert first["certificate"] is None
 
     challtestsrv.set_cname(name, "cname.localhost")
+    cname_only = await (
+        await client.post(f"/api/v1/domains/{name}/check", headers=alpeak.headers)
+    ).json()
+    assert cname_only["status"] == "pending_dns"
+    assert [p["code"] for p in cname_only["problems"]] == ["proof_missing"]
+    assert proof["value"] in cname_only["problems"][0]["message"]
+
+    challtestsrv.set_txt(proof["record_name"], proof["value"])
     second = await (
         await client.post(f"/api/v1/domains/{name}/check", headers=alpeak.headers)
     ).json()
@@ -100,6 +132,7 @@ async def test_check_shows_what_to_fix_then_the_certificate_once_the_cname_is_th
     assert second["records_to_create"] == []
     assert second["certificate"]["issuer"] == "internal"
     assert second["held_back_until"] is None
+    assert second["ownership"]["proven"] is True
     listed = await (await client.get("/api/v1/domains", headers=alpeak.headers)).json()
     assert listed["data"][0]["certificate"]["serial"] == second["certificate"]["serial"]
 
