@@ -344,6 +344,11 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
     assert settings["name"] == "Alpeak"
     assert status == 0
     assert "Traceback" not in errors
+    # The demo's checkout is its own 14-day trial session, and says so.
+    assert checkout.startswith("Demo checkout (14-day trial): http://alpeak.localhost:")
+    # Library INFO lines (the Stripe client logs each call to localstripe) stay quiet.
+    assert '"logger": "stripe' not in errors
+    assert "Request to Stripe api" not in errors
 
 
 async def test_the_demo_api_key_stays_the_same_across_restarts_until_revoked(
