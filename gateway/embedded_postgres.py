@@ -93,8 +93,9 @@ class EmbeddedPostgres:
         # Where the cluster, its password and its log live: the data directory, unless the
         # server user cannot reach it.
         self.home = self.directory
+        # The directory itself is made searchable in start(); what it lies in must be already.
         in_place = (self.directory / "pg" / "PG_VERSION").exists()
-        if not in_place and not _can_traverse(self._run_as, self.directory):
+        if not in_place and not _can_traverse(self._run_as, self.directory.parent):
             digest = hashlib.sha256(str(self.directory).encode()).hexdigest()[:16]
             self.home = relocated_root.resolve() / digest
         self.cluster = self.home / "pg"
