@@ -1,7 +1,10 @@
 # The gateway as the public ingress: ports 80 and 443, ops (metrics, health) on 9090.
 # Build: docker build -t billing-gateway .   Run: see docker-compose.yml and README.
+# BASE_IMAGE: any Debian image with python3 (and venv) at /usr/local/bin/python3; the test
+# suite builds on one it makes with debootstrap, as no registry is needed there.
+ARG BASE_IMAGE=python:3.11-slim
 
-FROM python:3.11-slim AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
@@ -15,7 +18,7 @@ COPY portal ./portal
 COPY checkout ./checkout
 RUN /opt/venv/bin/pip install .
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 # Pango and HarfBuzz for WeasyPrint's invoice PDFs, and one font family to draw them with.
 # setcap lets the unprivileged user bind 80 and 443: the capability sits on the interpreter
 # file (kept after libcap2-bin is removed), so no root process and no authbind are needed.

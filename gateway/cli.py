@@ -435,11 +435,14 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
     async with contextlib.AsyncExitStack() as stack:
         if arguments.demo:
             from gateway.demo import (
-                demo_checkout_url,
+                check_demo_settings,
+                demo_checkout,
                 demo_lines,
                 ensure_demo_api_key,
                 seed_demo,
             )
+
+            check_demo_settings(settings)  # before anything is created
 
             # An embedded server started here keeps running while the app reuses it, and
             # stops when serving ends.
@@ -455,7 +458,7 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                 )
                 root = await _write_root(settings, pool)
                 local_stripe = await _start_demo_payments(settings, pool, info)
-                checkout_url = await demo_checkout_url(pool, settings, info)
+                checkout = await demo_checkout(pool, settings, info)
             finally:
                 await pool.close()
             if local_stripe is not None:
@@ -470,7 +473,7 @@ async def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
                 settings, demo_lines(settings, info, api_key=key, root_path=root)
             )
             api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
-            lines.insert(api_line, f"Demo checkout (14-day trial): {checkout_url}")
+            lines.insert(api_line, checkout.line)
         if count == 1:
             await serve(settings, ready=ready)
             return 0
@@ -614,8 +617,9 @@ async def _apikey_revoke(arguments: argparse.Namespace, settings: Settings) -> i
 
 
 async def _demo(arguments: argparse.Namespace, settings: Settings) -> int:
-    from gateway.demo import demo_lines, seed_demo
+    from gateway.demo import check_demo_settings, demo_lines, seed_demo
 
+    check_demo_settings(settings)  # before anything is created
     async with open_pool(settings) as pool:
         info = await seed_demo(pool)
         _, secret = await api_keys.create_api_key(pool, tenant_id=info.tenant.id, name="demo")

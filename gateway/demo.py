@@ -22,7 +22,7 @@ from typing import Any
 from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
 from gateway.sealing import Sealer
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError, env_name
 from gateway.tenants import api_keys, registry
 from gateway.tenants.errors import InvalidApiKey, TenantNotFound
 from gateway.tenants.models import Tenant
@@ -155,6 +155,9 @@ BERGFELD_CUSTOMER = _CustomerPlan(
 )
 
 
+DEMO_CUSTOMER_EMAILS = [str(plan.data["email"]) for plan in (*ALPEAK_CUSTOMERS, BERGFELD_CUSTOMER)]
+
+
 async def seed_demo(pool: Db) -> DemoInfo:
     """Create the demo tenants and their data unless `alpeak` exists; return what is there."""
     async with pool.acquire() as connection, connection.transaction():
@@ -198,8 +201,12 @@ async def _existing(connection: Db) -> DemoInfo:
     for owner in (tenant, other):
         if owner is None:
             continue
+        # Only the customers the demo made: a tenant's API may have added others since.
         rows = await connection.fetch(
-            "SELECT id, name FROM customers WHERE tenant_id = $1 ORDER BY name, id", owner.id
+            """SELECT id, name FROM customers WHERE tenant_id = $1 AND email = ANY($2::text[])
+               ORDER BY name, id""",
+            owner.id,
+            DEMO_CUSTOMER_EMAILS,
         )
         found.extend(
             DemoCustomer(id=row["id"], name=row["name"], tenant_slug=owner.slug) for row in rows
@@ -410,37 +417,83 @@ def _png(width: int, height: int, raw_rows: bytes) -> bytes:
     )
 
 
-async def demo_checkout_url(pool: Any, settings: Settings, info: DemoInfo) -> str:
-    """The hosted checkout of an open demo session (a new one when none is open)."""
+# Marks the checkout session the demo made, so sessions made through the API are not shown.
+DEMO_CHECKOUT_METADATA = {"source": "gateway-demo"}
+DEMO_TRIAL_DAYS = 14
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoCheckout:
+    url: str
+    trial_days: int | None
+
+    @property
+    def line(self) -> str:
+        """The banner line: its label says what the session is."""
+        kind = f" ({self.trial_days}-day trial)" if self.trial_days else ""
+        return f"Demo checkout{kind}: {self.url}"
+
+
+def demo_checkout_data(settings: Settings) -> dict[str, Any]:
+    """The demo's checkout session as API data, returning to the tenant's own site.
+
+    Its return URLs use https unless the base domain is local (localhost): checkout
+    accepts plain http only there.
+    """
+    host = f"{DEMO_SLUG}.{settings.base_domain}"
+    local = settings.base_domain == "localhost" or settings.base_domain.endswith(".localhost")
+    base = settings.public_url(host) if local else settings.secure_url(host)
+    return {
+        "customer_details": {"name": "New Customer", "email": "new@example.com"},
+        "currency": "EUR",
+        "line_items": [
+            {"name": "Alpeak Team", "unit_amount": 4900, "quantity": 1, "interval": "month"},
+            {"name": "Onboarding", "unit_amount": 9900, "quantity": 1},
+        ],
+        "trial_days": DEMO_TRIAL_DAYS,
+        "success_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
+        "cancel_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
+        "metadata": DEMO_CHECKOUT_METADATA,
+    }
+
+
+def check_demo_settings(settings: Settings) -> None:
+    """Raise SettingsError when the demo could not be made with `settings`; creates nothing.
+
+    Run it before seeding, so a wrong setting never leaves half a demo behind.
+    """
+    from billing.checkout_sessions import validate_redirect_url
+    from billing.validation import FieldErrors
+
+    errors = FieldErrors()
+    data = demo_checkout_data(settings)
+    for field in ("success_url", "cancel_url"):
+        validate_redirect_url(errors, field, data[field])
+    if errors.errors:
+        problems = "; ".join(f"{field} {message}" for field, message in errors.errors.items())
+        raise SettingsError(
+            env_name("base_domain"), f"the demo's checkout cannot use it ({problems})"
+        )
+
+
+async def demo_checkout(pool: Any, settings: Settings, info: DemoInfo) -> DemoCheckout:
+    """The hosted checkout of the demo's open session (a new one when none is open)."""
     from billing.checkout_sessions import create_checkout_session
 
     host = f"{info.tenant.slug}.{settings.base_domain}"
-    session_id = await pool.fetchval(
-        """SELECT id FROM checkout_sessions WHERE tenant_id = $1 AND status = 'open'
+    row = await pool.fetchrow(
+        """SELECT id, trial_days FROM checkout_sessions
+           WHERE tenant_id = $1 AND status = 'open' AND metadata->>'source' = $2
            AND expires_at > now() + interval '1 hour' ORDER BY created_at DESC LIMIT 1""",
         info.tenant.id,
+        DEMO_CHECKOUT_METADATA["source"],
     )
-    if session_id is None:
-        base = settings.public_url(host)
+    if row is None:
         session = await create_checkout_session(
-            pool,
-            tenant_id=info.tenant.id,
-            data={
-                "customer_details": {"name": "New Customer", "email": "new@example.com"},
-                "currency": "EUR",
-                "line_items": [
-                    {
-                        "name": "Alpeak Team",
-                        "unit_amount": 4900,
-                        "quantity": 1,
-                        "interval": "month",
-                    },
-                    {"name": "Onboarding", "unit_amount": 9900, "quantity": 1},
-                ],
-                "trial_days": 14,
-                "success_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
-                "cancel_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
-            },
+            pool, tenant_id=info.tenant.id, data=demo_checkout_data(settings)
         )
-        session_id = session.id
-    return f"{settings.public_url(host)}/checkout/{session_id}"
+        session_id, trial_days = session.id, session.trial_days
+    else:
+        session_id, trial_days = row["id"], row["trial_days"]
+    base = settings.public_url(host)
+    return DemoCheckout(url=f"{base}/checkout/{session_id}", trial_days=trial_days)

@@ -4,7 +4,11 @@ Uses the `initdb`, `pg_ctl` and `postgres` binaries found on PATH or in the
 usual Debian location. The cluster survives restarts of the gateway; the
 superuser password is generated once and kept beside the cluster, readable
 only by its owner. PostgreSQL refuses to run as root, so when the process is
-root the server runs as the `postgres` system user (or `nobody`).
+root the server runs as the `postgres` system user (or `nobody`). That user
+must be able to reach the cluster: when the data directory lies where it cannot
+(under /root, or in a private `mktemp -d` directory), the cluster lives in
+`RELOCATED_ROOT/<hash of the data directory>` instead, the same place on every
+run, and the log says so.
 
 Everything here blocks (subprocesses): call it before the event loop starts or
 through `asyncio.to_thread`.
@@ -13,6 +17,8 @@ through `asyncio.to_thread`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
 import pwd
 import secrets
@@ -26,6 +32,10 @@ from urllib.parse import quote
 
 SUPERUSER = "gateway"
 DATABASE = "gateway"
+# Clusters of data directories the server user cannot reach (the process runs as root).
+RELOCATED_ROOT = Path("/var/lib/billing-gateway/embedded-postgres")
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedPostgresError(Exception):
@@ -75,15 +85,25 @@ class EmbeddedPostgres:
     started it. A server already running on the directory is reused.
     """
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, port: int | None = None, relocated_root: Path = RELOCATED_ROOT
+    ) -> None:
         self.directory = directory.resolve()
-        self.cluster = self.directory / "pg"
-        self.password_file = self.directory / "pg-password"
-        self.log_file = self.directory / "pg.log"
+        self._run_as = _unprivileged_user() if os.geteuid() == 0 else None
+        # Where the cluster, its password and its log live: the data directory, unless the
+        # server user cannot reach it.
+        self.home = self.directory
+        # The directory itself is made searchable in start(); what it lies in must be already.
+        in_place = (self.directory / "pg" / "PG_VERSION").exists()
+        if not in_place and not _can_traverse(self._run_as, self.directory.parent):
+            digest = hashlib.sha256(str(self.directory).encode()).hexdigest()[:16]
+            self.home = relocated_root.resolve() / digest
+        self.cluster = self.home / "pg"
+        self.password_file = self.home / "pg-password"
+        self.log_file = self.home / "pg.log"
         self._port = port
         self._started_here = False
         self._binaries: PostgresBinaries | None = None
-        self._run_as = _unprivileged_user() if os.geteuid() == 0 else None
 
     @property
     def binaries(self) -> PostgresBinaries:
@@ -94,7 +114,9 @@ class EmbeddedPostgres:
     def start(self, *, timeout: float = 60.0) -> str:
         """Create the cluster if needed, start it unless running, return its URL."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self._run_as is not None:
+        if self.home != self.directory:
+            self._make_relocated_home()
+        elif self._run_as is not None:
             # The server user must be able to reach its cluster inside our directory.
             self.directory.chmod(self.directory.stat().st_mode | 0o111)
         if not (self.cluster / "PG_VERSION").exists():
@@ -105,6 +127,28 @@ class EmbeddedPostgres:
             self._pg_ctl_start(port, timeout)
             self._started_here = True
         return self.url(port)
+
+    def _make_relocated_home(self) -> None:
+        # The directories made here are searchable (never listable) by others: the server
+        # user needs to reach the cluster, whose own mode stays 0700.
+        created = [d for d in (self.home, *self.home.parents) if not d.exists()]
+        self.home.mkdir(parents=True, exist_ok=True)
+        for directory in created:
+            directory.chmod(directory.stat().st_mode | 0o711)
+        if not _can_traverse(self._run_as, self.home):
+            raise EmbeddedPostgresError(
+                f"the {_user_name(self._run_as)} user cannot reach {self.home}; run as that "
+                f"user, or set DATABASE_URL to an existing PostgreSQL server"
+            )
+        marker = self.home / "data-directory"
+        if not marker.exists():
+            marker.write_text(f"{self.directory}\n")
+            log.info(
+                "the %s user cannot reach %s: the embedded PostgreSQL cluster is kept in %s",
+                _user_name(self._run_as),
+                self.directory,
+                self.home,
+            )
 
     def url(self, port: int) -> str:
         password = quote(self.password_file.read_text().strip(), safe="")
@@ -126,7 +170,7 @@ class EmbeddedPostgres:
         self.password_file.write_text(password + "\n")
         self.password_file.chmod(0o600)
         self.cluster.mkdir(mode=0o700, exist_ok=True)
-        pwfile = self.directory / ".initdb-password"
+        pwfile = self.home / ".initdb-password"
         pwfile.write_text(password + "\n")
         self._give_to_server_user(self.cluster, pwfile)
         try:
@@ -241,7 +285,7 @@ class EmbeddedPostgres:
             env=full_env,
             user=user,
             group=group,
-            cwd=self.directory,
+            cwd=self.home,
             check=False,
         )
         if result.returncode != 0:
@@ -262,3 +306,31 @@ def _unprivileged_user() -> tuple[int, int]:
     raise EmbeddedPostgresError(
         "running as root, and neither a postgres nor a nobody user exists to run PostgreSQL"
     )
+
+
+def _can_traverse(user: tuple[int, int] | None, directory: Path) -> bool:
+    """Whether `user` can search `directory` (or, if absent, the nearest existing parent)."""
+    if user is None:
+        return True
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    uid, gid = user
+    # access(2) as that user resolves every component of the path: what initdb will do.
+    result = subprocess.run(  # noqa: S603
+        ["/usr/bin/test", "-x", str(existing)],
+        user=uid,
+        group=gid,
+        extra_groups=[],
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _user_name(user: tuple[int, int] | None) -> str:
+    if user is None:
+        return "current"
+    try:
+        return pwd.getpwuid(user[0]).pw_name
+    except KeyError:
+        return f"uid {user[0]}"

@@ -29,6 +29,9 @@ from aiohttp.typedefs import Handler
 
 from gateway import keys
 
+# The project's top-level packages: their loggers follow the configured level.
+OWN_PACKAGES = ("gateway", "billing", "certs", "portal", "checkout", "kernel")
+
 REQUEST_ID_HEADER = "X-Request-Id"
 # A client's id is kept when it is short and plain (no spaces, quotes or control
 # characters that would forge log fields or headers); otherwise a new one is made.
@@ -171,6 +174,8 @@ def configure_logging(
 ) -> None:
     """Send every log line to `stream` (stderr) as JSON (or plain text), at `level` and above.
 
+    That level is for the project's own packages. Libraries (the Stripe client logs
+    every API request at INFO) speak from WARNING up, unless `level` is DEBUG.
     aiohttp's own access log is silenced: `request_log_middleware` writes one
     richer line per request instead.
     """
@@ -183,7 +188,12 @@ def configure_logging(
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(level)
+    own_level = logging.getLevelNamesMapping().get(level.upper())
+    if own_level is None:
+        raise ValueError(f"unknown log level {level!r}")
+    root.setLevel(own_level if own_level <= logging.DEBUG else max(own_level, logging.WARNING))
+    for package in OWN_PACKAGES:
+        logging.getLogger(package).setLevel(own_level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.demo import ensure_demo_api_key, seed_demo
-from gateway.embedded_postgres import free_port
+from gateway.embedded_postgres import RELOCATED_ROOT, EmbeddedPostgres, free_port
 from gateway.tenants.api_keys import authenticate, list_api_keys, revoke_api_key
 from gateway.tenants.errors import InvalidApiKey
 
@@ -344,6 +345,11 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
     assert settings["name"] == "Alpeak"
     assert status == 0
     assert "Traceback" not in errors
+    # The demo's checkout is its own 14-day trial session, and says so.
+    assert checkout.startswith("Demo checkout (14-day trial): http://alpeak.localhost:")
+    # Library INFO lines (the Stripe client logs each call to localstripe) stay quiet.
+    assert '"logger": "stripe' not in errors
+    assert "Request to Stripe api" not in errors
 
 
 async def test_the_demo_api_key_stays_the_same_across_restarts_until_revoked(
@@ -388,3 +394,34 @@ async def test_control_characters_are_refused_in_names_and_escaped_in_listings(
     for output in (listed.out, shown.out):
         assert "\x1b" not in output
         assert "Alpeak\\u001b[2J\\u001b[31m" in output
+
+
+async def test_without_database_url_it_works_as_root_in_a_directory_postgres_cannot_enter(
+    tmp_path: Path,
+) -> None:
+    # `make run` in a checkout under /root or a `mktemp -d` directory: pytest's tmp_path
+    # sits in such a directory (mode 0700), which the postgres user cannot enter.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
+    }
+    data_dir = tmp_path / "project" / ".data"
+    environment["GATEWAY_DATA_DIR"] = str(data_dir)
+    home = EmbeddedPostgres(data_dir).home
+    try:
+        first = await gateway(environment, "migrate")
+        second = await gateway(environment, "migrate")
+        created = await gateway(environment, "tenant", "create", "--slug", "kept", "--name", "K")
+    finally:
+        if home != data_dir.resolve():
+            shutil.rmtree(home, ignore_errors=True)
+
+    assert first.status == 0, first.err
+    assert "applied 0001_schema" in first.out
+    assert second.status == 0, second.err
+    assert "database is up to date" in second.out
+    assert created.status == 0, created.err
+    if os.geteuid() == 0:
+        assert home.parent == RELOCATED_ROOT
+        assert not (data_dir / "pg").exists()

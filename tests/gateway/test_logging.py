@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import keys
-from gateway.logging_setup import _timestamp, configure_logging
+from gateway.logging_setup import OWN_PACKAGES, _timestamp, configure_logging
 from gateway.settings import Settings
 from tests.conftest import ApiTenant
 from tests.gateway.ops_gateway import json_lines, observed_app
@@ -34,7 +34,8 @@ async def crash(request: web.Request) -> web.Response:
 def log() -> Iterator[io.StringIO]:
     """Everything logged during the test, as the production JSON lines."""
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
+    named = ["aiohttp.access", *OWN_PACKAGES]
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in named})
     buffer = io.StringIO()
     configure_logging("INFO", log_format="json", stream=buffer)
     try:
@@ -45,7 +46,8 @@ def log() -> Iterator[io.StringIO]:
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
-        logging.getLogger("aiohttp.access").setLevel(saved[2])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
@@ -210,3 +212,32 @@ def test_lines_logged_outside_an_event_loop_are_written_at_once(log: io.StringIO
 def test_log_times_are_iso_utc_to_the_millisecond(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert _timestamp(created) == expected
+
+
+def test_library_info_lines_are_quiet_and_the_gateways_own_are_kept(log: io.StringIO) -> None:
+    logging.getLogger("stripe").info("message='Request to Stripe api'")
+    logging.getLogger("stripe").warning("a library warning")
+    logging.getLogger("gateway.demo").info("the gateway's own line")
+    logging.getLogger("billing.topups").info("a billing line")
+
+    messages = [line["message"] for line in json_lines(log.getvalue())]
+
+    assert messages == ["a library warning", "the gateway's own line", "a billing line"]
+
+
+def test_debug_also_opens_the_libraries_lines() -> None:
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in OWN_PACKAGES})
+    try:
+        configure_logging("DEBUG", log_format="json", stream=buffer)
+        logging.getLogger("stripe").debug("a library detail")
+        assert [line["message"] for line in json_lines(buffer.getvalue())] == ["a library detail"]
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)

@@ -1,0 +1,101 @@
+"""The demo: what its banner shows after a restart, its checkout, and its settings check."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from billing.checkout_sessions import create_checkout_session, get_checkout_session
+from billing.customers import create_customer
+from gateway.demo import (
+    DemoCheckout,
+    check_demo_settings,
+    demo_checkout,
+    demo_lines,
+    seed_demo,
+)
+from gateway.settings import Settings, SettingsError
+
+
+async def test_after_a_restart_the_banner_lists_only_the_demos_own_customers(
+    pool: Any, settings: Settings
+) -> None:
+    seeded = await seed_demo(pool)
+    await create_customer(
+        pool,
+        tenant_id=seeded.tenant.id,
+        data={"name": "Added Through The API", "email": "api@example.com"},
+    )
+
+    restarted = await seed_demo(pool)
+    lines = demo_lines(settings, restarted, api_key="gwk_example")
+
+    assert not restarted.created
+    assert [c.id for c in restarted.customers] == [c.id for c in seeded.customers]
+    assert len(restarted.customers) == 4
+    assert not any("Added Through The API" in line for line in lines)
+    assert {c.tenant_slug for c in restarted.customers} == {"alpeak", "bergfeld"}
+
+
+async def test_the_demo_checkout_is_its_own_trial_session_not_one_made_through_the_api(
+    pool: Any, settings: Settings
+) -> None:
+    info = await seed_demo(pool)
+    first = await demo_checkout(pool, settings, info)
+    # A tenant's own session, newer and without a trial, is not the demo's.
+    await create_checkout_session(
+        pool,
+        tenant_id=info.tenant.id,
+        data={
+            "customer_details": {"name": "Someone", "email": "someone@example.com"},
+            "currency": "EUR",
+            "line_items": [{"name": "One-off", "unit_amount": 1000, "quantity": 1}],
+            "success_url": "http://alpeak.localhost:8080/done",
+        },
+    )
+
+    again = await demo_checkout(pool, settings, info)
+    session = await get_checkout_session(
+        pool, tenant_id=info.tenant.id, session_id=again.url.rsplit("/", 1)[-1]
+    )
+
+    assert again == first
+    assert session.trial_days == 14
+    assert again.line == f"Demo checkout (14-day trial): {again.url}"
+    assert again.url.startswith("http://alpeak.localhost:8080/checkout/cs_")
+
+
+def test_a_checkout_without_a_trial_is_not_labelled_as_one() -> None:
+    checkout = DemoCheckout(url="http://alpeak.localhost:8080/checkout/cs_x", trial_days=None)
+
+    assert checkout.line == "Demo checkout: http://alpeak.localhost:8080/checkout/cs_x"
+
+
+async def test_a_public_base_domain_gets_a_demo_whose_checkout_returns_over_https(
+    pool: Any, settings: Settings
+) -> None:
+    public = dataclasses.replace(settings, base_domain="billing.example.com")
+
+    check_demo_settings(public)
+    info = await seed_demo(pool)
+    checkout = await demo_checkout(pool, public, info)
+    session = await get_checkout_session(
+        pool, tenant_id=info.tenant.id, session_id=checkout.url.rsplit("/", 1)[-1]
+    )
+
+    assert session.success_url.startswith("https://alpeak.billing.example.com:8443/checkout/")
+    assert checkout.url.startswith("http://alpeak.billing.example.com:8080/checkout/cs_")
+
+
+def test_a_base_domain_the_demo_cannot_use_is_refused_before_seeding(settings: Settings) -> None:
+    # Loading settings already refuses such a name; the demo's own check (run by
+    # `gateway demo` and `gateway serve --demo` before they seed) refuses it too.
+    unusable = dataclasses.replace(settings, base_domain="bad name.example")
+
+    with pytest.raises(SettingsError) as raised:
+        check_demo_settings(unusable)
+
+    assert "GATEWAY_BASE_DOMAIN" in str(raised.value)
+    assert "success_url" in str(raised.value)
