@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -25,6 +26,9 @@ ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
 
 # True in a process that also serves HTTPS: plain HTTP then redirects known hosts (308).
 HTTPS_SERVED = web.AppKey("https_served", bool)
+
+# Set at SIGTERM: /readyz answers 503 from then on, before the listeners close.
+DRAINING = web.AppKey("draining", asyncio.Event)
 
 # Set by the host middleware on every request for a tenant host.
 TENANT = web.RequestKey("tenant", Tenant)

@@ -18,6 +18,9 @@ from gateway.metrics import METRICS, CertificateCounters, HandshakeCounters, met
 
 logger = logging.getLogger(__name__)
 
+# A scrape or health check still running when the process stops gets this long.
+OPS_SHUTDOWN_SECONDS = 0.5
+
 
 def create_ops_app(app: web.Application) -> web.Application:
     """The ops application for the started gateway `app` (it must already hold its pool)."""
@@ -26,6 +29,8 @@ def create_ops_app(app: web.Application) -> web.Application:
     ops[keys.POOL] = app[keys.POOL]
     if keys.HOST_INDEX in app:
         ops[keys.HOST_INDEX] = app[keys.HOST_INDEX]
+    if keys.DRAINING in app:
+        ops[keys.DRAINING] = app[keys.DRAINING]
     if METRICS in app:
         ops[METRICS] = app[METRICS]
         ops.router.add_get("/metrics", metrics_handler)
@@ -53,7 +58,9 @@ class OpsSite:
 
     async def start(self) -> None:
         """Bind and serve. Raises OSError when the port is taken."""
-        runner = web.AppRunner(create_ops_app(self._app), access_log=None)
+        runner = web.AppRunner(
+            create_ops_app(self._app), access_log=None, shutdown_timeout=OPS_SHUTDOWN_SECONDS
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self._host, self._port).start()
