@@ -36,3 +36,10 @@ TENANT = web.RequestKey("tenant", Tenant)
 CANONICAL_HOST = web.RequestKey("canonical_host", str)
 # Set by the API authentication middleware: the tenant the bearer key belongs to.
 API_TENANT = web.RequestKey("api_tenant", Tenant)
+# Set by the settings page for a signed-in request: the tenant of its session.
+SETTINGS_TENANT = web.RequestKey("settings_tenant", Tenant)
+
+
+def request_tenant(request: web.BaseRequest) -> Tenant | None:
+    """The tenant a request is for: its host's, its API key's or its settings-page session's."""
+    return request.get(TENANT) or request.get(API_TENANT) or request.get(SETTINGS_TENANT)

@@ -14,7 +14,13 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.health import routes as health_routes
-from gateway.metrics import METRICS, CertificateCounters, HandshakeCounters, metrics_handler
+from gateway.metrics import (
+    METRICS,
+    CertificateCounters,
+    GuardCounters,
+    HandshakeCounters,
+    metrics_handler,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +88,14 @@ async def start_ops_site(
     *,
     listener: HandshakeCounters | None = None,
     resolver: CertificateCounters | None = None,
+    guard: GuardCounters | None = None,
     port_offset: int = 0,
 ) -> OpsSite:
     """Serve the ops site for the started gateway `app`; the caller closes it.
 
-    `listener` and `resolver` are the process's HTTPS listener and certificate
-    resolver, whose counters /metrics then shows. With several worker
+    `listener`, `resolver` and `guard` are the process's HTTPS listener,
+    certificate resolver and HTTP server (`GuardedServer`), whose counters
+    /metrics then shows. With several worker
     processes, worker `n` passes `port_offset=n` and serves GATEWAY_OPS_PORT + n,
     so each worker is scraped on its own port.
     """
@@ -98,6 +106,8 @@ async def start_ops_site(
             metrics.watch_listener(listener)
         if resolver is not None:
             metrics.watch_resolver(resolver)
+        if guard is not None:
+            metrics.watch_guard(guard)
     site = OpsSite(app, host=settings.ops_host, port=settings.ops_port + port_offset)
     await site.start()
     return site

@@ -139,7 +139,9 @@ async def serve(
             protocol_for=server.protocol_for,
         )
         await https.start()
-        ops = await start_ops_site(app, listener=https, resolver=resolver, port_offset=worker_index)
+        ops = await start_ops_site(
+            app, listener=https, resolver=resolver, guard=server, port_offset=worker_index
+        )
         urls = [_url("http", http_address), _url("https", https.address)]
         logger.info("listening on %s", ", ".join(urls))
         if ready is not None:

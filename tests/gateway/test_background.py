@@ -102,7 +102,7 @@ async def test_a_listener_whose_database_is_away_retries_at_least_every_two_seco
 def pauses(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The reconnect pauses the listener logged, in order."""
     return [
-        float(record.args[-1])
+        float(str(record.args[-1]))
         for record in caplog.records
         if "reconnecting in" in str(record.msg) and isinstance(record.args, tuple)
     ]
