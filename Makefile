@@ -14,12 +14,13 @@ SSLYZE_STAMP := $(SSLYZE_VENV)/.installed-$(SSLYZE_VERSION)
 # Debian packages the gateway and its tests need: postgresql (server binaries initdb/pg_ctl
 # for the embedded PostgreSQL), pebble (the ACME CA and pebble-challtestsrv DNS the
 # certificate tests run against), Pango for WeasyPrint's invoice PDFs, Chromium for the
-# end-to-end browser tests, faketime for the moved-clock passes below, and podman with
+# end-to-end browser tests, faketime for the moved-clock passes below, podman with
 # buildah, debootstrap and runc to build and run the container image without a registry
-# (tests/fixtures/podman.py).
+# (tests/fixtures/podman.py), and haproxy for the replicas-behind-a-load-balancer test
+# (deploy/haproxy.cfg).
 # Add packages here; `system-deps` installs what is missing.
 SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium \
-	faketime podman buildah debootstrap runc
+	faketime podman buildah debootstrap runc haproxy
 # Only `make bench` needs these (CI never benchmarks): wrk, the keep-alive load generator.
 BENCH_PACKAGES := wrk
 

@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 
 # How long a cancelled task gets before it is cancelled again.
 CANCEL_ROUND_SECONDS = 1.0
+# Backoff of the LISTEN connections and of the reloads they trigger. Capped at about two
+# seconds (issue 18): a cap of 30 s made a domain or brand change made during a database
+# outage appear up to 30 s after the database was back. A reconnect every 2 s per
+# replica is no load on a PostgreSQL that is up.
+RETRY_INITIAL_SECONDS = 0.5
+RETRY_MAX_SECONDS = 2.0
 
 
 def reraise_if_cancelled() -> None:
@@ -61,13 +67,14 @@ async def follow_channel(
     on_notify: Callable[..., None],
     on_listen: Callable[[], None],
     health_check_seconds: float,
-    retry_initial_seconds: float,
-    retry_max_seconds: float,
+    retry_initial_seconds: float = RETRY_INITIAL_SECONDS,
+    retry_max_seconds: float = RETRY_MAX_SECONDS,
 ) -> None:
     """Keep one pooled connection LISTENing on `channel` until cancelled.
 
     `on_listen` runs each time listening (re)starts: changes made while no one
-    listened were never announced. A lost connection is replaced with backoff; a
+    listened were never announced. A lost connection is replaced with backoff
+    (doubling from `retry_initial_seconds` up to `retry_max_seconds`); a
     half-open one is found by asking it `SELECT 1` every `health_check_seconds`.
     `role` names the connection in pg_stat_activity and in the logs.
     """

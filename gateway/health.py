@@ -1,9 +1,11 @@
 """Liveness, readiness, and the database outage seen as a 503 instead of a 500.
 
 /healthz answers while the process and its event loop live; /readyz answers
-200 only when PostgreSQL responds within a short deadline and the host index
-is loaded. Both are served on the public listeners (any host, for load
-balancers) and on the ops site.
+200 only when PostgreSQL responds within a short deadline, the host index
+is loaded and the process is not stopping (it turns 503 at SIGTERM, before
+the listeners close, so a load balancer sends new connections elsewhere).
+Both are served on the public listeners (any host, for load balancers) and
+on the ops site.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when PostgreSQL answers within a short deadline and the host index is loaded."""
+    """Ready when PostgreSQL answers in time, the host index is loaded and no stop has begun."""
     checks: dict[str, str] = {}
+    draining = request.config_dict.get(keys.DRAINING)
+    checks["accepting"] = "draining" if draining is not None and draining.is_set() else "ok"
     try:
         await asyncio.wait_for(
             request.config_dict[keys.POOL].fetchval("SELECT 1"), READY_TIMEOUT_SECONDS

@@ -20,6 +20,15 @@ both with a status line of that version (issue 13); they get `505 HTTP Version
 Not Supported` and the connection closes. Every response names the server as
 `SERVER_NAME`, without the Python and aiohttp versions aiohttp would send.
 
+Draining (`runner.cleanup()` after the listeners closed) finishes what was
+accepted: aiohttp's own shutdown marks every connection closing at once and
+from then on drops the bytes that arrive, so a request whose body was still
+on its way was lost. Here a request whose head has arrived keeps receiving
+its body and gets its response (with `Connection: close`); idle connections
+close at once; at the runner's `shutdown_timeout` every handler still running
+is cancelled (a proxied upstream request with it) and its connection cut, so
+`cleanup()` returns within that bound plus a short grace.
+
 It also carries the client address a PROXY protocol header named, so that
 `request.remote`, the access log and X-Forwarded-For see the real client.
 `GuardedRunner` is an `AppRunner` whose server builds these handlers; use
@@ -30,12 +39,13 @@ factory of every listener.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion10, HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
@@ -49,6 +59,10 @@ REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent
 # What the Server header says: the product, never versions (RFC 9110 10.2.4 warns against detail).
 SERVER_NAME = "billing-edge-gateway"
 SERVED_VERSIONS = (HttpVersion10, HttpVersion11)
+
+# How long handlers cancelled at the shutdown deadline get to unwind before their
+# connections are cut regardless.
+CUT_GRACE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,31 @@ class GuardedServer(web.Server):
         self.head_timeouts = 0
         self.body_timeouts = 0
         self.refused_connections = 0
+        self.draining = False
+
+    def pre_shutdown(self) -> None:
+        """Start draining: idle connections close, requests in progress may finish."""
+        self.draining = True
+        for connection in list(self._connections):
+            if isinstance(connection, GuardedRequestHandler):
+                connection.drain()
+            else:
+                connection.close()
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (aiohttp's)
+        """Wait up to `timeout` seconds for the requests in progress, then cut the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        connections = list(self._connections)
+        await asyncio.gather(
+            *(
+                connection.finish(deadline)
+                if isinstance(connection, GuardedRequestHandler)
+                else connection.shutdown(timeout)
+                for connection in connections
+            )
+        )
+        self._connections.clear()
 
     def __call__(self) -> GuardedRequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
@@ -100,6 +139,7 @@ class GuardedRequestHandler(RequestHandler):
         self._body_deadline: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
         self._counted = False
+        self._draining = False
         self.client_address: ClientAddress | None = None
 
     @property
@@ -133,7 +173,51 @@ class GuardedRequestHandler(RequestHandler):
         self._body = None
         super().connection_lost(exc)
 
+    @property
+    def draining(self) -> bool:
+        """Whether the server is stopping: the response in progress is this connection's last."""
+        return self._draining
+
+    def drain(self) -> None:
+        """No further request on this connection; the one whose head has arrived may finish."""
+        self._draining = True
+        self._cancel_head_deadline()
+        # aiohttp's close() also makes data_received drop what arrives; the body of the
+        # request in progress still gets through (see data_received).
+        self.close()
+
+    async def finish(self, deadline: float | None) -> None:
+        """Let the request in progress finish until `deadline` (loop time), then cut it."""
+        self._draining = True
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        task = self._task_handler
+        if task is not None and not task.done():
+            timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+            await asyncio.wait({task}, timeout=timeout)
+            if not task.done():
+                logger.warning("cut a request from %s at the shutdown deadline", _peer(self))
+                # Cancels the handler it awaits too, and any upstream request that handler makes.
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), CUT_GRACE_SECONDS)
+        self.force_close()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109 (aiohttp's)
+        """aiohttp's per-connection shutdown, as `finish` within `timeout` seconds."""
+        self.drain()
+        await self.finish(None if timeout is None else self._loop.time() + timeout)
+
     def data_received(self, data: bytes) -> None:
+        if self._draining and self._close and not self._force_close and self._receiving_body():
+            # Draining: the body of the request whose head has arrived is still wanted.
+            self._close = False
+            try:
+                self.data_received(data)
+            finally:
+                self._close = True
+            return
         if self._payload_parser is not None or self._upgraded or self._close or self._force_close:
             super().data_received(data)
             return
@@ -191,7 +275,12 @@ class GuardedRequestHandler(RequestHandler):
         response.headers["Server"] = SERVER_NAME
         return response
 
+    def _receiving_body(self) -> bool:
+        return self._body is not None and not self._body.is_eof()
+
     def _arm_head_deadline(self) -> None:
+        if self._draining:
+            return
         self._cancel_head_deadline()
         self._head_deadline = self._loop.call_later(self._limits.head_timeout, self._head_expired)
 
@@ -238,6 +327,11 @@ class GuardedRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._limits = limits
+        app.on_response_prepare.append(_close_when_draining)
+
+    def shorten_shutdown(self, seconds: float) -> None:
+        """Give requests in flight at most `seconds` in `cleanup()` (what is left to a deadline)."""
+        self._shutdown_timeout = min(self._shutdown_timeout, seconds)
 
     @property
     def guarded_server(self) -> GuardedServer:
@@ -262,6 +356,16 @@ class GuardedRunner(web.AppRunner):
 async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the Server header without versions (aiohttp's default names them)."""
     response.headers["Server"] = SERVER_NAME
+
+
+async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+    # The client learns this response is the connection's last, rather than racing
+    # its next request against the close.
+    protocol = request.protocol
+    if isinstance(protocol, GuardedRequestHandler) and protocol.draining:
+        response.force_close()
+        # The hook runs after aiohttp chose the Connection header: say it here too.
+        response.headers[hdrs.CONNECTION] = "close"
 
 
 def _peer(handler: RequestHandler) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -26,9 +27,19 @@ ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
 # True in a process that also serves HTTPS: plain HTTP then redirects known hosts (308).
 HTTPS_SERVED = web.AppKey("https_served", bool)
 
+# Set at SIGTERM: /readyz answers 503 from then on, before the listeners close.
+DRAINING = web.AppKey("draining", asyncio.Event)
+
 # Set by the host middleware on every request for a tenant host.
 TENANT = web.RequestKey("tenant", Tenant)
 # The canonical host of the request (lower case, no port, A-labels).
 CANONICAL_HOST = web.RequestKey("canonical_host", str)
 # Set by the API authentication middleware: the tenant the bearer key belongs to.
 API_TENANT = web.RequestKey("api_tenant", Tenant)
+# Set by the settings page for a signed-in request: the tenant of its session.
+SETTINGS_TENANT = web.RequestKey("settings_tenant", Tenant)
+
+
+def request_tenant(request: web.BaseRequest) -> Tenant | None:
+    """The tenant a request is for: its host's, its API key's or its settings-page session's."""
+    return request.get(TENANT) or request.get(API_TENANT) or request.get(SETTINGS_TENANT)

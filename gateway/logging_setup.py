@@ -162,7 +162,7 @@ def request_context() -> dict[str, Any]:
     if request is None:
         return {}
     context: dict[str, Any] = {"request_id": request.get(REQUEST_ID)}
-    tenant = request.get(keys.TENANT) or request.get(keys.API_TENANT)
+    tenant = keys.request_tenant(request)
     if tenant is not None:
         context["tenant_id"] = tenant.id
         context["tenant"] = tenant.slug
@@ -258,7 +258,7 @@ def _log_access(request: web.Request, status: int, seconds: float) -> None:
         "message": message,
         "request_id": request.get(REQUEST_ID),
     }
-    tenant = request.get(keys.TENANT) or request.get(keys.API_TENANT)
+    tenant = keys.request_tenant(request)
     if tenant is not None:
         fields["tenant_id"] = tenant.id
         fields["tenant"] = tenant.slug

@@ -32,6 +32,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Requests no route matched share one label, so scanners cannot grow the series without bound.
 UNMATCHED_ROUTE = "unmatched"
+# Tenants get a label value each up to this many per process; later ones share OTHER_TENANTS,
+# so a platform with many tenants keeps a bounded number of series (each tenant value costs
+# one series per route and status, and a histogram per route).
+MAX_TENANT_LABELS = 1000
+OTHER_TENANTS = "other"
 
 Labels = tuple[str, ...]
 
@@ -173,6 +178,15 @@ class HandshakeCounters(Protocol):
     failed: int
 
 
+class GuardCounters(Protocol):
+    """What the HTTP connection guard counts (gateway.http_guard.GuardedServer)."""
+
+    open_connections: int
+    head_timeouts: int
+    body_timeouts: int
+    refused_connections: int
+
+
 class CertificateCounters(Protocol):
     """What the certificate resolver counts (gateway.tls.certificates.CertificateResolver)."""
 
@@ -214,12 +228,27 @@ class GatewayMetrics:
         )
         self._listeners: list[HandshakeCounters] = []
         self._resolvers: list[CertificateCounters] = []
+        self._guards: list[GuardCounters] = []
         self._pool: asyncpg.Pool[Any] | None = None
+        self._tenants: set[str] = set()
 
     def observe_request(self, *, tenant: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
+        tenant = self._bounded_tenant(tenant)
         self.requests.inc(tenant, route, _status_text(status))
         self.latency.observe(tenant, route, value=seconds)
+
+    def _bounded_tenant(self, tenant: str) -> str:
+        if tenant in self._tenants or not tenant:
+            return tenant
+        if len(self._tenants) >= MAX_TENANT_LABELS:
+            return OTHER_TENANTS
+        self._tenants.add(tenant)
+        return tenant
+
+    def watch_guard(self, guard: GuardCounters) -> None:
+        """Expose the HTTP guard's connection figures and deadline closes (read at scrape time)."""
+        self._guards.append(guard)
 
     def watch_listener(self, listener: HandshakeCounters) -> None:
         """Expose an HTTPS listener's handshake counters (read at scrape time)."""
@@ -259,6 +288,7 @@ class GatewayMetrics:
         for metric in (
             self.requests,
             self.latency,
+            *self._guard_metrics(),
             *self._handshake_metrics(),
             self.certificate_expiry,
             self.acme_orders,
@@ -268,6 +298,26 @@ class GatewayMetrics:
         ):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"
+
+    def _guard_metrics(self) -> list[Metric]:
+        if not self._guards:
+            return []
+        open_now = Gauge(
+            "gateway_http_connections_open", "HTTP and HTTPS connections open in this process."
+        )
+        closed = Counter(
+            "gateway_http_connections_closed_total",
+            "Connections the gateway closed on its own, by reason: head_timeout (no complete "
+            "request head in GATEWAY_HEAD_TIMEOUT), body_timeout (no whole body in "
+            "GATEWAY_BODY_TIMEOUT) or over_limit (beyond GATEWAY_MAX_CONNECTIONS).",
+            ("reason",),
+        )
+        open_now.set(value=sum(guard.open_connections for guard in self._guards))
+        for guard in self._guards:
+            closed.inc("head_timeout", amount=guard.head_timeouts)
+            closed.inc("body_timeout", amount=guard.body_timeouts)
+            closed.inc("over_limit", amount=guard.refused_connections)
+        return [open_now, closed]
 
     def _handshake_metrics(self) -> list[Metric]:
         accepted = Counter(
@@ -335,8 +385,9 @@ def route_label(request: web.Request) -> str:
 
 
 def tenant_label(request: web.Request) -> str:
-    """The slug of the tenant the request was for (its host or its API key), else empty."""
-    tenant = request.get(keys.TENANT) or request.get(keys.API_TENANT)
+    """The slug of the tenant the request was for (its host, API key or settings-page session),
+    else empty."""
+    tenant = keys.request_tenant(request)
     return "" if tenant is None else tenant.slug
 
 

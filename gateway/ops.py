@@ -15,9 +15,18 @@ from aiohttp import web
 from gateway import keys
 from gateway.health import routes as health_routes
 from gateway.http_guard import name_the_server
-from gateway.metrics import METRICS, CertificateCounters, HandshakeCounters, metrics_handler
+from gateway.metrics import (
+    METRICS,
+    CertificateCounters,
+    GuardCounters,
+    HandshakeCounters,
+    metrics_handler,
+)
 
 logger = logging.getLogger(__name__)
+
+# A scrape or health check still running when the process stops gets this long.
+OPS_SHUTDOWN_SECONDS = 0.5
 
 
 def create_ops_app(app: web.Application) -> web.Application:
@@ -28,6 +37,8 @@ def create_ops_app(app: web.Application) -> web.Application:
     ops[keys.POOL] = app[keys.POOL]
     if keys.HOST_INDEX in app:
         ops[keys.HOST_INDEX] = app[keys.HOST_INDEX]
+    if keys.DRAINING in app:
+        ops[keys.DRAINING] = app[keys.DRAINING]
     if METRICS in app:
         ops[METRICS] = app[METRICS]
         ops.router.add_get("/metrics", metrics_handler)
@@ -55,7 +66,9 @@ class OpsSite:
 
     async def start(self) -> None:
         """Bind and serve. Raises OSError when the port is taken."""
-        runner = web.AppRunner(create_ops_app(self._app), access_log=None)
+        runner = web.AppRunner(
+            create_ops_app(self._app), access_log=None, shutdown_timeout=OPS_SHUTDOWN_SECONDS
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self._host, self._port).start()
@@ -77,12 +90,14 @@ async def start_ops_site(
     *,
     listener: HandshakeCounters | None = None,
     resolver: CertificateCounters | None = None,
+    guard: GuardCounters | None = None,
     port_offset: int = 0,
 ) -> OpsSite:
     """Serve the ops site for the started gateway `app`; the caller closes it.
 
-    `listener` and `resolver` are the process's HTTPS listener and certificate
-    resolver, whose counters /metrics then shows. With several worker
+    `listener`, `resolver` and `guard` are the process's HTTPS listener,
+    certificate resolver and HTTP server (`GuardedServer`), whose counters
+    /metrics then shows. With several worker
     processes, worker `n` passes `port_offset=n` and serves GATEWAY_OPS_PORT + n,
     so each worker is scraped on its own port.
     """
@@ -93,6 +108,8 @@ async def start_ops_site(
             metrics.watch_listener(listener)
         if resolver is not None:
             metrics.watch_resolver(resolver)
+        if guard is not None:
+            metrics.watch_guard(guard)
     site = OpsSite(app, host=settings.ops_host, port=settings.ops_port + port_offset)
     await site.start()
     return site

@@ -65,10 +65,14 @@ async def serve(
     load balancers first. `reuse_port` binds with SO_REUSEPORT, for worker
     processes sharing the ports.
 
-    Graceful stop on SIGINT or SIGTERM (or when `stop` is set): both listeners
-    close at once (new connections are refused), idle keep-alive connections
-    close, requests in flight get up to GATEWAY_SHUTDOWN_TIMEOUT seconds to
-    finish, then the pool and the embedded database close and this returns.
+    Graceful stop on SIGINT or SIGTERM (or when `stop` is set): /readyz turns
+    503 at once; after GATEWAY_DRAIN_DELAY seconds (for a load balancer's
+    health check to notice) both listeners close (new connections are
+    refused) and idle keep-alive connections close; requests whose head has
+    arrived keep receiving their bodies and get their responses until
+    GATEWAY_SHUTDOWN_TIMEOUT seconds after the stop began, when whatever still
+    runs is cut (proxied upstream requests included); then the pool and the
+    embedded database close and this returns.
     `app` replaces `create_app(settings)`; it must not have started. The ops site
     (/metrics, /healthz, /readyz) listens on GATEWAY_OPS_PORT + `worker_index`.
     """
@@ -78,6 +82,8 @@ async def serve(
     for number in signals:
         loop.add_signal_handler(number, stop.set)
     app = create_app(settings) if app is None else app
+    draining = asyncio.Event()
+    app[keys.DRAINING] = draining
     serve_https(app)
     if settings.worker_header:
         app.on_response_prepare.append(_add_worker_header)
@@ -133,25 +139,37 @@ async def serve(
             protocol_for=server.protocol_for,
         )
         await https.start()
-        ops = await start_ops_site(app, listener=https, resolver=resolver, port_offset=worker_index)
+        ops = await start_ops_site(
+            app, listener=https, resolver=resolver, guard=server, port_offset=worker_index
+        )
         urls = [_url("http", http_address), _url("https", https.address)]
         logger.info("listening on %s", ", ".join(urls))
         if ready is not None:
             ready(urls)
         await stop.wait()
-        logger.info("stopping: no new connections; finishing requests in flight")
     finally:
-        # The ops site goes first: health checks fail as soon as draining starts.
-        if ops is not None:
-            await ops.close()
+        deadline = loop.time() + settings.shutdown_timeout
+        # /readyz fails first, while the listeners still accept: a load balancer checking it
+        # moves new connections to other replicas before this one refuses them.
+        draining.set()
+        delay = min(settings.drain_delay, settings.shutdown_timeout)
+        if delay > 0 and ops is not None:
+            logger.info("stopping: /readyz is 503; listeners close in %.1f s", delay)
+            await asyncio.sleep(delay)
+        logger.info("stopping: no new connections; finishing requests in flight")
         # Every listener closes first, so no connection arrives while the others drain.
         closing = [listener.close() for listener in (https, http) if listener is not None]
         if site is not None:
             closing.append(site.stop())
         await asyncio.gather(*closing, return_exceptions=True)
+        # The resolver's LISTEN connection goes back to the pool before the pool closes.
         if resolver is not None:
             await resolver.close()
+        runner.shorten_shutdown(max(0.0, deadline - loop.time()))
         await runner.cleanup()
+        # The ops site goes last: /readyz says "draining" (not "refused") until the end.
+        if ops is not None:
+            await ops.close()
         for number in signals:
             loop.remove_signal_handler(number)
     logger.info("stopped")

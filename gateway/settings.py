@@ -355,7 +355,16 @@ class Settings:
     shutdown_timeout: float = _setting(
         10.0,
         _parse_float(0, 3600),
-        "seconds requests in flight get to finish after SIGTERM before they are cut",
+        "seconds from SIGTERM until every request still in flight (proxied ones included) is "
+        "cut; requests whose head has arrived finish their bodies and responses meanwhile, and "
+        "the process exits within this bound plus about a second",
+    )
+    drain_delay: float = _setting(
+        0.0,
+        _parse_float(0, 600),
+        "seconds after SIGTERM during which /readyz answers 503 while the listeners still "
+        "accept, so a load balancer's health check moves traffic away first; counted within "
+        "GATEWAY_SHUTDOWN_TIMEOUT",
     )
     proxy_protocol: str = _setting(
         "off",

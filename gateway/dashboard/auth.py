@@ -182,6 +182,8 @@ def signed_in(handler: DeskHandler) -> Callable[[web.Request], Awaitable[web.Str
                 raise Unauthorized("your session has ended; sign in again")
             raise web.HTTPSeeOther(location=SIGN_IN_PATH)
         tenant = await get_tenant(pool, session.tenant_id)
+        # For the access log and metrics, as the API's key does for API requests.
+        request[keys.SETTINGS_TENANT] = tenant
         language, t = language_of(request)
         desk = Desk(
             tenant=tenant,

@@ -14,7 +14,13 @@ from typing import Any
 
 import asyncpg
 
-from gateway.background import follow_channel, reraise_if_cancelled, stop_tasks
+from gateway.background import (
+    RETRY_INITIAL_SECONDS,
+    RETRY_MAX_SECONDS,
+    follow_channel,
+    reraise_if_cancelled,
+    stop_tasks,
+)
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 
 logger = logging.getLogger(__name__)
@@ -43,8 +49,8 @@ class HostIndex:
         *,
         base_domain: str,
         debounce_seconds: float = 0.1,
-        retry_initial_seconds: float = 0.5,
-        retry_max_seconds: float = 30.0,
+        retry_initial_seconds: float = RETRY_INITIAL_SECONDS,
+        retry_max_seconds: float = RETRY_MAX_SECONDS,
         health_check_seconds: float = 30.0,
     ) -> None:
         self.base_domain = base_domain

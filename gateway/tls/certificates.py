@@ -55,7 +55,13 @@ from certs.internal_ca import IssuedCertificate
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
-from gateway.background import follow_channel, reraise_if_cancelled, stop_tasks
+from gateway.background import (
+    RETRY_INITIAL_SECONDS,
+    RETRY_MAX_SECONDS,
+    follow_channel,
+    reraise_if_cancelled,
+    stop_tasks,
+)
 from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.sealing import Sealer
 from gateway.settings import Settings
@@ -108,8 +114,8 @@ class CertificateResolver:
         settings: Settings,
         issuer_getter: Callable[[], Issuer | None],
         *,
-        retry_initial_seconds: float = 0.5,
-        retry_max_seconds: float = 30.0,
+        retry_initial_seconds: float = RETRY_INITIAL_SECONDS,
+        retry_max_seconds: float = RETRY_MAX_SECONDS,
         health_check_seconds: float = 30.0,
     ) -> None:
         self._pool = pool

@@ -1,10 +1,21 @@
-"""Background loops stop when the gateway stops, even when a cancellation was swallowed."""
+"""Background loops stop when the gateway stops, even when a cancellation was swallowed, and
+LISTEN connections come back quickly after a database outage."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway.background import reraise_if_cancelled, stop_tasks
+import asyncpg
+import pytest
+
+from gateway.background import (
+    RETRY_MAX_SECONDS,
+    follow_channel,
+    reraise_if_cancelled,
+    stop_tasks,
+)
+from tests.conftest import eventually
+from tests.fixtures.pebble import free_port
 
 
 async def test_a_loop_that_swallowed_its_cancellation_is_cancelled_again() -> None:
@@ -57,3 +68,41 @@ async def test_errors_the_tasks_ended_with_are_not_raised_by_stop() -> None:
     await asyncio.sleep(0)
     await stop_tasks([task])
     assert isinstance(task.exception(), RuntimeError)
+
+
+async def test_a_listener_whose_database_is_away_retries_at_least_every_two_seconds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real pool aimed at a port nothing listens on: every acquire is refused at once.
+    pool = await asyncpg.create_pool(f"postgresql://gateway@127.0.0.1:{free_port()}/x", min_size=0)
+    listens: list[bool] = []
+    task = asyncio.create_task(
+        follow_channel(
+            pool,
+            channel="gateway_hosts",
+            role="test listener",
+            on_notify=lambda *_: None,
+            on_listen=lambda: listens.append(True),
+            health_check_seconds=30.0,
+            retry_initial_seconds=0.25,
+        )
+    )
+    try:
+        # 0.25, 0.5, 1 and 2 s, then the cap: bounded by the count of attempts, not by time.
+        await eventually(lambda: asyncio.sleep(0, len(pauses(caplog))), lambda n: n >= 6, within=60)
+    finally:
+        await stop_tasks([task])
+        await pool.close()
+    logged = pauses(caplog)
+    assert logged[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert max(logged) == RETRY_MAX_SECONDS == 2.0
+    assert not listens
+
+
+def pauses(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The reconnect pauses the listener logged, in order."""
+    return [
+        float(str(record.args[-1]))
+        for record in caplog.records
+        if "reconnecting in" in str(record.msg) and isinstance(record.args, tuple)
+    ]

@@ -12,4 +12,4 @@ async def test_healthz_and_readyz_answer_on_any_host(gateway_client: Any) -> Non
         response = await gateway_client.get("/readyz", headers={"Host": host})
         assert response.status == 200
         body = await response.json()
-        assert body["checks"] == {"database": "ok", "host_index": "ok"}
+        assert body["checks"] == {"accepting": "ok", "database": "ok", "host_index": "ok"}

@@ -17,13 +17,17 @@ from aiohttp.test_utils import TestClient
 
 from gateway import keys
 from gateway.ids import new_id
+from gateway.metrics import MAX_TENANT_LABELS, GatewayMetrics
 from gateway.ops import OpsSite, start_ops_site
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.listener import HttpsListener
-from tests.conftest import ApiTenant
+from tests.conftest import ApiTenant, eventually
+from tests.dashboard.desk import signed_in_desk
 from tests.fixtures.pebble import free_port
+from tests.gateway.https_gateway import http_get
 from tests.gateway.ops_gateway import observed_app, parse_metrics, sample
+from tests.gateway.test_limits import connect, post_bytes, probing_gateway, read_until_closed
 
 Client = TestClient[web.Request, web.Application]
 MakeTenant = Callable[..., Awaitable[ApiTenant]]
@@ -221,3 +225,91 @@ async def test_ops_site_serves_health_and_turns_unready_without_the_database(
 async def test_metrics_are_not_served_on_the_public_listener(client: Client) -> None:
     response = await client.get("/metrics", headers={"Host": "api.localhost:8080"})
     assert response.status == 404
+
+
+async def test_settings_page_requests_are_counted_under_the_signed_in_tenant(
+    client: Client, make_tenant: MakeTenant
+) -> None:
+    acme = await make_tenant("acme")
+    desk = await signed_in_desk(client, acme.key)
+    status, _ = await desk.get("/settings/customers")
+    assert status == 200
+    created = await client.post(
+        "/api/v1/customers",
+        json={"name": "Ada", "email": "ada@acme.test"},
+        headers=acme.headers,
+    )
+    assert created.status == 201
+    async with ops_site(client) as site:
+        samples = parse_metrics((await scrape(site))[2])
+    requests = "gateway_http_requests_total"
+    assert sample(samples, requests, tenant="acme", route="/settings/customers", status="200") == 1
+    assert sample(samples, requests, tenant="acme", route="/api/v1/customers", status="201") == 1
+    assert not [
+        labels
+        for (name, labels), _ in samples.items()
+        if name == requests
+        and ("tenant", "") in labels
+        and ("route", "/settings/customers") in labels
+    ]
+
+
+def test_tenant_label_values_are_bounded_per_process() -> None:
+    metrics = GatewayMetrics()
+    for number in range(MAX_TENANT_LABELS + 50):
+        metrics.observe_request(tenant=f"t{number}", route="/portal", status=200, seconds=0.01)
+    metrics.observe_request(tenant="t0", route="/portal", status=200, seconds=0.01)
+    metrics.observe_request(tenant="", route="unmatched", status=404, seconds=0.01)
+    samples = parse_metrics(metrics.render())
+    tenants = {
+        dict(labels)["tenant"] for name, labels in samples if name == "gateway_http_requests_total"
+    }
+    assert len(tenants) == MAX_TENANT_LABELS + 2  # the first ones, "other" and ""
+    assert (
+        sample(samples, "gateway_http_requests_total", tenant="t0", route="/portal", status="200")
+        == 2
+    )
+    assert (
+        sample(
+            samples, "gateway_http_requests_total", tenant="other", route="/portal", status="200"
+        )
+        == 50
+    )
+
+
+async def test_connections_closed_at_the_head_and_body_deadlines_and_over_the_cap_are_exported(
+    settings: Settings,
+) -> None:
+    async with probing_gateway(
+        settings, head_timeout=3.0, body_timeout=0.5, max_connections=2
+    ) as served:
+        port = served.settings.http_port
+        # Two connections that never send a head fill the cap; a third is closed at once.
+        first, first_writer = await connect(port)
+        second, second_writer = await connect(port)
+        over_cap, over_cap_writer = await connect(port)
+        await read_until_closed(over_cap, 30)
+        # Both silent ones get 408 at the head deadline, which frees the slots.
+        await read_until_closed(first, 30)
+        await read_until_closed(second, 30)
+        # A head whose body stops halfway is closed at the body deadline.
+        slow, writer = await connect(port)
+        writer.write(post_bytes(b"0123456789")[:-5])
+        await read_until_closed(slow, 30)
+        for opened in (first_writer, second_writer, over_cap_writer, writer):
+            opened.close()
+
+        async def closed() -> dict[str, float | None]:
+            answer = await http_get(served.settings.ops_port, "/metrics", "localhost")
+            samples = parse_metrics(answer.body)
+            return {
+                reason: sample(samples, "gateway_http_connections_closed_total", reason=reason)
+                for reason in ("head_timeout", "body_timeout", "over_limit")
+            }
+
+        figures = await eventually(closed, lambda found: all(found.values()), within=30)
+        answer = await http_get(served.settings.ops_port, "/metrics", "localhost")
+    samples = parse_metrics(answer.body)
+    assert figures == {"head_timeout": 2, "body_timeout": 1, "over_limit": 1}
+    # The scrape itself is on the ops port: the public listeners have nothing open.
+    assert sample(samples, "gateway_http_connections_open") == 0

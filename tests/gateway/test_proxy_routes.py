@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import dataclasses
 import io
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,15 +20,16 @@ from multidict import CIMultiDict
 
 from gateway import keys
 from gateway.settings import Settings, SettingsError, load_settings
-from tests.conftest import ApiTenant
+from tests.conftest import ApiTenant, eventually
 from tests.fixtures.pebble import free_port
+from tests.gateway.gateway_process import gateway_environment, gateway_process
 from tests.gateway.ops_gateway import observed_app
 
 Client = TestClient[web.Request, web.Application]
 MakeTenant = Callable[..., Awaitable[ApiTenant]]
 TENANT_HOST = "acme.localhost:8080"
 READ_TIMEOUT = 1.0
-WAIT = 30.0
+WAIT = 60.0
 
 
 class Upstream:
@@ -40,6 +44,8 @@ class Upstream:
         self.app.router.add_get("/reports/stream", self.stream)
         self.app.router.add_get("/reports/silent", self.silent)
         self.app.router.add_get("/reports/broken", self.broken)
+        self.app.router.add_get("/reports/held", self.held)
+        self.held_requests = 0
 
     async def echo(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -77,6 +83,13 @@ class Upstream:
         assert request.transport is not None
         request.transport.close()  # the service crashes mid-answer
         return response
+
+    async def held(self, request: web.Request) -> web.Response:
+        """Answers only once the test releases it (or after WAIT)."""
+        self.held_requests += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.release_rest.wait(), WAIT)
+        return web.Response(text="released")
 
     async def silent(self, request: web.Request) -> web.Response:
         await asyncio.sleep(WAIT)
@@ -266,6 +279,66 @@ async def test_the_upstream_session_is_closed_with_the_app(
     session: aiohttp.ClientSession = client.server.app[PROXY_SESSION]
     await client.close()
     assert session.closed
+
+
+HELD_REQUESTS = 5
+SHUTDOWN_TIMEOUT = 2.0
+# The bound is GATEWAY_SHUTDOWN_TIMEOUT plus about a second; the assertion allows for a loaded
+# machine and still sits far below the WAIT seconds the upstream would hold the requests.
+EXIT_MARGIN = 8.0
+
+
+async def held_request(port: int) -> bytes:
+    """GET /reports/held through the gateway: what came back before the connection ended."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET /reports/held HTTP/1.1\r\nHost: acme.localhost:{port}\r\n\r\n".encode())
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(), WAIT * 2)
+        except ConnectionResetError:
+            return b""
+    finally:
+        writer.close()
+
+
+async def test_a_stopping_gateway_cuts_requests_a_slow_upstream_holds_at_the_shutdown_bound(
+    database_url: str,
+    tmp_path: Any,
+    upstream: tuple[Upstream, str],
+    make_tenant: MakeTenant,
+    record_property: Callable[[str, object], None],
+) -> None:
+    service, url = upstream
+    await make_tenant("acme", name="Acme Reports")
+    environment, ports = gateway_environment(
+        database_url,
+        base64.b64encode(os.urandom(32)).decode(),
+        tmp_path,
+        upstreams=f"/reports={url}",
+        upstream_read_timeout=str(WAIT * 2),
+        shutdown_timeout=str(SHUTDOWN_TIMEOUT),
+    )
+    async with gateway_process(environment, ports) as gateway:
+        requests = [
+            asyncio.ensure_future(held_request(gateway.http_port)) for _ in range(HELD_REQUESTS)
+        ]
+        held = await eventually(
+            lambda: asyncio.sleep(0, service.held_requests),
+            lambda count: count == HELD_REQUESTS,
+            within=WAIT,
+        )
+        stopped_after = await gateway.stop()
+        outcomes = await asyncio.gather(*requests)
+        still_held = not service.release_rest.is_set()
+    print(f"\nexited {stopped_after:.1f} s after SIGTERM (bound {SHUTDOWN_TIMEOUT} s + 1 s)")
+    record_property("proxy_drain_exit_seconds", round(stopped_after, 2))
+    assert held == HELD_REQUESTS
+    assert still_held
+    assert stopped_after < SHUTDOWN_TIMEOUT + EXIT_MARGIN
+    assert gateway.process.returncode == 0
+    # Cut, not answered: the clients see the connection end without a response.
+    assert outcomes == [b""] * HELD_REQUESTS
 
 
 @pytest.mark.parametrize(

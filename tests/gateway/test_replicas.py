@@ -17,9 +17,7 @@ import base64
 import contextlib
 import os
 import secrets
-import signal
 import ssl
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,15 +31,19 @@ import pytest
 from certs.internal_ca import InternalCA
 from gateway.sealing import Sealer
 from tests.conftest import ApiTenant, eventually
-from tests.fixtures.pebble import ChallTestSrv, challtestsrv, free_port
+from tests.fixtures.pebble import ChallTestSrv, challtestsrv
+from tests.gateway.gateway_process import (
+    START_TIMEOUT,
+    GatewayProcess,
+    gateway_environment,
+    gateway_process,
+)
 from tests.gateway.https_gateway import Answer, http_get, https_get, trusting
 
 __all__ = ["challtestsrv"]
 
 pytestmark = pytest.mark.slow
 
-START_TIMEOUT = 120.0
-STOP_TIMEOUT = 60.0
 # What the issue asks is one second; the assertion allows for a loaded machine.
 ARRIVES_WITHIN = 10.0
 POLL_SECONDS = 0.02
@@ -50,13 +52,7 @@ OLD_COLOR = "#0f766e"
 NEW_COLOR = "#9d174d"
 
 
-@dataclass(frozen=True)
-class Replica:
-    """One `gateway serve` process and its ports."""
-
-    process: asyncio.subprocess.Process
-    http_port: int
-    https_port: int
+Replica = GatewayProcess
 
 
 @dataclass(frozen=True)
@@ -65,61 +61,6 @@ class Replicas:
     b: Replica
     tenant: ApiTenant
     root_pem: str
-
-
-def replica_environment(
-    database_url: str, kek: str, data_dir: Path, dns_port: int
-) -> tuple[dict[str, str], int, int]:
-    """The environment of one replica on free ports; its HTTP and HTTPS ports."""
-    http_port, https_port = free_port(), free_port()
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
-    environment.update(
-        DATABASE_URL=database_url,
-        # Replicas share the key-encryption key: either one opens the certificates the other sealed.
-        GATEWAY_KEK=kek,
-        GATEWAY_DATA_DIR=str(data_dir),
-        GATEWAY_HTTP_PORT=str(http_port),
-        GATEWAY_HTTPS_PORT=str(https_port),
-        GATEWAY_OPS_PORT=str(free_port()),
-        GATEWAY_REDIRECT_HTTP="false",
-        GATEWAY_DNS_RESOLVER=f"127.0.0.1:{dns_port}",
-        GATEWAY_SHUTDOWN_TIMEOUT="5",
-    )
-    return environment, http_port, https_port
-
-
-@contextlib.asynccontextmanager
-async def replica(
-    environment: dict[str, str], http_port: int, https_port: int
-) -> AsyncIterator[Replica]:
-    """`python -m gateway serve --workers 1` until the block ends; fails if it does not start."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        "--workers",
-        "1",
-        env=environment,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(START_TIMEOUT):
-            line = (await process.stdout.readline()).decode()
-        assert line.startswith(f"gateway listening on http://127.0.0.1:{http_port}, https://"), line
-        yield Replica(process, http_port, https_port)
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await process.wait()
 
 
 @pytest.fixture
@@ -136,9 +77,10 @@ async def replicas(
     # The internal CA exists before either replica starts, as it would in production.
     authority = await InternalCA.load_or_create(pool, Sealer(kek))
     encoded = base64.b64encode(kek).decode()
-    first = replica_environment(database_url, encoded, tmp_path / "a", challtestsrv.dns_port)
-    second = replica_environment(database_url, encoded, tmp_path / "b", challtestsrv.dns_port)
-    async with replica(*first) as a, replica(*second) as b:
+    resolver = f"127.0.0.1:{challtestsrv.dns_port}"
+    first = gateway_environment(database_url, encoded, tmp_path / "a", dns_resolver=resolver)
+    second = gateway_environment(database_url, encoded, tmp_path / "b", dns_resolver=resolver)
+    async with gateway_process(*first) as a, gateway_process(*second) as b:
         await until(lambda: listening(pool, count=2), within=START_TIMEOUT)
         # Every listener reloads once just after LISTEN (changes made before it were never
         # announced); let that reload pass, so what a test sees next comes from a notification.
