@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import eventually
-from tests.fixtures.pebble import free_port
+from tests.fixtures.pebble import free_port, free_port_block
 from tests.gateway.https_gateway import http_get
 
 START_TIMEOUT = 120.0
@@ -61,7 +61,8 @@ async def two_workers(
         GATEWAY_DATA_DIR=str(tmp_path / "data"),
         GATEWAY_HTTP_PORT=str(port),
         GATEWAY_HTTPS_PORT=str(free_port()),
-        GATEWAY_OPS_PORT=str(free_port()),
+        # Each worker serves its ops site on GATEWAY_OPS_PORT + its index.
+        GATEWAY_OPS_PORT=str(free_port_block(2)),
         GATEWAY_WORKER_HEADER="true",
         GATEWAY_SHUTDOWN_TIMEOUT="5",
     )
