@@ -183,7 +183,7 @@ def test_the_container_migrates_its_database_and_becomes_ready(start_gateway: An
     status, body, _ = _get(gateway.ops_port, "/readyz")
 
     assert status == 200
-    assert json.loads(body)["checks"] == {"database": "ok", "host_index": "ok"}
+    assert json.loads(body)["checks"] == {"accepting": "ok", "database": "ok", "host_index": "ok"}
 
 
 def test_a_tenant_created_with_podman_exec_is_served(start_gateway: Any) -> None:

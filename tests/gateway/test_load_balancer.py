@@ -139,6 +139,8 @@ async def test_a_custom_domain_added_through_one_replica_is_served_by_both_throu
             path = await portal_path(api)
             added = await api.call("POST", "/domains", {"name": name}, 201)
             challtestsrv.set_cname(name, added["cname_target"])
+            proof = added["ownership"]  # the TXT record that proves the claim is this tenant's
+            challtestsrv.set_txt(proof["record_name"], proof["value"])
             active = await eventually(
                 lambda: api.call("POST", f"/domains/{name}/check"),
                 lambda domain: domain["status"] in ("active", "failed"),
@@ -166,6 +168,7 @@ async def test_a_custom_domain_added_through_one_replica_is_served_by_both_throu
         )
     finally:
         challtestsrv.clear_cname(name)
+        challtestsrv.clear_txt(f"_gateway-verify.{name}")
     assert [status for status, _, _ in answers] == [200] * 4
     assert {worker for _, worker, _ in answers} == {
         str(cluster.a.process.pid),
