@@ -151,6 +151,8 @@ def start_gateway(
         "GATEWAY_OPS_PORT": str(chosen["ops"]),
         # As `make run`: the keep-alive rows measure pages, not a 308 to HTTPS.
         "GATEWAY_REDIRECT_HTTP": "false",
+        # bench.seed.DOMAIN_SUFFIX: the internal CA root must permit the seeded domains.
+        "GATEWAY_INTERNAL_CA_NAMES": "bench.test",
         **(extra or {}),
     }
     log = log_path.open("wb")

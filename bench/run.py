@@ -108,7 +108,7 @@ async def _prepare(admin_url: str, sealer: Sealer) -> tuple[Any, ...]:
             if size == SIZES[0]:
                 portal = await seed.seed_portal(pool, sealer, BASE_DOMAIN)
                 _, api_key = await create_api_key(pool, tenant_id=portal.tenant_id)
-            hot[size] = await seed.seed_domains(pool, sealer, size)
+            hot[size] = await seed.seed_domains(pool, sealer, size, base_domain=BASE_DOMAIN)
             log(f"database {name}: {size} domains seeded in {time.monotonic() - started:.1f} s")
         finally:
             await pool.close()
@@ -798,7 +798,7 @@ def _icon_and_baseline_cert(work: Path, db: Databases) -> bytes:
             icon: bytes = await connection.fetchval(
                 "SELECT icon FROM tenants WHERE id = $1", db.portal.tenant_id
             )
-            authority = InternalCA.create()
+            authority = InternalCA.create(permitted_names=seed.internal_ca_names(BASE_DOMAIN))
             issued = authority.issue([db.portal.tenant_host])
             return icon, issued.chain_pem, issued.key_pem
         finally:

@@ -36,6 +36,14 @@ PORTAL_INVOICES = 24
 PDF_LOAD_INVOICES = 240
 # Seconds: copying 100,000 rows takes longer than the pool's per-query timeout on a busy machine.
 COPY_TIMEOUT = 600.0
+# The seeded custom domains' suffix; the gateway under test is started with it in
+# GATEWAY_INTERNAL_CA_NAMES (bench.processes) so the internal CA's root permits them.
+DOMAIN_SUFFIX = "bench.test"
+
+
+def internal_ca_names(base_domain: str) -> tuple[str, ...]:
+    """The names the gateway's internal CA root is limited to when serving the bench."""
+    return tuple(sorted({base_domain, "localhost", DOMAIN_SUFFIX}))
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ def fast_id(prefix: str) -> str:
 
 
 def domain_name(index: int) -> str:
-    return f"billing.customer{index:06d}.bench.test"
+    return f"billing.customer{index:06d}.{DOMAIN_SUFFIX}"
 
 
 async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str) -> PortalSeed:
@@ -127,7 +135,9 @@ async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str)
         await _final_invoice(pool, tenant.id, load_customer.id, None, paid=True)
         for _ in range(PDF_LOAD_INVOICES)
     ]
-    authority = await InternalCA.load_or_create(pool, sealer)
+    authority = await InternalCA.load_or_create(
+        pool, sealer, permitted_names=internal_ca_names(base_domain)
+    )
     return PortalSeed(
         tenant_id=tenant.id,
         tenant_host=f"{TENANT_SLUG}.{base_domain}",
@@ -164,7 +174,9 @@ async def _final_invoice(
     return invoice.id
 
 
-async def seed_domains(pool: asyncpg.Pool[Any], sealer: Sealer, count: int) -> list[str]:
+async def seed_domains(
+    pool: asyncpg.Pool[Any], sealer: Sealer, count: int, *, base_domain: str
+) -> list[str]:
     """`count` active custom domains with certificates; returns the hot names (the first 1,000)."""
     tenant_count = max(1, count // DOMAINS_PER_TENANT)
     base = await pool.fetchval("SELECT coalesce(max(id), 0) FROM tenants")
@@ -191,7 +203,9 @@ async def seed_domains(pool: asyncpg.Pool[Any], sealer: Sealer, count: int) -> l
         columns=["id", "tenant_id", "name", "status"],
         timeout=COPY_TIMEOUT,
     )
-    authority = await InternalCA.load_or_create(pool, sealer)
+    authority = await InternalCA.load_or_create(
+        pool, sealer, permitted_names=internal_ca_names(base_domain)
+    )
     store = CertificateStore()
     hot = names[:HOT_NAMES]
     template: Any = None

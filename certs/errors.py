@@ -15,6 +15,20 @@ class InvalidCertificateNames(CertsError):
         super().__init__(reason)
 
 
+class NameOutsideInternalCA(InvalidCertificateNames):
+    """The internal CA's root is limited (NameConstraints) to `permitted` and their subdomains;
+    `names` lie outside them. Clients would refuse such a leaf, so none is issued."""
+
+    def __init__(self, names: list[str], permitted: tuple[str, ...]) -> None:
+        self.names = list(names)
+        self.permitted = permitted
+        super().__init__(
+            f"{', '.join(self.names)}: the internal CA only issues for names under"
+            f" {', '.join(permitted)}; add the domain to GATEWAY_INTERNAL_CA_NAMES"
+            " (development only) or use GATEWAY_ISSUER=acme"
+        )
+
+
 class InvalidCertificate(CertsError):
     """A chain or key given to the store is unusable (unparsable, mismatched, wrong names)."""
 

@@ -10,12 +10,22 @@ a public CA (RFC 5280; CA/Browser Forum baseline requirements): ECDSA P-256
 with SHA-256, a critical basicConstraints, key usages, subject and authority
 key identifiers, the names in the SAN and serverAuth in extendedKeyUsage.
 A client trusts the leaves once it trusts `root_pem`.
+
+The root carries a critical NameConstraints extension (RFC 5280 4.2.1.10):
+it vouches only for the configured DNS names and their subdomains (the base
+domain and localhost, plus any development suffixes), and for no IP address,
+as the CA/Browser Forum asks of a technically constrained CA (baseline
+requirements 7.1.2.5.2). A leaked development root then cannot impersonate any
+other site: clients that verify the chain refuse such a leaf. `issue` refuses
+those names up front with NameOutsideInternalCA.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certs.errors import KeyUnavailable
+from certs.errors import KeyUnavailable, NameOutsideInternalCA
 from certs.keys import (
     MAX_COMMON_NAME,
     generate_private_key,
@@ -51,6 +61,30 @@ BACKDATE = timedelta(minutes=5)
 CREATE_LOCK = int.from_bytes(
     hashlib.sha256(b"gateway:internal_ca").digest()[:8], "big", signed=True
 )
+# Every IPv4 and IPv6 address, excluded from the root's name constraints: the CA issues for
+# DNS names only, and a root without an IP subtree would otherwise vouch for any address.
+EXCLUDED_ADDRESSES = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+def permitted_subtrees(names: Iterable[str]) -> tuple[str, ...]:
+    """The DNS names a root is limited to, in the one form stored in its certificate:
+    lower case, no trailing dot, sorted, without duplicates."""
+    return tuple(sorted({name.lower().rstrip(".") for name in names}))
+
+
+def name_constraints(names: Iterable[str]) -> x509.NameConstraints:
+    """The NameConstraints value of a root limited to `names` and their subdomains."""
+    return x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(name) for name in permitted_subtrees(names)],
+        excluded_subtrees=[x509.IPAddress(network) for network in EXCLUDED_ADDRESSES],
+    )
+
+
+def _constraints_of(certificate: x509.Certificate) -> x509.NameConstraints | None:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
 
 
 @dataclass(frozen=True)
@@ -70,36 +104,56 @@ class InternalCA:
     """Issues leaf certificates under one local root; CPU only, no I/O after loading."""
 
     def __init__(self, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+        constraints = _constraints_of(certificate)
+        if constraints is None or not constraints.permitted_subtrees:
+            raise ValueError("the internal CA root must carry permitted name constraints")
+        self._permitted = tuple(
+            str(subtree.value)
+            for subtree in constraints.permitted_subtrees
+            if isinstance(subtree, x509.DNSName)
+        )
         self._certificate = certificate
         self._key = key
         self._root_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
         self._key_identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
     @classmethod
-    async def load_or_create(cls, db: Db, sealer: Sealer) -> InternalCA:
-        """The stored root, or a new one stored now. Safe when several processes start at once.
+    async def load_or_create(
+        cls, db: Db, sealer: Sealer, *, permitted_names: Iterable[str]
+    ) -> InternalCA:
+        """The stored root limited to `permitted_names`, or a new one stored now.
 
-        Raises KeyUnavailable when the stored root key does not open with `sealer`.
+        Safe when several processes start at once. Raises KeyUnavailable when the
+        stored root key does not open with `sealer`.
         """
+        permitted = permitted_subtrees(permitted_names)
         if isinstance(db, asyncpg.Pool):
             async with db.acquire() as connection:
-                return await cls._load_or_create(connection, sealer)
-        return await cls._load_or_create(db, sealer)
+                return await cls._load_or_create(connection, sealer, permitted)
+        return await cls._load_or_create(db, sealer, permitted)
 
     @classmethod
-    async def _load_or_create(cls, connection: Db, sealer: Sealer) -> InternalCA:
+    async def _load_or_create(
+        cls, connection: Db, sealer: Sealer, permitted: tuple[str, ...]
+    ) -> InternalCA:
         async with connection.transaction():
             # Serialises concurrent creators; released at commit.
             await connection.execute("SELECT pg_advisory_xact_lock($1)", CREATE_LOCK)
-            # The newest root that still covers a whole leaf lifetime; older ones stay stored
-            # (their leaves remain valid until they expire) but issue nothing new. When none
-            # does, a new root is made: rotation, after which clients trust the new root.
+            # The newest root that still covers a whole leaf lifetime and carries exactly the
+            # configured name constraints; older ones stay stored (their leaves remain valid
+            # until they expire) but issue nothing new. When none fits, a new root is made:
+            # rotation (or a changed GATEWAY_INTERNAL_CA_NAMES), after which clients trust
+            # the new root.
+            wanted = name_constraints(permitted)
             row = None
             for candidate in await connection.fetch(
                 "SELECT cert_pem, key_sealed FROM internal_ca ORDER BY id DESC"
             ):
                 certificate = x509.load_pem_x509_certificate(candidate["cert_pem"].encode("ascii"))
-                if certificate.not_valid_after_utc > clock.utc_now() + LEAF_VALIDITY:
+                if (
+                    certificate.not_valid_after_utc > clock.utc_now() + LEAF_VALIDITY
+                    and _constraints_of(certificate) == wanted
+                ):
                     row = candidate
                     break
             if row is not None:
@@ -109,7 +163,7 @@ class InternalCA:
                     raise KeyUnavailable("the internal CA root") from None
                 certificate = x509.load_pem_x509_certificate(row["cert_pem"].encode("ascii"))
                 return cls(certificate, load_private_key_pem(key_pem))
-            ca = cls.create()
+            ca = cls.create(permitted_names=permitted)
             await connection.execute(
                 "INSERT INTO internal_ca (cert_pem, key_sealed) VALUES ($1, $2)",
                 ca.root_pem,
@@ -118,8 +172,15 @@ class InternalCA:
             return ca
 
     @classmethod
-    def create(cls, *, now: datetime | None = None) -> InternalCA:
-        """A new self-signed root, valid two years (ROOT_VALIDITY), kept in memory only."""
+    def create(cls, *, permitted_names: Iterable[str], now: datetime | None = None) -> InternalCA:
+        """A new self-signed root, valid two years (ROOT_VALIDITY), kept in memory only.
+
+        It vouches only for `permitted_names` and their subdomains (a critical
+        NameConstraints extension).
+        """
+        constraints = name_constraints(permitted_names)
+        if not constraints.permitted_subtrees:
+            raise ValueError("the internal CA needs at least one permitted name")
         now = now or clock.utc_now()
         key = generate_private_key()
         # A random suffix tells apart the roots of different installations in a trust store.
@@ -155,6 +216,8 @@ class InternalCA:
                 ),
                 critical=True,
             )
+            # RFC 5280 4.2.1.10: name constraints MUST be critical.
+            .add_extension(constraints, critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
@@ -167,12 +230,25 @@ class InternalCA:
         """The root certificate, to add to a client's trust store."""
         return self._root_pem
 
+    @property
+    def permitted_names(self) -> tuple[str, ...]:
+        """The DNS names (with their subdomains) the root may vouch for, sorted."""
+        return self._permitted
+
+    def permits(self, name: str) -> bool:
+        """Whether `name` (normalised, see certs.keys) lies within the root's constraints."""
+        return any(name == allowed or name.endswith("." + allowed) for allowed in self._permitted)
+
     def issue(self, names: list[str], *, now: datetime | None = None) -> IssuedCertificate:
         """A 90-day leaf for `names` (a fresh P-256 key), never outliving the root.
 
-        Raises InvalidCertificateNames for names that cannot be issued.
+        Raises InvalidCertificateNames for names that cannot be issued, and its
+        subclass NameOutsideInternalCA for names outside the root's constraints.
         """
         checked = normalise_names(names)
+        outside = [name for name in checked if not self.permits(name)]
+        if outside:
+            raise NameOutsideInternalCA(outside, self._permitted)
         now = now or clock.utc_now()
         not_before = now - BACKDATE
         not_after = min(now + LEAF_VALIDITY, self._certificate.not_valid_after_utc)

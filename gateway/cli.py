@@ -821,7 +821,9 @@ async def _write_root(settings: Settings, pool: asyncpg.Pool[Any]) -> Path | Non
     from gateway.demo import write_internal_root
 
     sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
-    return await write_internal_root(pool, sealer, Path(settings.data_dir))
+    return await write_internal_root(
+        pool, sealer, Path(settings.data_dir), permitted_names=settings.internal_ca_permitted_names
+    )
 
 
 def _demo_slugs(info: Any) -> list[str]:

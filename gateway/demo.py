@@ -327,12 +327,15 @@ def _write_key(key_file: Path, secret: str) -> None:
 INTERNAL_ROOT_FILE = "internal-ca.pem"
 
 
-async def write_internal_root(pool: Db, sealer: Sealer, data_dir: Path) -> Path:
+async def write_internal_root(
+    pool: Db, sealer: Sealer, data_dir: Path, *, permitted_names: tuple[str, ...]
+) -> Path:
     """Write the internal CA's root certificate (created if needed) to the data directory.
 
+    The root is the one limited to `permitted_names` (Settings.internal_ca_permitted_names).
     Only the certificate is written: the root key stays sealed in PostgreSQL.
     """
-    authority = await InternalCA.load_or_create(pool, sealer)
+    authority = await InternalCA.load_or_create(pool, sealer, permitted_names=permitted_names)
     path = data_dir / INTERNAL_ROOT_FILE
     await asyncio.to_thread(_write_text, path, authority.root_pem)
     return path

@@ -49,7 +49,8 @@ async def build_issuer(
     """The issuer named by settings.issuer: the internal CA (created on first use) or ACME.
 
     The internal CA's root is loaded from PostgreSQL, or created and stored
-    sealed under `sealer` (safe when several replicas start at once). Raises
+    sealed under `sealer` (safe when several replicas start at once); it is
+    limited to settings.internal_ca_permitted_names. Raises
     certs.errors.KeyUnavailable when the stored root does not open with `sealer`.
     """
     if settings.issuer == "acme":
@@ -64,7 +65,11 @@ async def build_issuer(
             challenge_kinds=settings.acme_challenges,
             budgets=budgets,
         )
-    return InternalIssuer(await InternalCA.load_or_create(pool, sealer))
+    return InternalIssuer(
+        await InternalCA.load_or_create(
+            pool, sealer, permitted_names=settings.internal_ca_permitted_names
+        )
+    )
 
 
 async def issuer_context(app: web.Application) -> AsyncIterator[None]:

@@ -284,6 +284,13 @@ class Settings:
         _parse_choice("internal", "acme"),
         "who issues certificates: internal (a local CA, offline) or acme",
     )
+    internal_ca_names: tuple[str, ...] = _setting(
+        (),
+        _parse_domains,
+        "comma-separated DNS suffixes the internal CA may also issue for, besides the base "
+        "domain and localhost (development setups serving custom domains over HTTPS); its "
+        "root is limited to these names, and changing them makes a new root",
+    )
     acme_directory_url: str | None = _setting(
         None, _parse_optional_url, "ACME directory URL (with GATEWAY_ISSUER=acme)"
     )
@@ -482,6 +489,11 @@ class Settings:
     def cname_target(self) -> str:
         """The name tenants point their custom domains at."""
         return f"cname.{self.base_domain}"
+
+    @property
+    def internal_ca_permitted_names(self) -> tuple[str, ...]:
+        """The names (with their subdomains) the internal CA's root is limited to, sorted."""
+        return tuple(sorted({self.base_domain, "localhost", *self.internal_ca_names}))
 
     def public_url(self, host: str) -> str:
         """Base URL of a host on the HTTP listener (port left out when it is 80)."""

@@ -14,7 +14,7 @@ from certs.store import CertificateStore
 from gateway.ids import new_id
 from gateway.sealing import Sealer
 
-CA = InternalCA.create()
+CA = InternalCA.create(permitted_names=["alpeak.test", "gateway.test"])
 STORE = CertificateStore()
 
 

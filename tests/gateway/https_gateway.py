@@ -65,7 +65,11 @@ def gateway_app(settings: Settings, issuer: Issuer | None = None) -> web.Applica
         if issuer is not None:
             app[keys.ISSUER] = issuer
         elif keys.ISSUER not in app:
-            authority = await InternalCA.load_or_create(app[keys.POOL], app[keys.SEALER])
+            authority = await InternalCA.load_or_create(
+                app[keys.POOL],
+                app[keys.SEALER],
+                permitted_names=app[keys.SETTINGS].internal_ca_permitted_names,
+            )
             app[keys.ISSUER] = InternalIssuer(authority)
         yield
 

@@ -31,6 +31,8 @@ def cli_env(database_url: str, tmp_path: Path, challtestsrv: ChallTestSrv) -> di
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),
         GATEWAY_DATA_DIR=str(tmp_path / "data"),
         GATEWAY_DNS_RESOLVER=f"127.0.0.1:{challtestsrv.dns_port}",
+        # The internal CA issues for the custom domains of these tests only when told to.
+        GATEWAY_INTERNAL_CA_NAMES="alpeak.test",
     )
     return environment
 

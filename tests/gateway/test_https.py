@@ -52,7 +52,9 @@ async def add_customer(pool: asyncpg.Pool, tenant_id: int, name: str) -> str:
 
 async def root_pem(pool: asyncpg.Pool, settings: Settings) -> str:
     assert settings.kek is not None
-    authority = await InternalCA.load_or_create(pool, Sealer(settings.kek))
+    authority = await InternalCA.load_or_create(
+        pool, Sealer(settings.kek), permitted_names=settings.internal_ca_permitted_names
+    )
     return authority.root_pem
 
 
@@ -131,7 +133,8 @@ async def test_custom_domain_not_yet_verified_gets_no_certificate(
         tenants["alpeak"],
         "billing.alpeak.test",
     )
-    settings = with_free_ports(settings)
+    # The internal CA could issue for it: what holds the certificate back is the status.
+    settings = with_free_ports(settings, internal_ca_names=("alpeak.test",))
     async with running_gateway(settings):
         client = trusting(await root_pem(pool, settings))
         with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
@@ -149,7 +152,8 @@ async def test_verified_custom_domain_gets_a_certificate_at_its_first_handshake(
         tenants["alpeak"],
         "billing.alpeak.test",
     )
-    settings = with_free_ports(settings)
+    # The internal CA issues for the custom domain only when told to.
+    settings = with_free_ports(settings, internal_ca_names=("alpeak.test",))
     async with running_gateway(settings):
         client = trusting(await root_pem(pool, settings))
         connection = await HttpsConnection.open(settings.https_port, client, "billing.alpeak.test")
@@ -267,7 +271,10 @@ async def test_renewal_serves_new_handshakes_while_an_open_connection_keeps_work
         try:
             assert (await kept.get("/x", f"alpeak.localhost:{port}")).status == 404
             sealer = Sealer(settings.kek)
-            renewed = (await InternalCA.load_or_create(pool, sealer)).issue(["alpeak.localhost"])
+            authority = await InternalCA.load_or_create(
+                pool, sealer, permitted_names=settings.internal_ca_permitted_names
+            )
+            renewed = authority.issue(["alpeak.localhost"])
             await CertificateStore().save(
                 pool,
                 sealer,

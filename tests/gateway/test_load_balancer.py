@@ -25,6 +25,7 @@ import pytest
 
 from certs.internal_ca import InternalCA
 from gateway.sealing import Sealer
+from gateway.settings import Settings
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.haproxy import CONFIG, Backend, Balancer, haproxy
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
@@ -43,6 +44,8 @@ DRAIN_DELAY = "2"
 LOOP_MAX_REQUESTS = 2000
 LOOP_AFTER_EXIT = 20
 LOOP_PAUSE = 0.02
+# The custom domain served over HTTPS lives here: the internal CA must permit it.
+CUSTOM_DOMAINS = "alpeak.test"
 STOP_WITHIN = 60.0
 README = CONFIG.parents[1] / "README.md"
 
@@ -68,8 +71,10 @@ async def cluster(
     """Replicas A and B on one PostgreSQL behind HAProxy, and a tenant they both serve."""
     kek = os.urandom(32)
     tenant = await make_tenant("alpeak", name="Alpeak Outdoor")
-    authority = await InternalCA.load_or_create(pool, Sealer(kek))
+    permitted = Settings(internal_ca_names=(CUSTOM_DOMAINS,)).internal_ca_permitted_names
+    authority = await InternalCA.load_or_create(pool, Sealer(kek), permitted_names=permitted)
     settings = {
+        "internal_ca_names": CUSTOM_DOMAINS,
         "dns_resolver": f"127.0.0.1:{challtestsrv.dns_port}",
         "proxy_protocol": "v2",
         "trusted_proxies": "127.0.0.1",
@@ -132,7 +137,7 @@ def test_the_readme_shows_the_haproxy_configuration_the_tests_run() -> None:
 async def test_a_custom_domain_added_through_one_replica_is_served_by_both_through_the_balancer(
     cluster: Cluster, challtestsrv: ChallTestSrv
 ) -> None:
-    name = f"billing-{secrets.token_hex(4)}.alpeak.test"
+    name = f"billing-{secrets.token_hex(4)}.{CUSTOM_DOMAINS}"
     client = trusting(cluster.root_pem)
     try:
         async with direct_api(cluster.a, cluster.tenant) as api:

@@ -206,7 +206,9 @@ async def test_header_before_the_tls_handshake_sets_the_address_on_https(
 ) -> None:
     await make_tenant("alpeak")
     assert settings.kek is not None
-    authority = await InternalCA.load_or_create(pool, Sealer(settings.kek))
+    authority = await InternalCA.load_or_create(
+        pool, Sealer(settings.kek), permitted_names=settings.internal_ca_permitted_names
+    )
     client = trusting(authority.root_pem)
     async with probing_gateway(
         settings, proxy_protocol="v2", trusted_proxies=("127.0.0.1",)

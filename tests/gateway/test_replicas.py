@@ -30,6 +30,7 @@ import pytest
 
 from certs.internal_ca import InternalCA
 from gateway.sealing import Sealer
+from gateway.settings import Settings
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
 from tests.gateway.gateway_process import (
@@ -50,6 +51,8 @@ POLL_SECONDS = 0.02
 SETTLE_SECONDS = 2.0
 OLD_COLOR = "#0f766e"
 NEW_COLOR = "#9d174d"
+# The custom domains the replicas serve over HTTPS live here: the internal CA must permit it.
+CUSTOM_DOMAINS = "alpeak.test"
 
 
 Replica = GatewayProcess
@@ -75,11 +78,15 @@ async def replicas(
     kek = os.urandom(32)
     tenant = await make_tenant("alpeak", name="Alpeak Outdoor", brand_color=OLD_COLOR)
     # The internal CA exists before either replica starts, as it would in production.
-    authority = await InternalCA.load_or_create(pool, Sealer(kek))
+    permitted = Settings(internal_ca_names=(CUSTOM_DOMAINS,)).internal_ca_permitted_names
+    authority = await InternalCA.load_or_create(pool, Sealer(kek), permitted_names=permitted)
     encoded = base64.b64encode(kek).decode()
-    resolver = f"127.0.0.1:{challtestsrv.dns_port}"
-    first = gateway_environment(database_url, encoded, tmp_path / "a", dns_resolver=resolver)
-    second = gateway_environment(database_url, encoded, tmp_path / "b", dns_resolver=resolver)
+    settings = {
+        "dns_resolver": f"127.0.0.1:{challtestsrv.dns_port}",
+        "internal_ca_names": CUSTOM_DOMAINS,
+    }
+    first = gateway_environment(database_url, encoded, tmp_path / "a", **settings)
+    second = gateway_environment(database_url, encoded, tmp_path / "b", **settings)
     async with gateway_process(*first) as a, gateway_process(*second) as b:
         await until(lambda: listening(pool, count=2), within=START_TIMEOUT)
         # Every listener reloads once just after LISTEN (changes made before it were never
@@ -230,7 +237,7 @@ async def test_a_custom_domain_activated_through_one_replica_is_served_by_the_ot
     record_property: Callable[[str, object], None],
 ) -> None:
     a, b = replicas.a, replicas.b
-    name = f"billing-{secrets.token_hex(4)}.alpeak.test"
+    name = f"billing-{secrets.token_hex(4)}.{CUSTOM_DOMAINS}"
     client = trusting(replicas.root_pem)
     try:
         async with api_of(a, replicas.tenant) as api:

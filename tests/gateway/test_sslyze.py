@@ -32,6 +32,7 @@ from cryptography import x509
 
 from certs.internal_ca import InternalCA
 from gateway.sealing import Sealer
+from gateway.settings import Settings
 from tests.conftest import run_blocking, with_database
 from tests.fixtures.pebble import free_port
 
@@ -128,7 +129,10 @@ async def seed(database_url: str, kek: bytes) -> str:
             "Alpeak Outdoor",
             "#0f766e",
         )
-        authority = await InternalCA.load_or_create(pool, Sealer(kek))
+        # The gateway's defaults: its root is limited to localhost (the base domain).
+        authority = await InternalCA.load_or_create(
+            pool, Sealer(kek), permitted_names=Settings().internal_ca_permitted_names
+        )
         return authority.root_pem
     finally:
         await pool.close()

@@ -28,7 +28,12 @@ __all__ = ["challtestsrv"]
 async def services(
     pool: asyncpg.Pool, settings: Settings, challtestsrv: ChallTestSrv
 ) -> LifecycleServices:
-    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
+    configured = dataclasses.replace(
+        settings,
+        dns_resolver=("127.0.0.1", challtestsrv.dns_port),
+        # The internal CA issues for the custom domains of these tests only when told to.
+        internal_ca_names=("alpeak.test",),
+    )
     sealer = Sealer(os.urandom(32))
     issuer = await build_issuer(configured, pool, sealer)
     return LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)
@@ -56,6 +61,26 @@ async def test_a_verified_domain_is_active_with_its_certificate_in_one_step(
     assert active.status == "active"
     assert active.verified_at is not None
     assert await lifecycle.latest_certificate(pool, active) is not None
+
+
+async def test_a_domain_outside_the_internal_ca_fails_with_the_setting_to_change(
+    pool: asyncpg.Pool, settings: Settings, challtestsrv: ChallTestSrv
+) -> None:
+    """The root vouches for the base domain and localhost only: a custom domain the operator
+    has not added to GATEWAY_INTERNAL_CA_NAMES fails with that in its reason, no crash."""
+    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
+    sealer = Sealer(os.urandom(32))
+    issuer = await build_issuer(configured, pool, sealer)
+    services = LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)
+    domain = await new_domain(pool, pointed=challtestsrv)
+
+    failed = await lifecycle.advance(services, domain)
+
+    assert failed.status == "failed"
+    assert failed.failure_reason is not None
+    assert domain.name in failed.failure_reason
+    assert "GATEWAY_INTERNAL_CA_NAMES" in failed.failure_reason
+    assert await lifecycle.latest_certificate(pool, failed) is None
 
 
 async def test_dns_servfail_never_moves_an_active_domain_nor_fails_a_pending_one(

@@ -37,7 +37,12 @@ CNAME_TARGET = "cname.localhost"
 async def services(
     pool: asyncpg.Pool, settings: Settings, challtestsrv: ChallTestSrv
 ) -> LifecycleServices:
-    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
+    configured = dataclasses.replace(
+        settings,
+        dns_resolver=("127.0.0.1", challtestsrv.dns_port),
+        # The internal CA issues for the custom domains of these tests only when told to.
+        internal_ca_names=("victim.test",),
+    )
     sealer = Sealer(os.urandom(32))
     issuer = await build_issuer(configured, pool, sealer)
     return LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)

@@ -107,7 +107,10 @@ async def root_of(pool: asyncpg.Pool, settings: Settings) -> str:
     from gateway.sealing import Sealer
 
     assert settings.kek is not None
-    return (await InternalCA.load_or_create(pool, Sealer(settings.kek))).root_pem
+    authority = await InternalCA.load_or_create(
+        pool, Sealer(settings.kek), permitted_names=settings.internal_ca_permitted_names
+    )
+    return authority.root_pem
 
 
 async def test_ten_thousand_unknown_names_run_no_statement_while_known_names_handshake(
@@ -163,7 +166,8 @@ async def test_a_newly_activated_domain_handshakes_as_soon_as_the_index_learns_i
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     tenant = await create_tenant(pool, slug="alpeak", name="Alpeak", brand_color="#0e7c66")
-    settings = with_free_ports(settings)
+    # The custom domain is issued by the internal CA, whose root must permit it.
+    settings = with_free_ports(settings, internal_ca_names=("alpeak.test",))
     name = "billing.alpeak.test"
     async with running_gateway(settings):
         client = trusting(await root_of(pool, settings))

@@ -21,7 +21,7 @@ from gateway.tls.server_name import remember_server_name, server_name_of
 from tests.tls.clients import trusting_client
 
 NAME = "billing.alpeak.test"
-AUTHORITY = InternalCA.create()
+AUTHORITY = InternalCA.create(permitted_names=["alpeak.test"])
 
 
 def context_for(name: str) -> ssl.SSLContext:

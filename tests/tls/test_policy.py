@@ -18,7 +18,7 @@ from gateway.tls.errors import CertificateLoadError
 from gateway.tls.policy import TLS12_CIPHERS, acme_tls_alpn_context, server_context
 from tests.tls.clients import memory_handshake, trusting_client
 
-CA = InternalCA.create()
+CA = InternalCA.create(permitted_names=["alpeak.test"])
 ISSUED = CA.issue(["billing.alpeak.test"])
 
 

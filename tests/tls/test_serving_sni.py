@@ -129,7 +129,9 @@ class Running:
 @pytest.fixture
 async def running(pool: asyncpg.Pool) -> AsyncIterator[Running]:
     sealer = Sealer(os.urandom(32))
-    ca = await InternalCA.load_or_create(pool, sealer)
+    ca = await InternalCA.load_or_create(
+        pool, sealer, permitted_names=["alpeak.test", "other.test"]
+    )
     store = CertificateStore()
     serials = {}
     for name in NAMES:

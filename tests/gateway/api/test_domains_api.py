@@ -24,7 +24,12 @@ MakeTenant = Callable[..., Coroutine[Any, Any, ApiTenant]]
 
 @pytest.fixture
 async def client(aiohttp_client: Any, settings: Settings, challtestsrv: ChallTestSrv) -> Any:
-    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
+    configured = dataclasses.replace(
+        settings,
+        dns_resolver=("127.0.0.1", challtestsrv.dns_port),
+        # The internal CA issues for the custom domains of these tests only when told to.
+        internal_ca_names=("alpeak.test",),
+    )
     app = create_app(configured, validate_api_responses=True, domain_worker=False)
     return await aiohttp_client(app)
 
