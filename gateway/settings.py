@@ -434,7 +434,12 @@ class Settings:
     max_icon_bytes: int = _setting(
         262_144, _parse_int(1024, 8 * 1_048_576), "largest brand icon in bytes"
     )
-    log_level: str = _setting("INFO", _parse_log_level, "DEBUG, INFO, WARNING or ERROR")
+    log_level: str = _setting(
+        "INFO",
+        _parse_log_level,
+        "DEBUG, INFO, WARNING or ERROR, for the gateway's own lines; libraries (the Stripe "
+        "client logs each call at INFO) log from WARNING up unless it is DEBUG",
+    )
 
     log_format: str = _setting(
         "json", _parse_choice("json", "text"), "log lines as JSON objects (json) or plain text"

@@ -120,6 +120,18 @@ def test_database_url_without_a_key_encryption_key_is_refused() -> None:
     assert "DATABASE_URL" in str(raised.value)
 
 
+def test_the_readme_settings_table_is_the_help_table() -> None:
+    """Operators read the README and `gateway --help`: both list every setting alike."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| Environment variable | Default | Meaning |\n|---|---|---|\n")[1]
+    documented = table.split("\n\n")[0].splitlines()
+    expected = [
+        f"| `{name}` | {f'`{default}`' if default else '(none)'} | {doc} |"
+        for name, default, doc in describe_settings()
+    ]
+    assert documented == expected
+
+
 def test_every_setting_is_described_for_help_and_docs() -> None:
     rows = {name: (default, doc) for name, default, doc in describe_settings()}
 
@@ -127,3 +139,22 @@ def test_every_setting_is_described_for_help_and_docs() -> None:
     assert rows["GATEWAY_BASE_DOMAIN"][0] == "localhost"
     assert "DATABASE_URL" in rows
     assert all(doc for _, doc in rows.values())
+
+
+def test_internal_ca_names_widen_the_base_domain_and_localhost() -> None:
+    settings = load_settings(
+        environ={
+            "GATEWAY_BASE_DOMAIN": "gateway.test",
+            "GATEWAY_INTERNAL_CA_NAMES": "Shop.Example., dev.test",
+        }
+    )
+    assert settings.internal_ca_names == ("shop.example", "dev.test")
+    assert settings.internal_ca_permitted_names == (
+        "dev.test",
+        "gateway.test",
+        "localhost",
+        "shop.example",
+    )
+    assert load_settings(environ={}).internal_ca_permitted_names == ("localhost",)
+    with pytest.raises(SettingsError, match="GATEWAY_INTERNAL_CA_NAMES"):
+        load_settings(environ={"GATEWAY_INTERNAL_CA_NAMES": "shop_example.com"})
