@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.i18n import MESSAGES as PORTAL_MESSAGES
-from web.i18n import Translate
+from web.i18n import Translate, layered_translator
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -115,15 +115,4 @@ SUPPORTED_LANGUAGES = tuple(MESSAGES)
 
 def checkout_translator(language: str) -> Translate:
     """`t(key, **values)`: checkout's words, then the portal's, in `language`, else English."""
-    chain = [
-        MESSAGES.get(language, {}),
-        PORTAL_MESSAGES.get(language, {}),
-        MESSAGES["en"],
-        PORTAL_MESSAGES["en"],
-    ]
-
-    def t(key: str, **values: object) -> str:
-        template = next((messages[key] for messages in chain if key in messages), key)
-        return template.format(**values) if values else template
-
-    return t
+    return layered_translator([MESSAGES, PORTAL_MESSAGES], language)

@@ -7,7 +7,7 @@ q-values, RFC 9110 12.5.4), else the customer's own language, else English.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -323,26 +323,42 @@ def parse_accept_language(header: str | None) -> list[str]:
     return [language for _, _, language in sorted(weighted)]
 
 
-def choose_language(accept_language: str | None, customer_language: str | None) -> str:
-    """The browser's first supported language, else the customer's, else English."""
+def choose_language(
+    accept_language: str | None,
+    customer_language: str | None,
+    *,
+    supported: Collection[str] = SUPPORTED_LANGUAGES,
+) -> str:
+    """The browser's first `supported` language, else the customer's, else English."""
     for language in parse_accept_language(accept_language):
-        if language in MESSAGES:
+        if language in supported:
             return language
-    if customer_language and customer_language.lower() in MESSAGES:
+    if customer_language and customer_language.lower() in supported:
         return customer_language.lower()
     return DEFAULT_LANGUAGE
 
 
-def translator(language: str) -> Translate:
-    """`t(key, **values)` in `language`; English stands in for a missing message."""
-    messages = MESSAGES.get(language, MESSAGES[DEFAULT_LANGUAGE])
-    fallback = MESSAGES[DEFAULT_LANGUAGE]
+Catalogue = Mapping[str, Mapping[str, str]]  # language -> key -> message
+
+
+def layered_translator(catalogues: Sequence[Catalogue], language: str) -> Translate:
+    """`t(key, **values)`: the first of `catalogues` with `key` in `language`, then in English.
+
+    A surface puts its own words first and shares the rest (checkout over the portal's).
+    """
+    chain = [catalogue.get(language, {}) for catalogue in catalogues]
+    chain += [catalogue.get(DEFAULT_LANGUAGE, {}) for catalogue in catalogues]
 
     def t(key: str, **values: object) -> str:
-        template = messages.get(key) or fallback.get(key) or key
+        template = next((messages[key] for messages in chain if key in messages), key)
         return template.format(**values) if values else template
 
     return t
+
+
+def translator(language: str) -> Translate:
+    """`t(key, **values)` in `language` from the portal's catalogue; English stands in."""
+    return layered_translator([MESSAGES], language)
 
 
 def provider_message(text: str, language: str) -> str:

@@ -24,13 +24,14 @@ from multidict import MultiDictProxy
 
 from gateway import keys
 from gateway.branding import NEUTRAL_COLOR
-from gateway.dashboard.i18n import Translate, choose_language, translator
+from gateway.dashboard.i18n import choose_language, translator
 from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.sessions import SESSION_LIFETIME, DashboardSession, resolve_session
 from gateway.errors import Forbidden, Unauthorized
 from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
+from web.i18n import Translate
 from web.origin import check_same_origin
 
 SIGN_IN_PATH = PREFIX + "/sign-in"

@@ -1,17 +1,14 @@
 """The settings page's languages: English and French messages, chosen from Accept-Language.
 
-Dates use Babel through the portal's helpers. The DNS diagnosis comes from
+Dates use Babel through the shared web layer (web/i18n.py). The DNS diagnosis comes from
 `gateway.tenants.dns_check` in English; French pages say the same thing from
 the problem's stable code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from web.i18n import parse_accept_language
-
-DEFAULT_LANGUAGE = "en"
+from web import i18n as web_i18n
+from web.i18n import Translate, layered_translator
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -330,24 +327,12 @@ PROBLEMS_FR = {
     "temporaire chez le fournisseur DNS : nous réessaierons plus tard.",
 }
 
-Translate = Callable[..., str]
-
 
 def choose_language(accept_language: str | None) -> str:
     """The browser's first language the settings page speaks, else English."""
-    for language in parse_accept_language(accept_language):
-        if language in MESSAGES:
-            return language
-    return DEFAULT_LANGUAGE
+    return web_i18n.choose_language(accept_language, None, supported=MESSAGES)
 
 
 def translator(language: str) -> Translate:
     """`t(key, **values)` in `language`; English stands in for a missing message."""
-    messages = MESSAGES.get(language, MESSAGES[DEFAULT_LANGUAGE])
-    fallback = MESSAGES[DEFAULT_LANGUAGE]
-
-    def t(key: str, **values: object) -> str:
-        template = messages.get(key) or fallback.get(key) or key
-        return template.format(**values) if values else template
-
-    return t
+    return layered_translator([MESSAGES], language)

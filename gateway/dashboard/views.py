@@ -7,14 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing.money import exponent
-from gateway.dashboard.i18n import PROBLEMS_FR, Translate
+from gateway.dashboard.i18n import PROBLEMS_FR
 from gateway.settings import Settings
 from gateway.tenants.brand import WHITE, contrast_color, contrast_ratio
 from gateway.tenants.dns_check import Diagnosis, records_to_create
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, proof_of
 from gateway.tenants.models import Tenant
-from web.i18n import format_day
+from web.i18n import Translate, format_day
 
 # Below this ratio against the white page, the colour cannot carry text (WCAG 2.x 1.4.3).
 PAGE_CONTRAST = 4.5
