@@ -28,19 +28,17 @@ from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.stripe_gateway import PaymentsUnavailable
-from billing.stripe_refunds import StripeRefunds
 from checkout.messages import checkout_translator
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import stripe_secret_key
 from web.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
 from web.headers import apply_page_headers
 from web.i18n import Translate, choose_language, country_names, format_day, format_money
 from web.stripe_pages import (
     payments_for,
-    stripe_api_base,
+    refunds_for,
     stripe_js_url,
     stripe_page_policy,
     wants_json,
@@ -289,16 +287,6 @@ async def checkout_customer(request: web.Request) -> web.Response:
     return _no_store(
         web.json_response({"setup_intent": intent.id, "client_secret": intent.client_secret})
     )
-
-
-async def refunds_for(request: web.Request, tenant: Tenant) -> StripeRefunds:
-    """Cancels and refunds through the tenant's own Stripe key; PaymentsUnavailable without one."""
-    key = await stripe_secret_key(
-        request.config_dict[keys.POOL], request.config_dict[keys.SEALER], tenant_id=tenant.id
-    )
-    if key is None:
-        raise PaymentsUnavailable()
-    return StripeRefunds(api_key=key, api_base=stripe_api_base(request))
 
 
 def outcome_message(outcome: CheckoutOutcome, t: Translate, language: str) -> str:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from billing.stripe_gateway import PaymentsUnavailable, StripePayments
+from billing.stripe_refunds import StripeRefunds
 from gateway import keys
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_secret_key
@@ -45,14 +46,25 @@ def stripe_page_policy(request: web.Request) -> str:
     return "; ".join(directives)
 
 
-async def payments_for(request: web.Request, tenant: Tenant) -> StripePayments:
-    """A Stripe client with the tenant's own secret key; PaymentsUnavailable without one."""
+async def _tenant_secret_key(request: web.Request, tenant: Tenant) -> str:
     key = await stripe_secret_key(
         request.config_dict[keys.POOL], request.config_dict[keys.SEALER], tenant_id=tenant.id
     )
     if key is None:
         raise PaymentsUnavailable()
+    return key
+
+
+async def payments_for(request: web.Request, tenant: Tenant) -> StripePayments:
+    """A Stripe client with the tenant's own secret key; PaymentsUnavailable without one."""
+    key = await _tenant_secret_key(request, tenant)
     return StripePayments(api_key=key, api_base=stripe_api_base(request))
+
+
+async def refunds_for(request: web.Request, tenant: Tenant) -> StripeRefunds:
+    """Cancels and refunds through the tenant's own Stripe key; PaymentsUnavailable without one."""
+    key = await _tenant_secret_key(request, tenant)
+    return StripeRefunds(api_key=key, api_base=stripe_api_base(request))
 
 
 def wants_json(request: web.Request) -> bool:
