@@ -51,16 +51,21 @@ class GatewayProcess:
         return loop.time() - began
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment without the gateway's own settings, for a child gateway."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
+    }
+
+
 def gateway_environment(
     database_url: str, kek: str, data_dir: Path, **settings: str
 ) -> tuple[dict[str, str], Ports]:
     """The environment of one gateway on free ports, with GATEWAY_<NAME> `settings` added."""
     ports = Ports(http=free_port(), https=free_port(), ops=free_port())
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     environment.update(
         DATABASE_URL=database_url,
         # Processes of one test share the key-encryption key: any opens what another sealed.

@@ -21,6 +21,7 @@ from gateway.demo import ensure_demo_api_key, seed_demo
 from gateway.embedded_postgres import RELOCATED_ROOT, EmbeddedPostgres, free_port
 from gateway.tenants.api_keys import authenticate, list_api_keys, revoke_api_key
 from gateway.tenants.errors import InvalidApiKey
+from tests.gateway.gateway_process import inherited_environment
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,7 @@ class Result:
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     """The environment of a CLI run on this test's database."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     environment.update(
         DATABASE_URL=database_url,
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),
@@ -401,11 +398,7 @@ async def test_without_database_url_it_works_as_root_in_a_directory_postgres_can
 ) -> None:
     # `make run` in a checkout under /root or a `mktemp -d` directory: pytest's tmp_path
     # sits in such a directory (mode 0700), which the postgres user cannot enter.
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     data_dir = tmp_path / "project" / ".data"
     environment["GATEWAY_DATA_DIR"] = str(data_dir)
     home = EmbeddedPostgres(data_dir).home

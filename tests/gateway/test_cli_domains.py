@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
+from tests.gateway.gateway_process import inherited_environment
 from tests.gateway.test_cli import Result, gateway
 
 __all__ = ["challtestsrv"]
@@ -21,11 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, challtestsrv: ChallTestSrv) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     environment.update(
         DATABASE_URL=database_url,
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),

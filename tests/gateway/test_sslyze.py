@@ -35,6 +35,7 @@ from gateway.sealing import Sealer
 from gateway.settings import Settings
 from tests.conftest import run_blocking, with_database
 from tests.fixtures.pebble import free_port
+from tests.gateway.gateway_process import inherited_environment
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +84,7 @@ def sslyze_python() -> Path:
 def gateway_environment(database_url: str, data_dir: Path) -> tuple[dict[str, str], int]:
     """The environment of a `gateway serve` on free ports; and its HTTPS port."""
     https_port = free_port()
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     environment.update(
         DATABASE_URL=database_url,
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),

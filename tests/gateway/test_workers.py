@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import eventually
 from tests.fixtures.pebble import free_port, free_port_block
+from tests.gateway.gateway_process import inherited_environment
 from tests.gateway.https_gateway import http_get
 
 START_TIMEOUT = 120.0
@@ -50,11 +51,7 @@ async def two_workers(
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
     """`python -m gateway serve --workers 2` on free ports; its process and HTTP port."""
     port = free_port()
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GATEWAY_") and name != "DATABASE_URL"
-    }
+    environment = inherited_environment()
     environment.update(
         DATABASE_URL=database_url,
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),

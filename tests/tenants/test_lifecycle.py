@@ -3,8 +3,6 @@ and guarded transitions, with the internal CA issuing and pebble-challtestsrv an
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -12,14 +10,13 @@ import asyncpg
 import pytest
 
 from certs.renewal import JITTER_FRACTION, RENEW_FRACTION, backoff, renewal_time
-from gateway.issuers import build_issuer
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import LifecycleServices
 from gateway.tenants.registry import create_tenant
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
+from tests.tenants.lifecycle_services import lifecycle_services
 
 __all__ = ["challtestsrv"]
 
@@ -28,15 +25,7 @@ __all__ = ["challtestsrv"]
 async def services(
     pool: asyncpg.Pool, settings: Settings, challtestsrv: ChallTestSrv
 ) -> LifecycleServices:
-    configured = dataclasses.replace(
-        settings,
-        dns_resolver=("127.0.0.1", challtestsrv.dns_port),
-        # The internal CA issues for the custom domains of these tests only when told to.
-        internal_ca_names=("alpeak.test",),
-    )
-    sealer = Sealer(os.urandom(32))
-    issuer = await build_issuer(configured, pool, sealer)
-    return LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)
+    return await lifecycle_services(pool, settings, challtestsrv, custom_suffix="alpeak.test")
 
 
 async def new_domain(pool: asyncpg.Pool, *, pointed: ChallTestSrv | None = None) -> Domain:
@@ -68,10 +57,7 @@ async def test_a_domain_outside_the_internal_ca_fails_with_the_setting_to_change
 ) -> None:
     """The root vouches for the base domain and localhost only: a custom domain the operator
     has not added to GATEWAY_INTERNAL_CA_NAMES fails with that in its reason, no crash."""
-    configured = dataclasses.replace(settings, dns_resolver=("127.0.0.1", challtestsrv.dns_port))
-    sealer = Sealer(os.urandom(32))
-    issuer = await build_issuer(configured, pool, sealer)
-    services = LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)
+    services = await lifecycle_services(pool, settings, challtestsrv, custom_suffix=None)
     domain = await new_domain(pool, pointed=challtestsrv)
 
     failed = await lifecycle.advance(services, domain)

@@ -8,17 +8,13 @@ names the victim or says the name is claimed elsewhere.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import secrets
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
-from gateway.issuers import build_issuer
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.domains import Domain
@@ -27,6 +23,7 @@ from gateway.tenants.lifecycle import LifecycleServices
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import create_tenant
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
+from tests.tenants.lifecycle_services import lifecycle_services
 
 __all__ = ["challtestsrv"]
 
@@ -37,15 +34,7 @@ CNAME_TARGET = "cname.localhost"
 async def services(
     pool: asyncpg.Pool, settings: Settings, challtestsrv: ChallTestSrv
 ) -> LifecycleServices:
-    configured = dataclasses.replace(
-        settings,
-        dns_resolver=("127.0.0.1", challtestsrv.dns_port),
-        # The internal CA issues for the custom domains of these tests only when told to.
-        internal_ca_names=("victim.test",),
-    )
-    sealer = Sealer(os.urandom(32))
-    issuer = await build_issuer(configured, pool, sealer)
-    return LifecycleServices.build(pool=pool, sealer=sealer, settings=configured, issuer=issuer)
+    return await lifecycle_services(pool, settings, challtestsrv, custom_suffix="victim.test")
 
 
 @pytest.fixture
