@@ -33,8 +33,8 @@ from gateway import keys  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.database import create_pool  # noqa: E402
 from gateway.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from gateway.sealing import Sealer  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
+from kernel.sealing import Sealer  # noqa: E402
 
 
 class StatementCounter:

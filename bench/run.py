@@ -48,8 +48,8 @@ from bench.report import Row, machine_lines, render_markdown, render_table  # no
 from certs.internal_ca import InternalCA  # noqa: E402
 from gateway.database import create_pool  # noqa: E402
 from gateway.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from gateway.sealing import Sealer  # noqa: E402
 from gateway.tenants.api_keys import create_api_key  # noqa: E402
+from kernel.sealing import Sealer  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

@@ -25,9 +25,9 @@ from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
 from certs.store import CertificateStore, key_purpose
 from gateway.demo import brand_icon
-from gateway.ids import ALPHABET
-from gateway.sealing import Sealer
 from gateway.tenants import registry
+from kernel.ids import ALPHABET
+from kernel.sealing import Sealer
 
 TENANT_SLUG = "bench"
 HOT_NAMES = 1_000
@@ -60,7 +60,7 @@ class PortalSeed:
 
 
 def fast_id(prefix: str) -> str:
-    """A public id like `gateway.ids.new_id` makes, drawn faster for bulk rows."""
+    """A public id like `kernel.ids.new_id` makes, drawn faster for bulk rows."""
     raw = os.urandom(24)
     return prefix + "_" + "".join(ALPHABET[byte % 62] for byte in raw)
 

@@ -58,10 +58,8 @@ from billing.stripe_gateway import (
 )
 from billing.stripe_refunds import CANCELABLE_STATUSES, PaymentRefunds
 from billing.subscriptions import create_subscription
-from billing.transactions import transaction
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
 
 logger = logging.getLogger(__name__)
 

@@ -28,10 +28,9 @@ from billing.pagination import fetch_page
 from billing.periods import INTERVALS
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
-from gateway.ids import is_public_id, new_id
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
+from kernel.ids import is_public_id, new_id
 
 MIN_LIFETIME = timedelta(minutes=30)
 MAX_LIFETIME = timedelta(hours=24)

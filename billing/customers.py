@@ -20,12 +20,10 @@ from billing.errors import InvalidInput, NotFound
 from billing.money import validate_currency
 from billing.outbox import record_event
 from billing.pagination import fetch_page
-from billing.transactions import transaction
 from billing.validation import FieldErrors
 from billing.vat import validate_vat_number
-from gateway.ids import is_public_id, new_id
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import is_public_id, new_id
 
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl")
 ADDRESS_FIELDS = {

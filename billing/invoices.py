@@ -19,11 +19,9 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
-from billing.transactions import transaction
 from billing.validation import FieldErrors
-from gateway.ids import is_public_id, new_id
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import is_public_id, new_id
 
 STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 KINDS = ("one_off", "subscription", "wallet_topup", "checkout")
@@ -345,6 +343,7 @@ async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoic
         tenant = await connection.fetchrow(
             "SELECT slug, next_invoice_number FROM tenants WHERE id = $1 FOR UPDATE", tenant_id
         )
+        assert tenant is not None  # the invoice's tenant exists (foreign key)
         number = f"{tenant['slug'].upper()}-{tenant['next_invoice_number']:04d}"
         await connection.execute(
             "UPDATE tenants SET next_invoice_number = next_invoice_number + 1 WHERE id = $1",

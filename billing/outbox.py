@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.ids import new_id
-
-Db = Any  # an asyncpg Connection inside the caller's transaction
+from kernel.db import Db
+from kernel.ids import new_id
 
 NOTIFY_CHANNEL = "gateway_outbox"
 EVENT_TYPES = frozenset(

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from billing.errors import InvalidInput
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 
 async def fetch_page(

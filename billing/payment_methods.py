@@ -8,12 +8,10 @@ from typing import Any
 
 from billing.customers import get_customer
 from billing.errors import InvalidInput
-from billing.transactions import transaction
 from billing.validation import FieldErrors
-from gateway.ids import new_id
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import new_id
 
 CARD_BRANDS = ("visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "card")
 PAYMENT_METHOD_COLUMNS = (

@@ -15,11 +15,9 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.outbox import record_event
 from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card
 from billing.stripe_gateway import Payments, SetupIntentState
-from billing.transactions import transaction
-from gateway.ids import is_public_id
 from gateway.tenants.models import Tenant
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import is_public_id
 
 
 class LastCardInUse(Conflict):

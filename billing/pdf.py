@@ -28,7 +28,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import jinja2
 from babel.dates import format_date
@@ -39,8 +38,7 @@ from billing.errors import Conflict, NotFound
 from billing.invoices import Invoice
 from billing.money import exponent
 from gateway.tenants.brand import contrast_color
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 logger = logging.getLogger(__name__)
 

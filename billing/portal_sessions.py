@@ -11,12 +11,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from billing.customers import get_customer
 from billing.errors import NotFound
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 TOKEN_BYTES = 32
 # The schema bounds a tenant's TTL to this range too.

@@ -22,11 +22,9 @@ from billing.errors import BillingError
 from billing.stripe_gateway import PaymentIntentState
 from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook
-from billing.transactions import transaction
-from gateway.sealing import Sealer
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.sealing import Sealer
 
 TOLERANCE_SECONDS = 300
 HANDLED_TYPES = frozenset({"payment_intent.succeeded"})

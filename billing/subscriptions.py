@@ -20,12 +20,10 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.periods import INTERVALS, add_interval
-from billing.transactions import transaction
 from billing.validation import FieldErrors
-from gateway.ids import is_public_id, new_id
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import is_public_id, new_id
 
 STATUSES = ("incomplete", "trialing", "active", "past_due", "paused", "canceled")
 PRICE_MODELS = ("flat", "per_unit")

@@ -24,11 +24,9 @@ from billing.money import format_amount
 from billing.outbox import record_event
 from billing.payment_methods_service import default_card, ensure_stripe_customer
 from billing.stripe_gateway import PaymentFailed, PaymentIntentState, Payments
-from billing.transactions import transaction
 from billing.wallets import credit_wallet, get_wallet
 from gateway.tenants.models import Tenant
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 # How long a duplicate submission waits for the first one to reach Stripe and back.
@@ -200,6 +198,7 @@ async def buy_credits(
             tenant.id,
             wallet.id,
         )
+        assert locked is not None  # the wallet was found above, under the same tenant
         pending = await connection.fetchval(
             "SELECT coalesce(sum(amount), 0) FROM wallet_topups WHERE tenant_id = $1 "
             "AND wallet_id = $2 AND status IN ('created', 'processing', 'requires_action')",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from billing.errors import InvalidInput
-from gateway.text_input import control_character_reason, unstorable_reason
+from kernel.text import control_character_reason, unstorable_reason
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_METADATA_KEYS = 50

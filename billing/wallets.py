@@ -18,11 +18,9 @@ from billing import validation
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.money import MAX_AMOUNT, validate_currency
-from billing.transactions import transaction
 from billing.validation import FieldErrors
-from gateway.ids import is_public_id, new_id
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db, transaction
+from kernel.ids import is_public_id, new_id
 
 CREDIT_KINDS = ("topup", "grant", "adjustment")
 WALLET_COLUMNS = "id, customer_id, name, currency, balance, created_at"

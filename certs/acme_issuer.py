@@ -56,7 +56,7 @@ from certs.keys import (
     private_key_pem,
 )
 from certs.store import CertificateStore
-from gateway.sealing import Sealer
+from kernel.sealing import Sealer
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
 from certs.errors import CertsError
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 
 class BudgetExhausted(CertsError):

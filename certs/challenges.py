@@ -11,15 +11,14 @@ key authorizations are what the CA and the validator see anyway.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+
+from kernel.db import Db
 
 HTTP_01 = "http-01"
 TLS_ALPN_01 = "tls-alpn-01"
 KINDS = (HTTP_01, TLS_ALPN_01)
 # Long enough for a CA's validation (seconds), short enough that a leftover soon goes.
 DEFAULT_TTL = timedelta(minutes=15)
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
 
 
 def _check_kind(kind: str) -> None:

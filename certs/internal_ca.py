@@ -28,7 +28,6 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 from cryptography import x509
@@ -44,10 +43,9 @@ from certs.keys import (
     normalise_names,
     private_key_pem,
 )
-from gateway.sealing import Sealer, SealingError
 from kernel import clock
-
-Db = Any  # an asyncpg Pool or Connection
+from kernel.db import Connection, Db
+from kernel.sealing import Sealer, SealingError
 
 ROOT_PURPOSE = "internal_ca:root"
 # At most two years for the root (issue 13): a root people import into trust stores must
@@ -134,7 +132,7 @@ class InternalCA:
 
     @classmethod
     async def _load_or_create(
-        cls, connection: Db, sealer: Sealer, permitted: tuple[str, ...]
+        cls, connection: Connection, sealer: Sealer, permitted: tuple[str, ...]
     ) -> InternalCA:
         async with connection.transaction():
             # Serialises concurrent creators; released at commit.

@@ -1,7 +1,7 @@
 """Certificate keys and requests: ECDSA P-256 keys, PEM forms, CSRs for a list of names.
 
 Clear private key PEM exists only in memory: it is sealed before it reaches
-PostgreSQL (`gateway.sealing`) and encrypted under a one-time password before
+PostgreSQL (`kernel.sealing`) and encrypted under a one-time password before
 it reaches the SSL context loader (`encrypt_private_key_pem`).
 """
 

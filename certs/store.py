@@ -23,11 +23,10 @@ from cryptography.hazmat.primitives import serialization
 
 from certs.errors import InvalidCertificate, KeyUnavailable
 from certs.keys import load_private_key_pem, normalise_names
-from gateway.ids import new_id
-from gateway.sealing import Sealer, SealingError
 from kernel import clock
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
+from kernel.ids import new_id
+from kernel.sealing import Sealer, SealingError
 
 ISSUERS = ("acme", "internal")
 _SUMMARY_COLUMNS = (

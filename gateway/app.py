@@ -30,8 +30,8 @@ from gateway.metrics import metrics_context
 from gateway.middleware import edge_middleware, host_index_context
 from gateway.outbox_delivery import outbox_delivery_context
 from gateway.proxy_routes import setup_proxy_routes
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.sealing import Sealer
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 

@@ -24,13 +24,13 @@ from gateway.embedded_postgres import EmbeddedPostgresError
 from gateway.issuers import build_issuer
 from gateway.logging_setup import configure_logging
 from gateway.migrate import MigrationError, load_migrations, migrate
-from gateway.sealing import Sealer
 from gateway.settings import Settings, SettingsError, describe_settings, env_name, load_settings
 from gateway.tenants import api_keys, domains, lifecycle, registry
 from gateway.tenants.domains import Domain
 from gateway.tenants.errors import TenantError
 from gateway.tenants.models import Tenant
-from gateway.text_input import escape_controls
+from kernel.sealing import Sealer
+from kernel.text import escape_controls
 
 PROG = "gateway"
 EXIT_FAILURE = 1

@@ -21,13 +21,12 @@ from typing import Any
 
 from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
-from gateway.sealing import Sealer
 from gateway.settings import Settings, SettingsError, env_name
 from gateway.tenants import api_keys, registry
 from gateway.tenants.errors import InvalidApiKey, TenantNotFound
 from gateway.tenants.models import Tenant
-
-Db = Any  # an asyncpg Pool
+from kernel.db import Db, Pool
+from kernel.sealing import Sealer
 
 DEMO_SLUG = "alpeak"
 OTHER_SLUG = "bergfeld"
@@ -158,7 +157,7 @@ BERGFELD_CUSTOMER = _CustomerPlan(
 DEMO_CUSTOMER_EMAILS = [str(plan.data["email"]) for plan in (*ALPEAK_CUSTOMERS, BERGFELD_CUSTOMER)]
 
 
-async def seed_demo(pool: Db) -> DemoInfo:
+async def seed_demo(pool: Pool) -> DemoInfo:
     """Create the demo tenants and their data unless `alpeak` exists; return what is there."""
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", DEMO_LOCK)

@@ -22,9 +22,9 @@ from aiohttp import web
 
 from billing.payment_methods_service import ensure_stripe_customer
 from billing.stripe_gateway import StripePayments
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants import registry
+from kernel.sealing import Sealer
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from aiohttp import web
 
 from certs.challenges import ChallengeStore
 from gateway import keys
-from gateway.background import reraise_if_cancelled, stop_tasks
 from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
 from kernel import clock
+from kernel.background import reraise_if_cancelled, stop_tasks
 
 log = logging.getLogger(__name__)
 

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from certs.acme_issuer import AcmeIssuer
 from certs.budgets import DEFAULT_BUDGETS, Budgets
 from certs.internal_ca import InternalCA
 from certs.issuer import InternalIssuer, IssuedCertificate, Issuer
 from certs.store import CertificateStore
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.db import Db, Pool
+from kernel.sealing import Sealer
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-Db = Any  # an asyncpg Pool
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class StoredIssue:
 
 
 async def build_issuer(
-    settings: Settings, pool: Db, sealer: Sealer, *, budgets: Budgets = DEFAULT_BUDGETS
+    settings: Settings, pool: Pool, sealer: Sealer, *, budgets: Budgets = DEFAULT_BUDGETS
 ) -> Issuer:
     """The issuer named by settings.issuer: the internal CA (created on first use) or ACME.
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
+from kernel.sealing import Sealer
 
 if TYPE_CHECKING:
     import asyncpg

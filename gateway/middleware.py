@@ -14,8 +14,8 @@ from gateway.errors import BadRequest, MisdirectedRequest, NotFound
 from gateway.health import DATABASE_OUTAGE_ERRORS, DatabaseUnavailable
 from gateway.hosts import canonicalise_host
 from gateway.tenants.index import HostIndex
-from gateway.text_input import request_target_problem
 from gateway.tls.server_name import server_name_of
+from kernel.text import request_target_problem
 
 # Answered on any host (load balancers probe by address), before host checks.
 HOST_INDEPENDENT_PATHS = frozenset({"/healthz", "/readyz"})

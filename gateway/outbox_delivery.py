@@ -43,12 +43,12 @@ from aiohttp import web
 
 from billing.outbox import NOTIFY_CHANNEL
 from gateway import keys
-from gateway.background import reraise_if_cancelled, stop_tasks
-from gateway.sealing import Sealer
 from gateway.tenants.registry import webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused
 from gateway.webhook_client import WebhookClient
 from kernel import clock
+from kernel.background import reraise_if_cancelled, stop_tasks
+from kernel.sealing import Sealer
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from referencing.jsonschema import DRAFT202012
 
 from gateway import keys
 from gateway.errors import BadRequest, UnsupportedMediaType
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
-from gateway.text_input import MAX_INTEGER_DIGITS, InvalidText, parse_json, unstorable_reason
+from kernel.sealing import Sealer
+from kernel.text import MAX_INTEGER_DIGITS, InvalidText, parse_json, unstorable_reason
 
 JsonSchema = dict[str, Any]
 REF_PREFIX = "#/components/schemas/"

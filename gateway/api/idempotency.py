@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import BadRequest, Conflict
-from gateway.sealing import Sealer
+from kernel.sealing import Sealer
 
 KEEP_HOURS = 24
 # A claim whose request never finished (crashed replica) may be retaken after this.

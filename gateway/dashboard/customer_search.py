@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from billing.customers import CUSTOMER_COLUMNS, Customer
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 MAX_QUERY_LENGTH = 200
 

@@ -12,13 +12,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from gateway.tenants.api_keys import authenticate
 from gateway.tenants.errors import InvalidApiKey
 from gateway.tenants.models import Tenant
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
 
 TOKEN_BYTES = 32
 # A working day: long enough to configure a domain, short enough for a shared computer.
@@ -69,6 +67,7 @@ async def sign_in(db: Db, *, api_key: str) -> tuple[Tenant, str, DashboardSessio
         key_id,
         SESSION_LIFETIME.total_seconds(),
     )
+    assert row is not None  # INSERT ... RETURNING returns the row
     return tenant, token, DashboardSession(**dict(row))
 
 
@@ -109,6 +108,7 @@ async def seconds_until_allowed(db: Db, *, client_address: str) -> int:
         THROTTLE_WINDOW.total_seconds(),
         MAX_FAILED_SIGN_INS,
     )
+    assert row is not None  # the upsert returns its row
     if row["failures"] < MAX_FAILED_SIGN_INS:
         return 0
     return max(1, int(row["wait"]) + 1)

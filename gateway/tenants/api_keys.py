@@ -6,13 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from gateway.ids import new_id
 from gateway.tenants.errors import InvalidApiKey, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
+from kernel.ids import new_id
 
 KEY_PREFIX = "gwk_"
 _KEY_BYTES = 24  # 192 bits: a plain (unsalted) hash is enough, nothing to brute-force

@@ -15,10 +15,9 @@ from typing import Any
 import asyncpg
 
 from gateway.hostnames import InvalidHostName, normalise_host_name
-from gateway.ids import new_id
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
+from kernel.ids import new_id
 
 # The TXT record that proves a claim: _gateway-verify.<name> holding the claim's token.
 PROOF_RECORD_PREFIX = "_gateway-verify."
@@ -160,6 +159,7 @@ async def add_domain(
     except asyncpg.UniqueViolationError:
         # Only (tenant_id, name) is unique among claims: this is the tenant's own.
         raise TenantConflict(f"you have already added {canonical}", field="name") from None
+    assert row is not None  # INSERT ... RETURNING returns the row
     await db.execute("SELECT pg_notify($1, $2)", DUE_CHANNEL, row["id"])
     return Domain.from_row(row)
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import asyncpg
 
-from gateway.background import (
+from gateway.tenants.models import TENANT_COLUMNS, Tenant
+from kernel.background import (
     RETRY_INITIAL_SECONDS,
     RETRY_MAX_SECONDS,
     follow_channel,
     reraise_if_cancelled,
     stop_tasks,
 )
-from gateway.tenants.models import TENANT_COLUMNS, Tenant
 
 logger = logging.getLogger(__name__)
 

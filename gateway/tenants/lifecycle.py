@@ -41,15 +41,15 @@ from certs.errors import CertsError
 from certs.issuer import IssuanceFailed, IssuanceInProgress, Issuer
 from certs.renewal import backoff, renewal_time
 from gateway.issuers import issue_and_store
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.dns_check import Diagnosis, OwnershipProof, check_domain, make_resolver
 from gateway.tenants.domains import DOMAIN_COLUMNS, DUE_CHANNEL, Domain
 from kernel import clock
+from kernel.db import Db, Pool
+from kernel.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
-Db = Any  # an asyncpg Pool, Connection or pooled connection
 
 PENDING_DNS = "pending_dns"
 VERIFIED = "verified"
@@ -84,7 +84,7 @@ _UPDATABLE = frozenset(
 class LifecycleServices:
     """What the lifecycle needs: the database, the key sealer, settings, issuer and resolver."""
 
-    pool: Db
+    pool: Pool
     sealer: Sealer
     settings: Settings
     issuer: Issuer
@@ -92,7 +92,7 @@ class LifecycleServices:
 
     @classmethod
     def build(
-        cls, *, pool: Db, sealer: Sealer, settings: Settings, issuer: Issuer
+        cls, *, pool: Pool, sealer: Sealer, settings: Settings, issuer: Issuer
     ) -> LifecycleServices:
         return cls(
             pool=pool,
@@ -331,7 +331,7 @@ def proof_of(domain: Domain) -> OwnershipProof | None:
     return OwnershipProof(record_name=domain.proof_record_name, token=domain.proof_token)
 
 
-async def _take_ownership(db: Db, domain: Domain, *, now: datetime) -> Domain | None:
+async def _take_ownership(db: Pool, domain: Domain, *, now: datetime) -> Domain | None:
     """Mark the claim proven and drop every other tenant's claim on the name, atomically.
 
     None when the claim is gone or expired meanwhile (nothing is dropped then).

@@ -16,14 +16,13 @@ from typing import Any
 
 import asyncpg
 
-from gateway.sealing import Sealer
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
-from gateway.text_input import control_character_reason
-
-Db = Any  # an asyncpg Pool, Connection or pooled connection
+from kernel.db import Db
+from kernel.sealing import Sealer
+from kernel.text import control_character_reason
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset({"api", "app", "www", "cname", "admin", "static", "mail"})

@@ -55,21 +55,21 @@ from certs.internal_ca import IssuedCertificate
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
-from gateway.background import (
-    RETRY_INITIAL_SECONDS,
-    RETRY_MAX_SECONDS,
-    follow_channel,
-    reraise_if_cancelled,
-    stop_tasks,
-)
 from gateway.hostnames import InvalidHostName, normalise_host_name
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.contexts import ContextCache
 from gateway.tls.errors import TlsError
 from gateway.tls.policy import acme_tls_alpn_context, server_context
 from gateway.tls.server_name import remember_server_name
+from kernel.background import (
+    RETRY_INITIAL_SECONDS,
+    RETRY_MAX_SECONDS,
+    follow_channel,
+    reraise_if_cancelled,
+    stop_tasks,
+)
+from kernel.sealing import Sealer
 
 if TYPE_CHECKING:
     from certs.issuer import Issuer

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from billing.outbox import list_events, record_event
-from billing.transactions import transaction
 from gateway.tenants.models import Tenant
+from kernel.db import transaction
 
 
 class Rollback(Exception):

@@ -35,9 +35,9 @@ from certs.keys import (
 )
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
-from gateway.sealing import Sealer
 from gateway.tls.client_hello import peek_client_hello
 from gateway.tls.policy import acme_tls_alpn_context, server_context
+from kernel.sealing import Sealer
 from tests.fixtures.pebble import Pebble, challtestsrv, pebble
 from tests.tls.clients import memory_handshake, trusting_client
 

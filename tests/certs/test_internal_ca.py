@@ -20,7 +20,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from certs.errors import InvalidCertificateNames, KeyUnavailable, NameOutsideInternalCA
 from certs.internal_ca import InternalCA
 from certs.keys import load_private_key_pem, private_key_pem
-from gateway.sealing import Sealer
+from kernel.sealing import Sealer
 from tests.tls.clients import memory_handshake, trusting_client
 
 # The names the roots of these tests may vouch for (with their subdomains).

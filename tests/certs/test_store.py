@@ -11,8 +11,8 @@ import pytest
 from certs.errors import InvalidCertificate, KeyUnavailable
 from certs.internal_ca import InternalCA, IssuedCertificate
 from certs.store import CertificateStore
-from gateway.ids import new_id
-from gateway.sealing import Sealer
+from kernel.ids import new_id
+from kernel.sealing import Sealer
 
 CA = InternalCA.create(permitted_names=["alpeak.test", "gateway.test"])
 STORE = CertificateStore()

@@ -18,10 +18,10 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.outbox_delivery import outbox_delivery_context
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.registry import create_tenant, set_stripe_keys
+from kernel.sealing import Sealer
 from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings
 

@@ -26,8 +26,8 @@ from billing.checkout_completion import settle_checkout_from_webhook
 from billing.stripe_gateway import PaymentIntentState, StripePayments
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook, signature_header
-from billing.transactions import transaction
 from gateway.outbox_delivery import OutboxDelivery
+from kernel.db import transaction
 from tests.checkout.conftest import ALPEAK, JSON, SUCCESS_URL, Shop
 
 

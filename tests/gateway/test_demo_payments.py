@@ -15,8 +15,8 @@ from gateway.demo_payments import (
     connect_demo_payments,
     start_local_stripe,
 )
-from gateway.sealing import Sealer
 from gateway.tenants.registry import get_tenant_by_slug, stripe_secret_key
+from kernel.sealing import Sealer
 from tests.fixtures.pebble import free_port
 
 

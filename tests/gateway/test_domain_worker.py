@@ -23,12 +23,12 @@ from certs.challenges import http01_response
 from gateway.database import create_pool
 from gateway.domain_worker import DomainWorker
 from gateway.issuers import build_issuer
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants import domains
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import LifecycleServices, latest_certificate
 from gateway.tenants.registry import create_tenant
+from kernel.sealing import Sealer
 from tests.fixtures.pebble import Pebble, challtestsrv, pebble
 
 __all__ = ["challtestsrv", "pebble"]

@@ -12,9 +12,9 @@ import pytest
 
 from certs.internal_ca import InternalCA
 from certs.store import CertificateStore
-from gateway.ids import new_id
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.ids import new_id
+from kernel.sealing import Sealer
 from tests.gateway.https_gateway import (
     HttpsConnection,
     http_get,

@@ -24,8 +24,8 @@ import asyncpg
 import pytest
 
 from certs.internal_ca import InternalCA
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.sealing import Sealer
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.haproxy import CONFIG, Backend, Balancer, haproxy
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv

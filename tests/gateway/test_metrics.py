@@ -16,12 +16,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway import keys
-from gateway.ids import new_id
 from gateway.metrics import MAX_TENANT_LABELS, GatewayMetrics
 from gateway.ops import OpsSite, start_ops_site
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.listener import HttpsListener
+from kernel.ids import new_id
 from tests.conftest import ApiTenant, eventually
 from tests.dashboard.desk import signed_in_desk
 from tests.dates import days_from_now

@@ -21,12 +21,12 @@ import pytest
 from aiohttp import web
 
 from billing.outbox import record_event
-from billing.transactions import transaction
 from gateway.outbox_delivery import OutboxDelivery, backoff_seconds
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import create_tenant, rotate_webhook_secret, update_settings
+from kernel.db import transaction
+from kernel.sealing import Sealer
 
 
 @dataclass

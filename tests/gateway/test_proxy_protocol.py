@@ -20,8 +20,8 @@ from gateway.proxy_protocol import (
     ProxyProtocolError,
     parse_proxy_header,
 )
-from gateway.sealing import Sealer
 from gateway.settings import Settings, SettingsError, load_settings
+from kernel.sealing import Sealer
 from tests.conftest import ApiTenant
 from tests.gateway.https_gateway import Answer, read_answer, trusting
 from tests.gateway.test_limits import (

@@ -29,8 +29,8 @@ import asyncpg
 import pytest
 
 from certs.internal_ca import InternalCA
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.sealing import Sealer
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv
 from tests.gateway.gateway_process import (

@@ -12,9 +12,9 @@ import pytest
 
 from certs.acme_issuer import AcmeIssuer
 from certs.challenges import HTTP_01, TLS_ALPN_01
-from gateway.ids import new_id
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.ids import new_id
+from kernel.sealing import Sealer
 from tests.conftest import eventually
 from tests.fixtures.pebble import Pebble, challtestsrv, pebble
 from tests.gateway.https_gateway import https_get, running_gateway, trusting, with_free_ports

@@ -31,8 +31,8 @@ import pytest
 from cryptography import x509
 
 from certs.internal_ca import InternalCA
-from gateway.sealing import Sealer
 from gateway.settings import Settings
+from kernel.sealing import Sealer
 from tests.conftest import run_blocking, with_database
 from tests.fixtures.pebble import free_port
 from tests.gateway.gateway_process import inherited_environment

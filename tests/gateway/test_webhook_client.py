@@ -22,13 +22,13 @@ import pytest
 from aiohttp import web
 
 from billing.outbox import record_event
-from billing.transactions import transaction
 from gateway.outbox_delivery import OutboxDelivery
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant, rotate_webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
 from gateway.webhook_client import MAX_RESPONSE_BYTES, AddressRefused, WebhookClient
+from kernel.db import transaction
+from kernel.sealing import Sealer
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv, empty_dns
 
 __all__ = ["challtestsrv", "empty_dns"]

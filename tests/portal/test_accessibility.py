@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from billing.payment_methods import add_card
 from billing.wallets import create_wallet
 from gateway.app import create_app
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.registry import set_stripe_keys, update_settings
+from kernel.sealing import Sealer
 from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, final_invoice, seed_tenants
 

@@ -27,8 +27,8 @@ from billing.payment_methods_service import ensure_stripe_customer
 from billing.stripe_gateway import StripePayments
 from billing.wallets import create_wallet
 from gateway.app import create_app
-from gateway.sealing import Sealer
 from gateway.tenants.registry import create_tenant, set_stripe_keys, update_settings
+from kernel.sealing import Sealer
 from tests.dates import CARD_EXP_YEAR, CARD_EXP_YEAR_2
 from tests.fixtures.browser import (  # noqa: F401
     NewPage,

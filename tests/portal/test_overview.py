@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from babel.dates import format_date
 
 from gateway.app import create_app
-from gateway.ids import new_id
 from gateway.settings import Settings
+from kernel.ids import new_id
 from tests.dates import days_from_now
 from tests.portal.seed import draft_invoice, final_invoice
 

@@ -23,8 +23,8 @@ from billing.stripe_webhooks import endpoint_secret, signature_header
 from billing.subscriptions import create_subscription
 from billing.wallets import create_wallet
 from gateway.app import create_app
-from gateway.sealing import Sealer
 from gateway.tenants.registry import create_tenant, set_stripe_keys, update_settings
+from kernel.sealing import Sealer
 from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings  # noqa: F401
 

@@ -8,9 +8,9 @@ import os
 import asyncpg
 
 from gateway.issuers import build_issuer
-from gateway.sealing import Sealer
 from gateway.settings import Settings
 from gateway.tenants.lifecycle import LifecycleServices
+from kernel.sealing import Sealer
 from tests.fixtures.pebble import ChallTestSrv
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from gateway.ids import new_id
 from gateway.tenants.index import HostIndex
+from kernel.ids import new_id
 
 # Generous: the test machine may be loaded; a passing run takes a fraction of a second.
 PATIENCE_SECONDS = 10.0

@@ -17,9 +17,9 @@ import asyncpg
 from aiohttp import web
 
 from gateway import keys
-from gateway.ids import new_id
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant
+from kernel.ids import new_id
 from tests.conftest import eventually
 from tests.gateway.https_gateway import (
     HttpsConnection,
@@ -104,7 +104,7 @@ async def handshake(port: int, client: ssl.SSLContext, name: str) -> str:
 
 async def root_of(pool: asyncpg.Pool, settings: Settings) -> str:
     from certs.internal_ca import InternalCA
-    from gateway.sealing import Sealer
+    from kernel.sealing import Sealer
 
     assert settings.kek is not None
     authority = await InternalCA.load_or_create(

@@ -23,12 +23,12 @@ import pytest
 from certs.internal_ca import InternalCA
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
-from gateway.sealing import Sealer
 from gateway.tls.alerts import refuse_handshake
 from gateway.tls.client_hello import peek_client_hello
 from gateway.tls.contexts import ContextCache
 from gateway.tls.errors import TlsError, UnrecognizedName
 from gateway.tls.policy import offers_supported_version, server_context
+from kernel.sealing import Sealer
 from tests.tls.clients import trusting_client
 
 NAMES = ("billing.alpeak.test", "pay.other.test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.ids import new_id
+from kernel.ids import new_id
 from tests.conftest import ApiTenant
 from tests.gateway.api.billing_api import call, make_customer, problem_fields
 

@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from gateway.background import (
+from kernel.background import (
     RETRY_MAX_SECONDS,
     follow_channel,
     reraise_if_cancelled,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gateway.sealing import Sealer, SealingError
+from kernel.sealing import Sealer, SealingError
 
 
 def test_a_sealed_secret_opens_with_its_key_and_purpose() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gateway.ids import ALPHABET, RANDOM_LENGTH, is_public_id, new_id
+from kernel.ids import ALPHABET, RANDOM_LENGTH, is_public_id, new_id
 
 
 @pytest.mark.parametrize("prefix", ["cus", "sub", "in", "cs", "wal", "pm", "dom", "evt"])
