@@ -16,7 +16,10 @@ COPY billing ./billing
 COPY web ./web
 COPY portal ./portal
 COPY checkout ./checkout
-RUN /opt/venv/bin/pip install .
+# Babel (a dependency) compiles the gettext catalogues into the installed package.
+RUN /opt/venv/bin/pip install babel \
+    && /opt/venv/bin/pybabel compile -d web/locale -D messages \
+    && /opt/venv/bin/pip install .
 
 FROM ${BASE_IMAGE}
 # Pango and HarfBuzz for WeasyPrint's invoice PDFs, and one font family to draw them with.

@@ -37,7 +37,7 @@ CLOCK_OFFSET := +3y
 CLOCK_OFFSETS := +400d +3y
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
-.PHONY: help deps system-deps venv sslyze-venv run test test-clock lint format bench clean
+.PHONY: help deps system-deps venv catalogues catalogues-update sslyze-venv run test test-clock lint format bench clean
 
 help:
 	@echo "make run          start the gateway with an embedded PostgreSQL and demo data"
@@ -80,7 +80,19 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
+	$(MAKE) catalogues
 	touch $(STAMP)
+
+# Compile the gettext catalogues (web/locale/*/LC_MESSAGES/messages.po -> .mo). The gateway
+# compiles a missing or stale .mo in memory at start-up, so this only saves that work.
+catalogues:
+	$(BIN)/pybabel compile --statistics -d web/locale -D messages
+
+# Refresh the catalogues from the code and templates (babel.cfg), then translate what is new.
+catalogues-update:
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o web/locale/messages.pot .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching --ignore-obsolete
+	rm web/locale/messages.pot
 
 sslyze-venv: $(SSLYZE_STAMP)
 

@@ -94,6 +94,8 @@ class CheckoutOutcome:
     redirect_url: str | None = None
     client_secret: str | None = None
     payment_intent_id: str | None = None
+    # Stripe's code for a refusal (expired_card, insufficient_funds): pages translate by it.
+    failure_code: str | None = None
 
 
 def success_redirect(session: CheckoutSession) -> str:
@@ -326,6 +328,7 @@ async def complete_checkout(
                 status="failed",
                 message=error.message,
                 payment_intent_id=error.payment_intent_id,
+                failure_code=error.code,
             )
         return await _apply_new_intent(connection, tenant_id, session, intent, card)
 

@@ -22,21 +22,20 @@ import multiprocessing
 import os
 import threading
 import warnings
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 import jinja2
-from babel.dates import format_date
-from babel.numbers import format_currency
 
 from billing.customers import Customer
 from billing.errors import Conflict, NotFound
+from billing.formatting import format_day, format_money
 from billing.invoices import Invoice
-from billing.money import exponent
 from gateway.tenants.brand import contrast_color
 from kernel.db import Db
 
@@ -48,43 +47,6 @@ RENDER_PROCESSES = 1
 # A render is background work next to page requests: on a busy machine the scheduler
 # gives the event loop's process the CPU first (nice 10 weighs about a tenth of nice 0).
 RENDER_NICENESS = 10
-
-LABELS: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "invoice": "Invoice",
-        "number": "Invoice number",
-        "issued": "Date of issue",
-        "due": "Due date",
-        "billed_to": "Billed to",
-        "vat_number": "VAT number",
-        "description": "Description",
-        "quantity": "Qty",
-        "unit_price": "Unit price",
-        "tax_rate": "Tax",
-        "amount": "Amount",
-        "subtotal": "Subtotal",
-        "tax": "Tax",
-        "total": "Total",
-        "period": "Period",
-    },
-    "fr": {
-        "invoice": "Facture",
-        "number": "Numéro de facture",
-        "issued": "Date d’émission",
-        "due": "Échéance",
-        "billed_to": "Facturé à",
-        "vat_number": "Numéro de TVA",
-        "description": "Description",
-        "quantity": "Qté",
-        "unit_price": "Prix unitaire",
-        "tax_rate": "TVA",
-        "amount": "Montant",
-        "subtotal": "Sous-total",
-        "tax": "TVA",
-        "total": "Total",
-        "period": "Période",
-    },
-}
 
 _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!doctype html>
@@ -175,21 +137,63 @@ class Seller:
     icon_type: str | None
 
 
-def _money(amount: int, currency: str, language: str) -> str:
-    return str(
-        format_currency(Decimal(amount).scaleb(-exponent(currency)), currency, locale=language)
-    )
-
-
 def _day(moment: datetime, language: str) -> str:
-    return str(format_date(moment.date(), "d MMM y", locale=language))
+    return format_day(moment, language)
 
 
-def invoice_html(*, invoice: Invoice, customer: Customer, seller: Seller, language: str) -> str:
-    """The invoice as a self-contained HTML document (no external URL)."""
+Gettext = Callable[[str], str]
+
+
+class InvoiceCatalogue(Protocol):
+    """The words of one language: the caller's gettext catalogue (web.i18n.Translator)."""
+
+    @property
+    def language(self) -> str: ...
+
+    def gettext(self, message: str, /) -> str: ...
+
+
+def _source_text(message: str) -> str:
+    return message
+
+
+def invoice_labels(gettext: Gettext) -> dict[str, str]:
+    """The invoice's headings through `gettext` (the caller's catalogue of the language)."""
+    _ = gettext
+    return {
+        "invoice": _("Invoice"),
+        "number": _("Invoice number"),
+        "issued": _("Date of issue"),
+        "due": _("Due date"),
+        "billed_to": _("Billed to"),
+        "vat_number": _("VAT number"),
+        "description": _("Description"),
+        "quantity": _("Qty"),
+        "unit_price": _("Unit price"),
+        "tax_rate": _("Tax"),
+        "amount": _("Amount"),
+        "subtotal": _("Subtotal"),
+        "tax": _("Tax"),
+        "total": _("Total"),
+        "period": _("Period"),
+    }
+
+
+def invoice_html(
+    *,
+    invoice: Invoice,
+    customer: Customer,
+    seller: Seller,
+    language: str = "en",
+    gettext: Gettext = _source_text,
+) -> str:
+    """The invoice as a self-contained HTML document (no external URL).
+
+    Headings go through `gettext` (English as written without one), amounts and dates
+    are formatted for `language`.
+    """
     if invoice.number is None or invoice.finalized_at is None:
         raise Conflict("a draft invoice has no document yet")
-    language = language if language in LABELS else "en"
     icon_uri = None
     if seller.icon is not None and seller.icon_type is not None:
         icon_uri = f"data:{seller.icon_type};base64,{base64.b64encode(seller.icon).decode()}"
@@ -211,9 +215,9 @@ def invoice_html(*, invoice: Invoice, customer: Customer, seller: Seller, langua
         {
             "description": line.description,
             "quantity": line.quantity,
-            "unit_price": _money(line.unit_amount, invoice.currency, language),
+            "unit_price": format_money(line.unit_amount, invoice.currency, language),
             "tax_rate": f"{Decimal(line.tax_rate_bps).scaleb(-2).normalize():f} %",
-            "amount": _money(line.amount, invoice.currency, language),
+            "amount": format_money(line.amount, invoice.currency, language),
             "period": (
                 f"{_day(line.period_start, language)} – {_day(line.period_end, language)}"
                 if line.period_start is not None and line.period_end is not None
@@ -224,7 +228,7 @@ def invoice_html(*, invoice: Invoice, customer: Customer, seller: Seller, langua
     ]
     return _TEMPLATE.render(
         language=language,
-        labels=LABELS[language],
+        labels=invoice_labels(gettext),
         number=invoice.number,
         issued=_day(invoice.finalized_at, language),
         due=_day(invoice.due_at, language) if invoice.due_at else None,
@@ -235,9 +239,9 @@ def invoice_html(*, invoice: Invoice, customer: Customer, seller: Seller, langua
         billed_to=billed_to,
         vat_number=customer.vat_number,
         lines=lines,
-        subtotal=_money(invoice.subtotal, invoice.currency, language),
-        tax=_money(invoice.tax, invoice.currency, language),
-        total=_money(invoice.total, invoice.currency, language),
+        subtotal=format_money(invoice.subtotal, invoice.currency, language),
+        tax=format_money(invoice.tax, invoice.currency, language),
+        total=format_money(invoice.total, invoice.currency, language),
         memo=invoice.memo,
     )
 
@@ -334,11 +338,26 @@ async def _seller(db: Db, tenant_id: int) -> Seller:
     )
 
 
-async def invoice_pdf(db: Db, *, tenant_id: int, invoice: Invoice, customer: Customer) -> bytes:
+def _words(catalogue: InvoiceCatalogue | None) -> dict[str, Any]:
+    if catalogue is None:
+        return {"language": "en", "gettext": _source_text}
+    return {"language": catalogue.language, "gettext": catalogue.gettext}
+
+
+async def invoice_pdf(
+    db: Db,
+    *,
+    tenant_id: int,
+    invoice: Invoice,
+    customer: Customer,
+    catalogue: Callable[[str], InvoiceCatalogue] | None = None,
+) -> bytes:
     """The PDF of a final invoice of `customer`: the stored copy, else rendered now and stored.
 
     Drafts raise Conflict. The invoice's own customer's language is the
-    document's, so every download of one invoice is the same file.
+    document's, so every download of one invoice is the same file: `catalogue`
+    gives its words (the language it has, English standing in); without one the
+    document is in English.
     """
     if invoice.status not in FINAL_STATUSES:
         raise Conflict("a draft invoice has no document yet")
@@ -356,7 +375,7 @@ async def invoice_pdf(db: Db, *, tenant_id: int, invoice: Invoice, customer: Cus
         invoice=invoice,
         customer=customer,
         seller=await _seller(db, tenant_id),
-        language=customer.language,
+        **_words(catalogue(customer.language) if catalogue else None),
     )
     document = await renderer.render(html)
     # Two concurrent first downloads both render; the first stored copy wins for good.

@@ -213,7 +213,9 @@ def payment_failure(error: stripe.StripeError) -> PaymentFailed:
                 payment_intent_id=intent_id,
             )
         message = error.user_message or "Your card was declined."
-        return PaymentFailed(message, code=error.code, payment_intent_id=intent_id)
+        # Under `card_declined`, Stripe's decline_code names the cause (insufficient_funds).
+        decline_code = getattr(error.error, "decline_code", None) if error.error else None
+        return PaymentFailed(message, code=decline_code or error.code, payment_intent_id=intent_id)
     if isinstance(error, stripe.APIConnectionError):
         return PaymentFailed(
             "We could not reach the payment provider. Nothing was charged; try again shortly.",

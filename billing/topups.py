@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ class TopupOutcome:
     payment_intent_id: str | None = None
     client_secret: str | None = None
     invoice_id: str | None = None
+    # Stripe's code for a refusal just made (expired_card, insufficient_funds), so pages
+    # can say it in the reader's language; None for replays and other outcomes.
+    failure_code: str | None = None
 
 
 def new_nonce() -> str:
@@ -248,7 +252,8 @@ async def buy_credits(
             message=error.message,
             payment_intent_id=error.payment_intent_id,
         )
-        return await _outcome(db, tenant_id=tenant.id, row=row)
+        outcome = await _outcome(db, tenant_id=tenant.id, row=row)
+        return dataclasses.replace(outcome, failure_code=error.code)
     return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
 
 

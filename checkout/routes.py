@@ -27,15 +27,16 @@ from billing.checkout_completion import (
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
+from billing.formatting import country_names, format_day, format_money
 from billing.stripe_gateway import PaymentsUnavailable
-from checkout.messages import checkout_translator
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
 from web.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
 from web.headers import apply_page_headers
-from web.i18n import Translate, choose_language, country_names, format_day, format_money
+from web.i18n import Translator, choose_language, translator
+from web.labels import interval_label
 from web.stripe_pages import (
     payments_for,
     refunds_for,
@@ -118,7 +119,7 @@ def tax_rate_text(rate_bps: int, language: str) -> str:
     return number + "%"
 
 
-def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str, Any]:
+def _summary(session: CheckoutSession, language: str, i18n: Translator) -> dict[str, Any]:
     """Items with their tax, the totals, the recurring terms and the trial, as the page prints them.
 
     Amounts per item are before tax; the recurring terms quote what each period
@@ -129,7 +130,7 @@ def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str,
         return format_money(amount, session.currency, language)
 
     def interval(name: str, count: int) -> str:
-        return t(f"interval.{name}") if count == 1 else t(f"interval.{name}s", count=count)
+        return interval_label(i18n, name, count)
 
     rows = []
     recurring_total = 0
@@ -143,28 +144,36 @@ def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str,
                 "name": item.name,
                 "quantity": item.quantity,
                 "amount": money(item.amount),
-                "tax": t(
-                    "tax.line",
+                "tax": i18n.pgettext(
+                    "checkout",
+                    "Tax %(rate)s: %(amount)s",
                     rate=tax_rate_text(item.tax_rate_bps, language),
                     amount=money(item.tax),
                 )
                 if item.tax_rate_bps
                 else None,
-                "terms": t("every", interval=interval(item.interval, item.interval_count))
+                "terms": i18n.gettext(
+                    "every %(interval)s", interval=interval(item.interval, item.interval_count)
+                )
                 if item.interval
-                else t("once"),
+                else i18n.gettext("once"),
             }
         )
     terms = None
     if recurring_interval is not None and session.trial_days:
-        terms = t(
-            "trial",
-            days=session.trial_days,
+        terms = i18n.ngettext(
+            "Free for %(num)d day, then %(amount)s every %(interval)s.",
+            "Free for %(num)d days, then %(amount)s every %(interval)s.",
+            session.trial_days,
             amount=money(recurring_total),
             interval=recurring_interval,
         )
     elif recurring_interval is not None:
-        terms = t("then", amount=money(recurring_total), interval=recurring_interval)
+        terms = i18n.gettext(
+            "Then %(amount)s every %(interval)s, until you cancel.",
+            amount=money(recurring_total),
+            interval=recurring_interval,
+        )
     return {
         "rows": rows,
         "terms": terms,
@@ -172,9 +181,9 @@ def _summary(session: CheckoutSession, language: str, t: Translate) -> dict[str,
         "subtotal": money(session.amount_subtotal),
         "tax": money(session.amount_tax),
         "due_today": money(session.amount_total),
-        "pay_label": t("pay", amount=money(session.amount_total))
+        "pay_label": i18n.gettext("Pay %(amount)s", amount=money(session.amount_total))
         if session.amount_total
-        else t("start_trial"),
+        else i18n.gettext("Start free trial"),
     }
 
 
@@ -189,14 +198,14 @@ async def _render_page(
 ) -> web.Response:
     customer = await _customer(request, tenant, session)
     language = _language(request, session, customer)
-    t = checkout_translator(language)
+    i18n = translator(language)
     context: dict[str, Any] = {
         "brand": brand_context(tenant),
         "tenant": tenant,
         "session": session,
         "language": language,
-        "t": t,
-        "summary": _summary(session, language, t),
+        "i18n": i18n,
+        "summary": _summary(session, language, i18n),
         "cancel_url": session.cancel_url,
     }
     if session.status != "open":
@@ -224,7 +233,7 @@ async def _render_page(
                 "stripe_js_url": stripe_js_url(request),
                 "script_url": f"{STATIC_PREFIX}/checkout.js",
                 "base_path": f"/checkout/{session.id}",
-                "field_errors": {name: t(f"error.{name}") for name in (*FORM_FIELDS, "card")},
+                "field_errors": field_errors(i18n),
             }
         )
         response = aiohttp_jinja2.render_template(
@@ -289,15 +298,42 @@ async def checkout_customer(request: web.Request) -> web.Response:
     )
 
 
-def outcome_message(outcome: CheckoutOutcome, t: Translate, language: str) -> str:
+def field_errors(i18n: Translator) -> dict[str, str]:
+    """What the page says under each field the customer must correct."""
+    return {
+        "name": i18n.gettext("Enter your name."),
+        "email": i18n.gettext("Enter a valid email address."),
+        "line1": i18n.gettext("Check the first address line."),
+        "line2": i18n.gettext("Check the second address line."),
+        "postal_code": i18n.gettext("Check the postal code."),
+        "city": i18n.gettext("Check the city."),
+        "state": i18n.gettext("Check the state or region."),
+        "country": i18n.gettext("Choose a country from the list."),
+        "vat_number": i18n.gettext("Check the VAT number: it must match the country."),
+        "card": i18n.gettext("Check your card details."),
+    }
+
+
+def outcome_message(outcome: CheckoutOutcome, i18n: Translator) -> str:
     """What the customer reads about an outcome, in their language.
 
     A decline keeps the provider's reason in English pages (it names the cause);
     other languages get a translated sentence rather than a mixed-language one.
     """
-    if outcome.status != "failed":
-        return t(f"outcome.{outcome.status}")
-    return outcome.message if language == "en" else t("outcome.failed")
+    if outcome.status == "succeeded":
+        return i18n.gettext("Payment complete. Thank you!")
+    if outcome.status == "requires_action":
+        return i18n.gettext("Your bank asks you to confirm this payment.")
+    if outcome.status == "processing":
+        return i18n.gettext(
+            "Your bank has not confirmed the payment yet. "
+            "Reload this page in a moment to see the result."
+        )
+    return (
+        outcome.message
+        if i18n.language == "en"
+        else i18n.gettext("Nothing was charged. Try again or use another card.")
+    )
 
 
 def _outcome_json(outcome: CheckoutOutcome, message: str) -> dict[str, Any]:
@@ -339,8 +375,8 @@ async def checkout_complete(request: web.Request) -> web.StreamResponse:
     )
     customer = await _customer(request, tenant, session)
     language = _language(request, session, customer)
-    t = checkout_translator(language)
-    message = outcome_message(outcome, t, language)
+    i18n = translator(language)
+    message = outcome_message(outcome, i18n)
     if wants_json(request):
         return _no_store(web.json_response(_outcome_json(outcome, message)))
     if outcome.status == "succeeded" and outcome.redirect_url:
@@ -350,7 +386,9 @@ async def checkout_complete(request: web.Request) -> web.StreamResponse:
         request,
         tenant,
         session,
-        failure=t("declined", reason=message) if outcome.status == "failed" else message,
+        failure=i18n.gettext("The payment did not go through: %(reason)s", reason=message)
+        if outcome.status == "failed"
+        else message,
         status=402 if outcome.status == "failed" else 200,
     )
 

@@ -34,6 +34,7 @@ from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
+from web.i18n import install_gettext
 
 TEMPLATE_DIRECTORIES = [
     Path(__file__).parent / "templates",
@@ -98,12 +99,13 @@ def create_app(
         app.cleanup_ctx.append(outbox_delivery_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
-    aiohttp_jinja2.setup(
+    templates = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader([str(path) for path in TEMPLATE_DIRECTORIES]),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    install_gettext(templates)
     app.router.add_routes(health_routes)
     app.router.add_routes(brand_routes)
     app.router.add_routes(acme_routes)

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from billing import portal_sessions
 from billing.customers import Customer, get_customer
+from billing.formatting import format_day, format_money
 from billing.portal_sessions import PortalLinkInvalid
 from gateway import keys
 from gateway.branding import brand_context
@@ -27,7 +28,7 @@ from gateway.tenants.models import Tenant
 from kernel import clock
 from web.csrf import issue_csrf_token
 from web.headers import apply_page_headers
-from web.i18n import Translate, choose_language, format_day, format_money, translator
+from web.i18n import Translator, choose_language, translator
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +38,7 @@ class Visit:
     tenant: Tenant
     customer: Customer
     language: str
-    t: Translate
+    i18n: Translator
     csrf_token: str
 
     def money(self, amount_minor: int, currency: str) -> str:
@@ -53,7 +54,7 @@ class Visit:
             "tenant": self.tenant,
             "customer": self.customer,
             "language": self.language,
-            "t": self.t,
+            "i18n": self.i18n,
             "csrf_token": self.csrf_token,
             "portal_path": f"/portal/{self.customer.id}",
         }
@@ -102,7 +103,7 @@ def _link_required_page(request: web.Request, tenant: Tenant) -> web.StreamRespo
         "brand": brand_context(tenant),
         "tenant": tenant,
         "language": language,
-        "t": translator(language),
+        "i18n": translator(language),
     }
     response = aiohttp_jinja2.render_template(
         "portal/link_required.html", request, context, status=403
@@ -165,7 +166,7 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
             tenant=tenant,
             customer=customer,
             language=language,
-            t=translator(language),
+            i18n=translator(language),
             csrf_token=issue_csrf_token(request, customer_id=customer.id),
         )
         try:

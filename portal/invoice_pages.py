@@ -13,6 +13,7 @@ from billing.pdf import invoice_pdf
 from gateway import keys
 from portal.access import Visit, portal_page
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
+from web.i18n import translator
 
 routes = web.RouteTableDef()
 
@@ -110,6 +111,7 @@ async def invoice_download(request: web.Request, visit: Visit) -> web.StreamResp
         tenant_id=visit.tenant.id,
         invoice=invoice,
         customer=visit.customer,
+        catalogue=translator,
     )
     filename = _UNSAFE_FILENAME.sub("-", invoice.number or invoice.id).strip("-") or invoice.id
     return web.Response(

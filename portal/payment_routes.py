@@ -35,7 +35,7 @@ from gateway.tenants.registry import stripe_secret_key, stripe_webhook_secret
 from portal.access import Visit, portal_page
 from web.amounts import parse_amount
 from web.csrf import FIELD_NAME, verify_csrf_token
-from web.i18n import provider_message
+from web.declines import decline_message
 from web.stripe_pages import (
     payments_for,
     stripe_api_base,
@@ -80,7 +80,13 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
             payment_method_id=request.match_info["payment_method_id"],
         )
     except LastCardInUse as error:
-        raise Conflict(visit.t("payment_methods.last_card", plan=error.plan)) from error
+        raise Conflict(
+            visit.i18n.gettext(
+                "This card pays for your %(plan)s subscription. "
+                "Add a new card first; you can then remove this one.",
+                plan=error.plan,
+            )
+        ) from error
     if wants_json(request):
         return web.json_response({"payment_method": removed.id, "status": removed.status})
     raise web.HTTPSeeOther(_overview(customer))
@@ -135,7 +141,13 @@ async def add_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
             setup_intent_id=str(form.get("setup_intent", "")),
         )
     except InvalidInput as error:
-        raise InvalidInput({"setup_intent": visit.t("cards.not_saved")}) from error
+        raise InvalidInput(
+            {
+                "setup_intent": visit.i18n.gettext(
+                    "The card was not saved: it was declined or not authenticated."
+                )
+            }
+        ) from error
     if wants_json(request):
         return web.json_response(
             {
@@ -204,32 +216,40 @@ async def _topup_page(
 def outcome_message(visit: Visit, outcome: TopupOutcome) -> str:
     """What happened to the top-up, in the page's language (a refusal in the provider's words)."""
     if outcome.status == "succeeded":
-        return visit.t("topup.succeeded", amount=visit.money(outcome.amount, outcome.currency))
+        return visit.i18n.gettext(
+            "%(amount)s was added to your wallet.",
+            amount=visit.money(outcome.amount, outcome.currency),
+        )
     if outcome.status == "requires_action":
-        return visit.t("topup.requires_action")
+        return visit.i18n.gettext("Your bank asks you to confirm this payment.")
     if outcome.status == "failed":
-        reason = provider_message(outcome.message, visit.language)
+        reason = decline_message(visit.i18n, outcome.failure_code, outcome.message)
         if "Nothing was charged" in outcome.message:
             return reason
-        return f"{reason} {visit.t('topup.nothing_charged')}"
-    return visit.t("topup.processing")
+        return " ".join((reason, visit.i18n.gettext("Nothing was charged.")))
+    return visit.i18n.gettext("Your payment is being processed.")
 
 
 def topup_errors(visit: Visit, error: InvalidInput) -> dict[str, str]:
     """A refused top-up's field errors in the page's language."""
+    i18n = visit.i18n
     if isinstance(error, AmountRefused):
-        return {
-            "amount": visit.t(
-                f"topup.{error.cap}",
-                limit=visit.money(error.limit, error.currency),
+        limit = visit.money(error.limit, error.currency)
+        caps = {
+            "topup_min": i18n.gettext("the smallest top-up is %(limit)s", limit=limit),
+            "topup_max": i18n.gettext("the largest top-up is %(limit)s", limit=limit),
+            "max_balance": i18n.gettext(
+                "your balance may not exceed %(limit)s; you can add at most %(room)s",
+                limit=limit,
                 room=visit.money(error.room, error.currency),
-            )
+            ),
         }
-    known = {"payment_method": "topup.no_card", "nonce": "topup.form_expired"}
-    return {
-        name: visit.t(known[name]) if name in known else message
-        for name, message in error.errors.items()
+        return {"amount": caps[error.cap]}
+    known = {
+        "payment_method": i18n.gettext("add a card before buying credits"),
+        "nonce": i18n.gettext("the form is out of date; reload the page and try again"),
     }
+    return {name: known.get(name, message) for name, message in error.errors.items()}
 
 
 def _outcome_json(visit: Visit, outcome: TopupOutcome) -> dict[str, Any]:
@@ -271,7 +291,7 @@ async def topup(request: web.Request, visit: Visit) -> web.Response:
             tenant=tenant,
             customer_id=customer.id,
             wallet_id=wallet.id,
-            amount=parse_amount(typed, wallet.currency, t=visit.t),
+            amount=parse_amount(typed, wallet.currency, i18n=visit.i18n),
             nonce=str(form.get("nonce", "")),
         )
     except InvalidInput as error:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from billing.customers import SUPPORTED_LANGUAGES, Customer, save_billing_info
 from billing.errors import InvalidInput
+from billing.formatting import country_names, language_name
 from billing.invoices import recent_customer_invoices
 from billing.payment_methods import active_payment_methods
 from billing.subscriptions import list_customer_subscriptions
@@ -27,7 +28,6 @@ from portal.views import (
     wallet_view,
 )
 from web.csrf import FIELD_NAME, verify_csrf_token
-from web.i18n import country_names, language_name
 
 routes = web.RouteTableDef()
 
@@ -141,7 +141,7 @@ def _render_billing_form(
 
 def _require_billing_edit(visit: Visit) -> None:
     if not visit.tenant.portal.billing_edit_enabled:
-        raise Forbidden(visit.t("billing.edit_disabled"))
+        raise Forbidden(visit.i18n.gettext("Billing information cannot be changed here."))
 
 
 @routes.get("/portal/{customer_id}/billing")

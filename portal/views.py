@@ -9,12 +9,13 @@ from datetime import date, datetime
 from types import MappingProxyType
 
 from billing.customers import Customer
+from billing.formatting import country_names, format_day, format_money
 from billing.invoices import Invoice
 from billing.payment_methods import PaymentMethod
 from billing.subscriptions import Subscription, SubscriptionItem, upcoming_invoice_lines
 from billing.wallets import Wallet
 from portal.access import Visit
-from web.i18n import country_names, format_day, format_money
+from web import labels
 
 # Drafts are the tenant's work in progress: customers never see them.
 CUSTOMER_VISIBLE_INVOICE_STATUSES = frozenset({"open", "paid", "void", "uncollectible"})
@@ -115,9 +116,7 @@ class InvoiceRow:
 
 def interval_label(visit: Visit, interval: str, count: int) -> str:
     """`month`, or `3 months`, in the page's language."""
-    if count == 1:
-        return visit.t(f"interval.{interval}")
-    return visit.t(f"interval.{interval}s", count=count)
+    return labels.interval_label(visit.i18n, interval, count)
 
 
 def _item_view(visit: Visit, item: SubscriptionItem, currency: str) -> ItemView:
@@ -126,9 +125,9 @@ def _item_view(visit: Visit, item: SubscriptionItem, currency: str) -> ItemView:
         name=item.name,
         quantity=item.quantity,
         # per_unit: unit_amount x quantity each period; flat: unit_amount whatever the quantity.
-        price=visit.t("subscriptions.per_unit", price=unit)
+        price=visit.i18n.gettext("%(price)s per unit", price=unit)
         if item.price_model == "per_unit"
-        else f"{unit} ({visit.t('subscriptions.flat')})",
+        else "{} ({})".format(unit, visit.i18n.gettext("flat")),
         amount=money(visit, item.amount, currency),
         interval=interval_label(visit, item.billing_interval, item.interval_count),
     )
@@ -145,7 +144,7 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
         id=subscription.id,
         plan_name=subscription.plan_name,
         status=subscription.status,
-        status_label=visit.t(f"status.{subscription.status}"),
+        status_label=labels.status_label(visit.i18n, subscription.status),
         period=f"{day(visit, subscription.current_period_start)} – "
         f"{day(visit, subscription.current_period_end)}",
         next_billing_on=day(visit, subscription.current_period_end) if upcoming else None,
@@ -179,9 +178,11 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
 def payment_method_view(visit: Visit, method: PaymentMethod) -> PaymentMethodView:
     return PaymentMethodView(
         id=method.id,
-        label=visit.t("payment_methods.card", brand=method.brand.title(), last4=method.last4),
-        expires=visit.t(
-            "payment_methods.expires", month=f"{method.exp_month:02d}", year=method.exp_year
+        label=visit.i18n.gettext(
+            "%(brand)s ending in %(last4)s", brand=method.brand.title(), last4=method.last4
+        ),
+        expires=visit.i18n.gettext(
+            "expires %(month)s/%(year)s", month=str(method.exp_month).zfill(2), year=method.exp_year
         ),
         is_default=method.is_default,
     )
@@ -200,7 +201,7 @@ def invoice_row(visit: Visit, invoice: Invoice) -> InvoiceRow:
         number=invoice.number or "",
         date=day(visit, issued),
         status=invoice.status,
-        status_label=visit.t(f"status.{invoice.status}"),
+        status_label=labels.status_label(visit.i18n, invoice.status),
         total=money(visit, invoice.total, invoice.currency),
     )
 

@@ -6,23 +6,25 @@ import re
 
 from billing.errors import InvalidInput
 from billing.money import exponent
-from web.i18n import Translate, translator
+from web.i18n import Translator, translator
 
 AMOUNT = re.compile(r"^\d{1,12}(?:[.,]\d{1,3})?$")
 
 
-def parse_amount(text: object, currency: str, *, t: Translate | None = None) -> int:
+def parse_amount(text: object, currency: str, *, i18n: Translator | None = None) -> int:
     """A typed amount such as "25" or "25.50" in minor units of `currency`.
 
-    InvalidInput on `amount` says what is wrong in the language of `t` (English by default).
+    InvalidInput on `amount` says what is wrong in the language of `i18n` (English by default).
     """
-    t = t or translator("en")
+    i18n = i18n or translator("en")
     value = str(text or "").strip()
     digits = exponent(currency)
     if not AMOUNT.match(value):
-        raise InvalidInput({"amount": t("topup.amount_format")})
+        raise InvalidInput({"amount": i18n.gettext("enter an amount such as 25 or 25.50")})
     whole, _, fraction = value.replace(",", ".").partition(".")
     if len(fraction) > digits:
-        raise InvalidInput({"amount": t("topup.decimals", digits=digits)})
+        raise InvalidInput(
+            {"amount": i18n.gettext("use at most %(digits)s decimal places", digits=digits)}
+        )
     minor: int = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or 0)
     return minor

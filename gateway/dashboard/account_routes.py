@@ -44,12 +44,12 @@ def _sign_in_page(
     request: web.Request, *, error: str | None, notice: str | None, status: int
 ) -> web.StreamResponse:
     """The sign-in form with a fresh double-submit cookie and its token."""
-    language, t = language_of(request)
+    language, i18n = language_of(request)
     nonce = new_sign_in_nonce()
     context = {
         "brand": dashboard_brand(None),
         "language": language,
-        "t": t,
+        "i18n": i18n,
         "prefix": PREFIX,
         "assets": asset_urls(request),
         "csrf_token": sign_in_csrf_token(request, nonce),
@@ -78,8 +78,8 @@ async def sign_in_form(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(session_cookie_name(request), "")
     if token and await sessions.resolve_session(request.config_dict[keys.POOL], token):
         raise web.HTTPSeeOther(location=HOME_PATH)
-    _, t = language_of(request)
-    notice = t("sign_in.signed_out") if request.query.get("signed_out") == "1" else None
+    _, i18n = language_of(request)
+    notice = i18n.gettext("You are signed out.") if request.query.get("signed_out") == "1" else None
     return _sign_in_page(request, error=None, notice=notice, status=200)
 
 
@@ -91,13 +91,17 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     nonce = request.cookies.get(sign_in_cookie_name(request), "")
     verify_token(sign_in_csrf_token(request, nonce) if nonce else "", form.get(CSRF_FIELD))
     pool = request.config_dict[keys.POOL]
-    _, t = language_of(request)
+    _, i18n = language_of(request)
     address = _client_address(request)
     wait = await sessions.seconds_until_allowed(pool, client_address=address)
     if wait:
         response = _sign_in_page(
             request,
-            error=t("sign_in.throttled", minutes=max(1, -(-wait // 60))),
+            error=i18n.ngettext(
+                "Too many failed sign-ins from your network. Try again in %(num)d minute.",
+                "Too many failed sign-ins from your network. Try again in %(num)d minutes.",
+                max(1, -(-wait // 60)),
+            ),
             notice=None,
             status=429,
         )
@@ -107,7 +111,12 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         _, token, _ = await sessions.sign_in(pool, api_key=text_field(form, "api_key"))
     except InvalidApiKey:
         await sessions.record_failed_sign_in(pool, client_address=address)
-        return _sign_in_page(request, error=t("sign_in.invalid"), notice=None, status=403)
+        return _sign_in_page(
+            request,
+            error=i18n.gettext("This API key is unknown or has been revoked."),
+            notice=None,
+            status=403,
+        )
     redirect = web.HTTPSeeOther(location=HOME_PATH)
     set_session_cookie(request, redirect, token)
     redirect.del_cookie(sign_in_cookie_name(request), path="/")

@@ -24,14 +24,13 @@ from multidict import MultiDictProxy
 
 from gateway import keys
 from gateway.branding import NEUTRAL_COLOR
-from gateway.dashboard.i18n import choose_language, translator
 from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.sessions import SESSION_LIFETIME, DashboardSession, resolve_session
 from gateway.errors import Forbidden, Unauthorized
 from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
-from web.i18n import Translate
+from web.i18n import Translator, choose_language, translator
 from web.origin import check_same_origin
 
 SIGN_IN_PATH = PREFIX + "/sign-in"
@@ -123,7 +122,7 @@ class Desk:
     tenant: Tenant
     session: DashboardSession
     language: str
-    t: Translate
+    i18n: Translator
     csrf_token: str
     assets: dict[str, str]
 
@@ -133,7 +132,7 @@ class Desk:
             "brand": dashboard_brand(self.tenant),
             "tenant": self.tenant,
             "language": self.language,
-            "t": self.t,
+            "i18n": self.i18n,
             "csrf_token": self.csrf_token,
             "current": current,
             "prefix": PREFIX,
@@ -148,8 +147,8 @@ def asset_urls(request: web.Request) -> dict[str, str]:
     return {name: str(static.url_for(filename=f"dashboard.{name}")) for name in ("js", "css")}
 
 
-def language_of(request: web.Request) -> tuple[str, Translate]:
-    language = choose_language(request.headers.get("Accept-Language"))
+def language_of(request: web.Request) -> tuple[str, Translator]:
+    language = choose_language(request.headers.get("Accept-Language"), None)
     return language, translator(language)
 
 
@@ -185,12 +184,12 @@ def signed_in(handler: DeskHandler) -> Callable[[web.Request], Awaitable[web.Str
         tenant = await get_tenant(pool, session.tenant_id)
         # For the access log and metrics, as the API's key does for API requests.
         request[keys.SETTINGS_TENANT] = tenant
-        language, t = language_of(request)
+        language, i18n = language_of(request)
         desk = Desk(
             tenant=tenant,
             session=session,
             language=language,
-            t=t,
+            i18n=i18n,
             csrf_token=session_csrf_token(request, session),
             assets=asset_urls(request),
         )

@@ -20,7 +20,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.dashboard.auth import Desk, signed_in, text_field
 from gateway.dashboard.paths import PREFIX
-from gateway.dashboard.views import domain_view
+from gateway.dashboard.views import domain_status_label, domain_view
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.domains import Domain
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict
@@ -50,7 +50,7 @@ def _render_list(
     context = desk.context(
         "domains",
         domains=[
-            {"name": d.name, "status": d.status, "label": desk.t(f"status.{d.status}")}
+            {"name": d.name, "status": d.status, "label": domain_status_label(desk.i18n, d.status)}
             for d in found
         ],
         values=values,
@@ -104,7 +104,7 @@ async def _live(request: web.Request, desk: Desk, domain: Domain) -> dict[str, A
         certificate,
         settings=request.config_dict[keys.SETTINGS],
         language=desk.language,
-        t=desk.t,
+        i18n=desk.i18n,
     )
     return desk.context("domains", domain=view, domain_path=_domain_path)
 

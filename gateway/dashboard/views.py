@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from billing.formatting import format_day
 from billing.money import exponent
-from gateway.dashboard.i18n import PROBLEMS_FR
 from gateway.settings import Settings
 from gateway.tenants.brand import WHITE, contrast_color, contrast_ratio
 from gateway.tenants.dns_check import Diagnosis, records_to_create
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, proof_of
 from gateway.tenants.models import Tenant
-from web.i18n import Translate, format_day
+from web.i18n import DEFAULT_LANGUAGE, Translator
 
 # Below this ratio against the white page, the colour cannot carry text (WCAG 2.x 1.4.3).
 PAGE_CONTRAST = 4.5
@@ -60,7 +60,7 @@ def domain_view(
     *,
     settings: Settings,
     language: str,
-    t: Translate,
+    i18n: Translator,
 ) -> DomainView:
     """The domain's status, the record to create, the diagnosis in plain words, its certificate."""
     raw = domain.diagnosis if isinstance(domain.diagnosis, dict) else None
@@ -73,7 +73,7 @@ def domain_view(
                 domain.name, target, settings.ingress_addresses, proof_of(domain)
             )
         ]
-        resolution = t("domain.not_checked")
+        resolution = i18n.gettext("Not checked yet. The first check runs within seconds.")
         problems: list[str] = []
     else:
         records = (
@@ -86,9 +86,13 @@ def domain_view(
         )
         where = [*diagnosis.cname_chain, *diagnosis.ipv4, *diagnosis.ipv6]
         resolution = (
-            t("domain.resolves_to", name=domain.name, where=", ".join(where))
+            i18n.gettext(
+                "%(name)s currently resolves to %(where)s.",
+                name=domain.name,
+                where=", ".join(where),
+            )
             if where
-            else t("domain.resolves_nowhere", name=domain.name)
+            else i18n.gettext("%(name)s does not resolve to anything yet.", name=domain.name)
         )
         problems = [
             _problem_text(
@@ -97,39 +101,44 @@ def domain_view(
                 name=domain.name,
                 where=where,
                 target=target,
-                language=language,
+                i18n=i18n,
             )
             for p in diagnosis.problems
         ]
         if not problems:
-            problems = [t("domain.no_problem", name=domain.name)]
+            problems = [i18n.gettext("%(name)s points at us.", name=domain.name)]
     failure = domain.failure_reason
     if domain.proven_at is not None:
-        ownership = t("domain.proof_done", when=_when(domain.proven_at, language))
+        ownership = i18n.gettext(
+            "Proven on %(when)s. You may keep or delete the TXT record.",
+            when=_when(domain.proven_at, language),
+        )
     else:
         expires = domain.claim_expires_at
-        ownership = t(
-            "domain.proof_pending",
+        ownership = i18n.gettext(
+            "Not proven yet. Create both records above; until the TXT record is found, "
+            "nothing is served on %(name)s. This claim expires on %(when)s if it is not "
+            "proven by then.",
             name=domain.name,
             when=_when(expires, language) if expires else "-",
         )
     return DomainView(
         name=domain.name,
         status=domain.status,
-        status_label=t(f"status.{domain.status}"),
+        status_label=domain_status_label(i18n, domain.status),
         settled=domain.status in SETTLED_STATUSES,
         checked=diagnosis is not None,
         resolution=resolution,
         records=records,
         problems=problems,
-        failure=t("domain.failure", reason=failure) if failure else None,
+        failure=i18n.gettext("Last problem: %(reason)s", reason=failure) if failure else None,
         last_checked=(
-            t("domain.last_checked", when=_when(domain.last_checked_at, language))
+            i18n.gettext("Last checked: %(when)s", when=_when(domain.last_checked_at, language))
             if domain.last_checked_at
             else None
         ),
         certificate_issuer=(
-            None if certificate is None else t(f"domain.issuer.{certificate.issuer}")
+            None if certificate is None else _issuer_label(i18n, certificate.issuer)
         ),
         certificate_expires=(
             None if certificate is None else _when(certificate.not_after, language)
@@ -140,12 +149,70 @@ def domain_view(
     )
 
 
+def domain_status_label(i18n: Translator, status: str) -> str:
+    """A domain's lifecycle status in the page's language (the code when unknown)."""
+    labels = {
+        "pending_dns": i18n.gettext("Pending DNS"),
+        "verified": i18n.gettext("Verified"),
+        "issuing": i18n.gettext("Issuing certificate"),
+        "active": i18n.gettext("Active"),
+        "renewing": i18n.gettext("Renewing certificate"),
+        "failed": i18n.gettext("Failed"),
+        "moved": i18n.gettext("Moved"),
+    }
+    return labels.get(status, status)
+
+
+def _issuer_label(i18n: Translator, issuer: str) -> str:
+    if issuer == "acme":
+        return i18n.gettext("Public certificate authority (ACME)")
+    return i18n.gettext("Internal certificate authority")
+
+
 def _problem_text(
-    *, code: str, message: str, name: str, where: list[str], target: str, language: str
+    *, code: str, message: str, name: str, where: list[str], target: str, i18n: Translator
 ) -> str:
-    if language == "fr" and code in PROBLEMS_FR:
-        return PROBLEMS_FR[code].format(name=name, where=", ".join(where), target=target)
-    return message
+    """A DNS problem in the page's language: dns_check's own English prose, else by its code."""
+    if i18n.language == DEFAULT_LANGUAGE:
+        return message
+    values = {"name": name, "where": ", ".join(where), "target": target}
+    problems = {
+        "no_record": i18n.gettext(
+            "%(name)s has no DNS record yet: create a CNAME record for %(name)s "
+            "pointing to %(target)s.",
+            **values,
+        ),
+        "wrong_target": i18n.gettext(
+            "%(name)s points to %(where)s, not to %(target)s. Change the CNAME record of "
+            "%(name)s to point to %(target)s.",
+            **values,
+        ),
+        "address_elsewhere": i18n.gettext(
+            "%(name)s has an address pointing elsewhere (%(where)s): remove it and create "
+            "a CNAME record pointing to %(target)s.",
+            **values,
+        ),
+        "cname_loop": i18n.gettext(
+            "The CNAME records of %(name)s form a loop or a chain that is too long. "
+            "Point %(name)s straight at %(target)s.",
+            **values,
+        ),
+        "caa_forbids": i18n.gettext(
+            "The CAA records of your domain forbid our certificate authority to issue for "
+            "%(name)s. Add the CAA record shown above.",
+            **values,
+        ),
+        "proof_missing": i18n.gettext(
+            "Ownership of %(name)s is not proven yet: create the TXT record shown above.",
+            **values,
+        ),
+        "dns_unavailable": i18n.gettext(
+            "DNS for %(name)s could not be read right now. This is usually temporary at "
+            "the DNS provider: we will try again later.",
+            **values,
+        ),
+    }
+    return problems.get(code, message)
 
 
 @dataclass(frozen=True, kw_only=True)

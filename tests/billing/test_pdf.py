@@ -17,6 +17,7 @@ from billing.errors import Conflict
 from billing.invoices import create_invoice, finalize_invoice
 from billing.pdf import PdfRenderer, Seller, invoice_html, invoice_pdf, pdf_rendering, render_pdf
 from gateway.tenants.models import Tenant
+from web.i18n import translator
 
 
 def png(color: str) -> bytes:
@@ -60,7 +61,9 @@ async def test_the_pdf_shows_number_lines_and_total_in_the_customers_language(
     pool: Any, tenant: Tenant, invoice_and_customer: Any
 ) -> None:
     invoice, customer = invoice_and_customer
-    document = await invoice_pdf(pool, tenant_id=tenant.id, invoice=invoice, customer=customer)
+    document = await invoice_pdf(
+        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+    )
     assert document.startswith(b"%PDF")
     text = pdf_text(document).replace("\xa0", " ").replace("\u202f", " ")
     assert invoice.number in text
@@ -143,10 +146,14 @@ async def test_the_cleanup_context_stops_the_shared_renderer(
     invoice, customer = invoice_and_customer
     context = pdf_rendering(object())
     await anext(context)
-    document = await invoice_pdf(pool, tenant_id=tenant.id, invoice=invoice, customer=customer)
+    document = await invoice_pdf(
+        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+    )
     with pytest.raises(StopAsyncIteration):
         await anext(context)
     assert document.startswith(b"%PDF")
     # The stored copy needs no render process.
-    again = await invoice_pdf(pool, tenant_id=tenant.id, invoice=invoice, customer=customer)
+    again = await invoice_pdf(
+        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+    )
     assert again == document

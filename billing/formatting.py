@@ -1,0 +1,40 @@
+"""Money, dates and names as a language writes them, through Babel: the one place that formats.
+
+Pages (the portal, checkout, the settings page) and the invoice PDF all format here, so
+an amount or a day reads the same on screen and on paper.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+from billing.money import exponent
+
+
+def format_money(amount_minor: int, currency: str, language: str) -> str:
+    """An amount in minor units as `language` writes it: 12,50 € or €12.50."""
+    major = Decimal(amount_minor).scaleb(-exponent(currency))
+    return str(format_currency(major, currency, locale=language))
+
+
+def format_day(moment: datetime | date, language: str) -> str:
+    """A date as `language` writes it, unambiguous: 1 Dec 2026, 1 déc. 2026."""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return str(format_date(day, "d MMM y", locale=language))
+
+
+def country_names(language: str) -> dict[str, str]:
+    """ISO 3166 alpha-2 code to the country's name in `language`."""
+    territories = Locale.parse(language).territories
+    return {str(code): str(name) for code, name in territories.items()}
+
+
+def language_name(code: str, language: str) -> str:
+    """The name of language `code`, written in `language`."""
+    name = Locale.parse(language).languages.get(code, code)
+    return str(name).capitalize()

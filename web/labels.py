@@ -1,0 +1,37 @@
+"""Words for the values billing stores as codes: statuses and billing intervals.
+
+Each label is written out as a literal `gettext` call so `pybabel extract` finds it;
+the tables are built per `Translator`, never from a key joined at run time.
+"""
+
+from __future__ import annotations
+
+from web.i18n import Translator
+
+
+def status_label(i18n: Translator, status: str) -> str:
+    """A subscription's or invoice's status in the page's language (the code when unknown)."""
+    labels = {
+        "incomplete": i18n.gettext("Incomplete"),
+        "trialing": i18n.gettext("Trial"),
+        "active": i18n.gettext("Active"),
+        "past_due": i18n.gettext("Past due"),
+        "paused": i18n.gettext("Paused"),
+        "canceled": i18n.gettext("Canceled"),
+        "open": i18n.pgettext("invoice status", "Open"),
+        "paid": i18n.gettext("Paid"),
+        "void": i18n.gettext("Void"),
+        "uncollectible": i18n.gettext("Uncollectible"),
+    }
+    return labels.get(status, status)
+
+
+def interval_label(i18n: Translator, interval: str, count: int) -> str:
+    """`month`, or `3 months`, in the page's language."""
+    if interval == "day":
+        return i18n.ngettext("day", "%(num)d days", count)
+    if interval == "week":
+        return i18n.ngettext("week", "%(num)d weeks", count)
+    if interval == "year":
+        return i18n.ngettext("year", "%(num)d years", count)
+    return i18n.ngettext("month", "%(num)d months", count)
