@@ -96,14 +96,11 @@ def route_by_host(request: web.Request) -> None:
     """Canonicalise the Host, pick the kind of host, and store the tenant for tenant hosts.
 
     Raises BadRequest for absolute-form targets, a missing or malformed Host or a
-    port other than the listener's, MisdirectedRequest (421) on HTTPS when the
-    Host is not the connection's SNI, and NotFound for unknown hosts and for
-    paths the host does not serve. The 404 of an unknown host names no tenant.
+    port other than the listener's, 421 on HTTPS when the Host is not the SNI, and
+    NotFound (naming no tenant) for unknown hosts and paths the host does not serve.
     ACME HTTP-01 challenges pass on any host. With settings.redirect_http, plain
-    HTTP requests for known hosts get a 308 to HTTPS (the process always serves it).
-
-    Reads the main application's state (`request.app` while its middlewares run),
-    and sets `keys.CANONICAL_HOST` and, for a tenant host, `keys.TENANT`.
+    HTTP for known hosts gets a 308 to HTTPS. Sets `keys.CANONICAL_HOST` and, for a
+    tenant host, `keys.TENANT`; reads `request.app`'s state.
     """
     path = request.path
     if path in HOST_INDEPENDENT_PATHS:
