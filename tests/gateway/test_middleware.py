@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -220,3 +221,23 @@ async def test_pages_link_the_icon_once_a_tenant_has_one(
         await asyncio.sleep(0.05)
         _, page, _ = await get(client, "/no-such-page", "alpeak.localhost")
     assert 'rel="icon" href="/brand/icon?v=v2def"' in page
+
+
+async def test_the_production_app_redirects_plain_http_for_known_hosts_when_configured(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    await pool.execute("INSERT INTO tenants (slug, name) VALUES ('alpeak', 'Alpeak Outdoor')")
+    redirecting = dataclasses.replace(settings, redirect_http=True)
+    client = await aiohttp_client(
+        create_app(redirecting, domain_worker=False, outbox_delivery=False)
+    )
+    tenant = await client.get(
+        "/portal/cus_1?lang=fr", headers={"Host": "alpeak.localhost:8080"}, allow_redirects=False
+    )
+    assert tenant.status == 308
+    assert tenant.headers["Location"] == "https://alpeak.localhost:8443/portal/cus_1?lang=fr"
+    assert "Strict-Transport-Security" not in tenant.headers  # HSTS only over HTTPS
+    unknown = await client.get("/", headers={"Host": "nobody.localhost:8080"})
+    assert unknown.status == 404
