@@ -1,8 +1,13 @@
-"""The composition root: `create_app(settings)` wires pools, caches, middleware and routes."""
+"""The composition root: `create_app(settings)` wires pools, caches, middleware and routes.
+
+Everything the process serves is built here, the HTTPS rules (redirect, HSTS)
+and the drain signal included; `gateway.server` only runs the result.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,7 +32,7 @@ from gateway.http_guard import name_the_server
 from gateway.issuers import issuer_context
 from gateway.logging_setup import request_id_header
 from gateway.metrics import metrics_context
-from gateway.middleware import edge_middleware, host_index_context
+from gateway.middleware import edge_middleware, host_index_context, strict_transport_security
 from gateway.outbox_delivery import outbox_delivery_context
 from gateway.proxy_routes import setup_proxy_routes
 from gateway.settings import Settings
@@ -42,6 +47,8 @@ TEMPLATE_DIRECTORIES = [
     Path(__file__).parent.parent / "checkout" / "templates",
     DASHBOARD_TEMPLATES,
 ]
+# With GATEWAY_WORKER_HEADER on, every response names the process that served it.
+WORKER_HEADER = "Gateway-Worker"
 
 
 async def database_context(app: web.Application) -> AsyncIterator[None]:
@@ -79,6 +86,10 @@ def create_app(
     background worker that checks DNS and issues and renews certificates; tests
     that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
     `outbox_delivery` for the worker that sends events to tenants' webhooks.
+
+    The process always serves HTTPS too: HTTPS responses carry HSTS, and with
+    GATEWAY_REDIRECT_HTTP plain HTTP requests for known hosts get a 308 to HTTPS.
+    `keys.DRAINING` is the event a graceful stop sets (then /readyz answers 503).
     """
     app = web.Application(
         # Two layers doing the work of six (bench/notes.md): request log, metrics and
@@ -87,8 +98,12 @@ def create_app(
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
+    app[keys.DRAINING] = asyncio.Event()
     app.on_response_prepare.append(request_id_header)
     app.on_response_prepare.append(name_the_server)
+    app.on_response_prepare.append(strict_transport_security)
+    if settings.worker_header:
+        app.on_response_prepare.append(add_worker_header)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)
@@ -116,3 +131,8 @@ def create_app(
     app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
     app.add_subapp(DASHBOARD_PREFIX, create_dashboard_app())
     return app
+
+
+async def add_worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the serving process id, to see how connections spread over workers."""
+    response.headers[WORKER_HEADER] = str(os.getpid())

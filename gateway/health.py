@@ -14,7 +14,6 @@ import asyncio
 
 import asyncpg
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway import keys
 from gateway.errors import ServiceUnavailable
@@ -77,16 +76,3 @@ class DatabaseUnavailable(ServiceUnavailable):
 def is_database_outage(error: BaseException) -> bool:
     """Whether `error` is PostgreSQL being unreachable rather than a bug."""
     return isinstance(error, DATABASE_OUTAGE_ERRORS)
-
-
-@web.middleware
-async def database_outage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn a database outage met by a handler into DatabaseUnavailable (a branded 503).
-
-    Goes inside the error middleware (last in the list), so the page carries the
-    tenant's brand when the host index (memory) knew the tenant.
-    """
-    try:
-        return await handler(request)
-    except DATABASE_OUTAGE_ERRORS as error:
-        raise DatabaseUnavailable() from error

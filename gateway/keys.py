@@ -24,10 +24,8 @@ HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
 # The certificate issuer chosen by settings (internal CA or ACME).
 ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
 
-# True in a process that also serves HTTPS: plain HTTP then redirects known hosts (308).
-HTTPS_SERVED = web.AppKey("https_served", bool)
-
-# Set at SIGTERM: /readyz answers 503 from then on, before the listeners close.
+# Made by create_app, set at SIGTERM: /readyz answers 503 from then on, before the
+# listeners close.
 DRAINING = web.AppKey("draining", asyncio.Event)
 
 # Set by the host middleware on every request for a tenant host.

@@ -1,11 +1,11 @@
 """Structured logs: one JSON object per line, carrying the request id and tenant of the request.
 
-`configure_logging` installs the formatter on the root logger. The
-`request_log_middleware` gives every request an id (the client's
-`X-Request-Id` when it is sane, else a fresh one), makes it and the tenant
-appear on every log line written while the request runs (the error
-middleware's line with its error id included), and writes one access line
-per request on the `gateway.access` logger. `request_id_header` (an
+`configure_logging` installs the formatter on the root logger.
+`begin_request` gives every request an id (the client's `X-Request-Id` when
+it is sane, else a fresh one) and makes it and the tenant appear on every log
+line written while the request runs (the error middleware's line with its
+error id included); `end_request` writes one access line per request on the
+`gateway.access` logger. `gateway.error_middleware` calls both. `request_id_header` (an
 `on_response_prepare` signal) echoes the id in the response, streamed
 responses and error pages included.
 """
@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway import keys
 
@@ -176,8 +175,8 @@ def configure_logging(
 
     That level is for the project's own packages. Libraries (the Stripe client logs
     every API request at INFO) speak from WARNING up, unless `level` is DEBUG.
-    aiohttp's own access log is silenced: `request_log_middleware` writes one
-    richer line per request instead.
+    aiohttp's own access log is silenced: `end_request` writes one richer
+    line per request instead.
     """
     handler = LineBatchingHandler(stream or sys.stderr)
     if log_format == "json":
@@ -202,27 +201,6 @@ def choose_request_id(offered: str | None) -> str:
     if offered is not None and _ACCEPTED_REQUEST_ID.match(offered):
         return offered
     return secrets.token_hex(16)
-
-
-@web.middleware
-async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request its id, put it on every log line below, and log one access line.
-
-    Goes first in the middleware list, so its line has the final status and duration.
-    """
-    token = begin_request(request)
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as error:
-        status = error.status
-        error.headers.setdefault(REQUEST_ID_HEADER, request[REQUEST_ID])
-        raise
-    finally:
-        end_request(request, token, status, started)
 
 
 def begin_request(request: web.Request) -> contextvars.Token[web.BaseRequest | None]:

@@ -2,7 +2,7 @@
 
 The text exposition format (version 0.0.4) is small enough to write here, so
 the gateway needs no metrics library. Per-request series are updated in
-memory by `metrics_middleware`; TLS and pool figures are read from their
+memory by `record_request`; TLS and pool figures are read from their
 owners at scrape time; certificate expiry and ACME order counts come from
 PostgreSQL on a timer (`metrics_context`), never per scrape, so a scraper
 cannot load the database.
@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway import keys
 
@@ -391,35 +390,9 @@ def tenant_label(request: web.Request) -> str:
     return "" if tenant is None else tenant.slug
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request by tenant, route and status, and time it.
-
-    Goes outside the error middleware, so error pages are counted with their status.
-    """
-    metrics = request.app.get(METRICS)
-    if metrics is None:
-        return await handler(request)
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as error:
-        status = error.status
-        raise
-    finally:
-        metrics.observe_request(
-            tenant=tenant_label(request),
-            route=route_label(request),
-            status=status,
-            seconds=time.perf_counter() - started,
-        )
-
-
 def record_request(request: web.Request, status: int, seconds: float) -> None:
-    """What `metrics_middleware` records once a request is answered (no-op without metrics)."""
+    """Count a request answered with `status` by tenant, route and status, and time it
+    (no-op without metrics); the error middleware calls it, so error pages count too."""
     metrics = request.app.get(METRICS)
     if metrics is not None:
         metrics.observe_request(

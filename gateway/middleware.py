@@ -21,10 +21,9 @@ from kernel.text import request_target_problem
 HOST_INDEPENDENT_PATHS = frozenset({"/healthz", "/readyz"})
 # RFC 8555 section 8.3: the CA validates a name before it is active here, so any host.
 ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
-# Set (before start-up) when this process also serves HTTPS: plain HTTP then redirects.
-# One year, the value HSTS preload lists ask for. No includeSubDomains: a tenant's
-# domain is one name of someone else's zone (issue 3), and under the base domain
-# a subdomain served elsewhere over plain HTTP would break.
+# HSTS on every HTTPS response: one year, the value HSTS preload lists ask for. No
+# includeSubDomains: a tenant's domain is one name of someone else's zone (issue 3),
+# and under the base domain a subdomain served elsewhere over plain HTTP would break.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 HTML_CONTENT_SECURITY_POLICY = "; ".join(
@@ -70,40 +69,15 @@ def apply_security_headers(response: web.StreamResponse) -> None:
 
 
 @web.middleware
-async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers on every response, including errors raised as aiohttp exceptions."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as error:
-        apply_security_headers(error)
-        raise
-    apply_security_headers(response)
-    return response
-
-
-@web.middleware
-async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Canonicalise the Host, pick the kind of host, and store the tenant for tenant hosts.
-
-    Raises BadRequest for absolute-form targets, a missing or malformed Host or a
-    port other than the listener's, MisdirectedRequest (421) on HTTPS when the
-    Host is not the connection's SNI, and NotFound for unknown hosts and for
-    paths the host does not serve. The 404 of an unknown host names no tenant.
-    ACME HTTP-01 challenges pass on any host. When the app also serves HTTPS
-    (`serve_https`), plain HTTP requests for known hosts get a 308 to HTTPS.
-    """
-    route_by_host(request)
-    return await handler(request)
-
-
-@web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The security headers, host and database-outage middlewares as one layer.
+    """Security headers, host and tenant, and the database outage, as one layer.
 
-    The same as `security_headers_middleware`, `host_middleware` and
-    `gateway.health.database_outage_middleware` in that order, at the cost of one
-    coroutine per request instead of three (bench/notes.md). Goes inside the
-    error middleware, which turns what it raises into pages.
+    Security headers go on every response, including errors raised as aiohttp
+    exceptions. The host is checked and the tenant stored by `route_by_host`. A
+    database outage met by a handler becomes DatabaseUnavailable (a branded 503
+    when the host index, in memory, knew the tenant). One coroutine per request
+    instead of three (bench/notes.md). Goes inside the error middleware, which
+    turns what it raises into pages.
     """
     try:
         route_by_host(request)
@@ -119,10 +93,14 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def route_by_host(request: web.Request) -> None:
-    """What `host_middleware` checks before its handler: raises, or returns to serve the request.
+    """Canonicalise the Host, pick the kind of host, and store the tenant for tenant hosts.
 
-    Reads the main application's state (`request.app` while its middlewares run),
-    and sets `keys.CANONICAL_HOST` and, for a tenant host, `keys.TENANT`.
+    Raises BadRequest for absolute-form targets, a missing or malformed Host or a
+    port other than the listener's, 421 on HTTPS when the Host is not the SNI, and
+    NotFound (naming no tenant) for unknown hosts and paths the host does not serve.
+    ACME HTTP-01 challenges pass on any host. With settings.redirect_http, plain
+    HTTP for known hosts gets a 308 to HTTPS. Sets `keys.CANONICAL_HOST` and, for a
+    tenant host, `keys.TENANT`; reads `request.app`'s state.
     """
     path = request.path
     if path in HOST_INDEPENDENT_PATHS:
@@ -159,12 +137,7 @@ def route_by_host(request: web.Request) -> None:
     app_host = settings.app_host
     known = host in (api_host, app_host)
     tenant = None if known else app[keys.HOST_INDEX].lookup(host)
-    if (
-        (known or tenant is not None)
-        and not secure
-        and settings.redirect_http
-        and app.get(keys.HTTPS_SERVED)
-    ):
+    if (known or tenant is not None) and not secure and settings.redirect_http:
         raise web.HTTPPermanentRedirect(settings.secure_url(host) + request.raw_path)
     if host == api_host:
         if not is_api_path(path):
@@ -200,13 +173,6 @@ async def strict_transport_security(request: web.Request, response: web.StreamRe
         return
     if sends_hsts(request.config_dict[keys.SETTINGS].base_domain):
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
-
-
-def serve_https(app: web.Application) -> None:
-    """Mark `app` as also served on HTTPS (before it starts): plain HTTP redirects known hosts
-    with 308, and HTTPS responses carry HSTS."""
-    app[keys.HTTPS_SERVED] = True
-    app.on_response_prepare.append(strict_transport_security)
 
 
 async def host_index_context(app: web.Application) -> AsyncIterator[None]:

@@ -163,12 +163,17 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for an app on this test's database; tests replace fields as they need."""
+    """Settings for an app on this test's database; tests replace fields as they need.
+
+    Plain HTTP is not redirected to HTTPS (as with `make run`): the test clients speak
+    plain HTTP to the production app; the redirect's own tests turn it on.
+    """
     return Settings(
         database_url=database_url,
         data_dir=tmp_path,
         kek=base64.b64decode(base64.b64encode(os.urandom(32))),
         http_port=8080,
+        redirect_http=False,
     )
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for hosted checkout tests: a gateway with checkout routes, a tenant on localstripe.
+"""Fixtures for hosted checkout tests: the production gateway app, a tenant on localstripe.
 
 Sessions are created through the tenant API, as a tenant would; the page's
 steps (billing details, SetupIntent confirmed by Stripe.js, completion) are
@@ -17,7 +17,6 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
-from gateway.outbox_delivery import outbox_delivery_context
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.registry import create_tenant, set_stripe_keys
@@ -42,27 +41,17 @@ BILLING = {
 }
 
 
-def with_checkout(app: web.Application, *, outbox: bool = False) -> web.Application:
-    """`app` with the checkout routes (and the outbox worker) unless the root already wires them."""
-    from checkout.routes import routes as checkout_routes
-
-    paths = {getattr(resource, "canonical", "") for resource in app.router.resources()}
-    if "/checkout/{session_id}" not in paths:
-        app.router.add_routes(checkout_routes)
-    if outbox and outbox_delivery_context not in app.cleanup_ctx:
-        app.cleanup_ctx.append(outbox_delivery_context)
-    return app
-
-
-def gateway_app(settings: Settings, server: LocalStripe, **options: Any) -> web.Application:
-    app = create_app(
+def gateway_app(
+    settings: Settings, server: LocalStripe, *, outbox: bool = False
+) -> web.Application:
+    """The production app on localstripe; `outbox` runs the worker delivering webhooks."""
+    return create_app(
         # The tests' webhook receivers listen on loopback, over plain HTTP.
         dataclasses.replace(stripe_settings(settings, server), webhook_allow_loopback=True),
         validate_api_responses=True,
         domain_worker=False,
         outbox_delivery=False,
     )
-    return with_checkout(app, **options)
 
 
 @dataclass

@@ -16,10 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from certs.internal_ca import InternalCA
-from certs.issuer import InternalIssuer, Issuer
+from certs.issuer import Issuer
 from gateway import keys
-from gateway.acme_http import routes as acme_routes
 from gateway.app import create_app
 from gateway.server import serve
 from gateway.settings import Settings
@@ -54,26 +52,17 @@ def with_free_ports(settings: Settings, **changes: object) -> Settings:
 
 
 def gateway_app(settings: Settings, issuer: Issuer | None = None) -> web.Application:
-    """The gateway's app; with the HTTP-01 route and an issuer even before create_app wires them."""
+    """`create_app(settings)` without the domain worker; `issuer` replaces the one from settings."""
     # The domain worker would race the tests for the same names: they drive issuance themselves.
     app = create_app(settings, domain_worker=False)
-    paths = {resource.canonical for resource in app.router.resources()}
-    if "/.well-known/acme-challenge/{token}" not in paths:
-        app.router.add_routes(acme_routes)
+    if issuer is not None:
+        given = issuer
 
-    async def issuer_context(app: web.Application) -> AsyncIterator[None]:
-        if issuer is not None:
-            app[keys.ISSUER] = issuer
-        elif keys.ISSUER not in app:
-            authority = await InternalCA.load_or_create(
-                app[keys.POOL],
-                app[keys.SEALER],
-                permitted_names=app[keys.SETTINGS].internal_ca_permitted_names,
-            )
-            app[keys.ISSUER] = InternalIssuer(authority)
-        yield
+        async def provide_issuer(app: web.Application) -> AsyncIterator[None]:
+            app[keys.ISSUER] = given
+            yield
 
-    app.cleanup_ctx.append(issuer_context)
+        app.cleanup_ctx.append(provide_issuer)
     return app
 
 

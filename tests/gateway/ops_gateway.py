@@ -1,13 +1,13 @@
-"""The gateway app with the observability and proxy wiring of the production composition.
+"""The production gateway app for the observability tests, and readers of what it exposes.
 
-`observed_app` adds what `create_app` may not wire yet (request ids and JSON
-access lines, metrics, the database-outage 503, reverse-proxy routes), each
-only once, so the tests hold whether or not the composition root has them.
+`observed_app` is `create_app(settings)` as the process serves it (request ids
+and JSON access lines, metrics, the database-outage 503, reverse-proxy routes
+from settings), with API responses checked against their schemas and no domain
+worker; `parse_metrics` and `json_lines` read its metrics and logs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -16,12 +16,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app import create_app
-from gateway.error_middleware import observed_error_middleware
-from gateway.health import database_outage_middleware
-from gateway.logging_setup import request_id_header, request_log_middleware
-from gateway.metrics import metrics_context, metrics_middleware
-from gateway.middleware import edge_middleware
-from gateway.proxy_routes import setup_proxy_routes
 from gateway.settings import Settings
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
@@ -29,26 +23,8 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def observed_app(settings: Settings) -> web.Application:
-    """`create_app(settings)` (no domain worker) with the ops middleware, signal and contexts."""
-    app = create_app(settings, validate_api_responses=True, domain_worker=False)
-    # observed_error_middleware holds the request log and metrics middlewares, and
-    # edge_middleware the outage one.
-    observed = observed_error_middleware in app.middlewares
-    if not observed and request_log_middleware not in app.middlewares:
-        app.middlewares.insert(0, request_log_middleware)
-    if not observed and metrics_middleware not in app.middlewares:
-        app.middlewares.insert(1, metrics_middleware)
-    outage = edge_middleware in app.middlewares
-    if not outage and database_outage_middleware not in app.middlewares:
-        app.middlewares.append(database_outage_middleware)
-    if request_id_header not in app.on_response_prepare:
-        app.on_response_prepare.append(request_id_header)
-    if metrics_context not in app.cleanup_ctx:
-        app.cleanup_ctx.append(metrics_context)
-    routed = {resource.canonical for resource in app.router.resources()}
-    missing = tuple((prefix, url) for prefix, url in settings.upstreams if prefix not in routed)
-    setup_proxy_routes(app, dataclasses.replace(settings, upstreams=missing))
-    return app
+    """`create_app(settings)` with API responses validated and no domain worker."""
+    return create_app(settings, validate_api_responses=True, domain_worker=False)
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -205,7 +205,7 @@ async def test_host_port_must_be_the_port_of_the_listener_used(
 async def test_plain_http_redirects_known_hosts_to_https_with_308(
     pool: asyncpg.Pool, settings: Settings, tenants: dict[str, int]
 ) -> None:
-    settings = with_free_ports(settings)
+    settings = with_free_ports(settings, redirect_http=True)
     async with running_gateway(settings):
         port = settings.http_port
         tenant = await http_get(port, "/portal/cus_1?lang=fr", f"alpeak.localhost:{port}")

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp_jinja2
 import asyncpg
-import jinja2
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-import gateway
-from gateway import keys
-from gateway.branding import routes as brand_routes
-from gateway.error_middleware import error_middleware
-from gateway.middleware import host_index_context, host_middleware, security_headers_middleware
+from gateway.app import create_app
 from gateway.settings import Settings
 
 ALPEAK_COLOR = "#aa0000"
@@ -26,38 +20,6 @@ BERGWERK_COLOR = "#0055aa"
 PNG = b"\x89PNG\r\n\x1a\n" + b"icon bytes"
 
 Client = TestClient[web.Request, web.Application]
-
-
-def compose_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
-    """The gateway's middleware, host index and brand routes, on the test's pool."""
-    app = web.Application(
-        middlewares=[error_middleware, security_headers_middleware, host_middleware]
-    )
-    app[keys.SETTINGS] = settings
-
-    async def provide_pool(app: web.Application) -> AsyncIterator[None]:
-        app[keys.POOL] = pool
-        yield
-
-    app.cleanup_ctx.append(provide_pool)
-    app.cleanup_ctx.append(host_index_context)
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(str(Path(gateway.__file__).parent / "templates")),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
-    app.router.add_routes(brand_routes)
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def api_ping(request: web.Request) -> web.Response:
-        return web.json_response({"pong": True})
-
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/v1/ping", api_ping)
-    return app
 
 
 @pytest.fixture
@@ -73,7 +35,7 @@ async def client(
         ALPEAK_COLOR,
         BERGWERK_COLOR,
     )
-    return await aiohttp_client(compose_app(settings, pool))
+    return await aiohttp_client(create_app(settings, domain_worker=False, outbox_delivery=False))
 
 
 async def get(client: Client, path: str, host: str) -> tuple[int, str, Any]:
@@ -159,21 +121,22 @@ async def test_a_request_without_host_is_refused(client: Client) -> None:
 
 
 async def test_health_check_answers_on_any_host(client: Client) -> None:
-    status, text, _ = await get(client, "/healthz", "10.0.0.7:12345")
-    assert (status, text) == (200, "ok")
+    response = await client.get("/healthz", headers={"Host": "10.0.0.7:12345"})
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
 
 
 async def test_api_host_serves_only_the_api(client: Client) -> None:
-    response = await client.get("/api/v1/ping", headers={"Host": "api.localhost:8080"})
+    response = await client.get("/api/v1/openapi.json", headers={"Host": "api.localhost:8080"})
     assert response.status == 200
-    assert await response.json() == {"pong": True}
+    assert (await response.json())["openapi"].startswith("3.")
     response = await client.get("/brand/icon", headers={"Host": "api.localhost"})
     assert response.status == 404
     assert response.content_type == "application/problem+json"
 
 
 async def test_tenant_hosts_never_serve_the_api(client: Client) -> None:
-    response = await client.get("/api/v1/ping", headers={"Host": "alpeak.localhost"})
+    response = await client.get("/api/v1/openapi.json", headers={"Host": "alpeak.localhost"})
     assert response.status == 404
     assert response.content_type == "application/problem+json"
 
@@ -258,3 +221,23 @@ async def test_pages_link_the_icon_once_a_tenant_has_one(
         await asyncio.sleep(0.05)
         _, page, _ = await get(client, "/no-such-page", "alpeak.localhost")
     assert 'rel="icon" href="/brand/icon?v=v2def"' in page
+
+
+async def test_the_production_app_redirects_plain_http_for_known_hosts_when_configured(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    await pool.execute("INSERT INTO tenants (slug, name) VALUES ('alpeak', 'Alpeak Outdoor')")
+    redirecting = dataclasses.replace(settings, redirect_http=True)
+    client = await aiohttp_client(
+        create_app(redirecting, domain_worker=False, outbox_delivery=False)
+    )
+    tenant = await client.get(
+        "/portal/cus_1?lang=fr", headers={"Host": "alpeak.localhost:8080"}, allow_redirects=False
+    )
+    assert tenant.status == 308
+    assert tenant.headers["Location"] == "https://alpeak.localhost:8443/portal/cus_1?lang=fr"
+    assert "Strict-Transport-Security" not in tenant.headers  # HSTS only over HTTPS
+    unknown = await client.get("/", headers={"Host": "nobody.localhost:8080"})
+    assert unknown.status == 404

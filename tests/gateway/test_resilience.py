@@ -59,6 +59,7 @@ async def client(
         data_dir=tmp_path,
         kek=os.urandom(32),
         http_port=8080,
+        redirect_http=False,
         db_command_timeout=5.0,
     )
     return await aiohttp_client(observed_app(settings))
