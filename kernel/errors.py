@@ -22,7 +22,7 @@ class ErrorKind(enum.StrEnum):
     INVALID = "invalid"
     # The input cannot be read at all (a forged or unparsable message).
     MALFORMED = "malformed"
-    # The request clashes with stored state (a taken name, a closed session).
+    # The request clashes with stored state (a taken name, a closed session, no Stripe key).
     CONFLICT = "conflict"
     # The caller could not be identified (unknown or revoked key).
     UNAUTHENTICATED = "unauthenticated"
@@ -30,8 +30,6 @@ class ErrorKind(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     # The payment provider refused the payment (a decline); the customer can act on it.
     PAYMENT_FAILED = "payment_failed"
-    # A feature the tenant has not set up (no Stripe key).
-    NOT_CONFIGURED = "not_configured"
     # A dependency (database, payment provider) cannot be reached; retry shortly as is.
     UNAVAILABLE = "unavailable"
     # A dependency answered but failed (the CA refused to issue).

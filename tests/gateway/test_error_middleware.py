@@ -18,8 +18,10 @@ from billing.stripe_gateway import PaymentFailed
 from certs.budgets import BudgetExhausted
 from gateway.app import create_app
 from gateway.database import connect_to_database
+from gateway.error_middleware import KIND_STATUS
 from gateway.settings import Settings
 from gateway.tenants import errors as tenant_errors
+from kernel.errors import ErrorKind
 from tests.fixtures.pebble import free_port
 
 Client = TestClient[web.Request, web.Application]
@@ -225,3 +227,8 @@ async def test_a_declined_card_is_a_402_with_the_reason(client: Client) -> None:
     assert response.status == 402
     problem = await response.json(content_type=None)
     assert problem["detail"] == "Your card was declined."
+
+
+def test_every_kind_of_domain_error_has_a_status() -> None:
+    assert set(KIND_STATUS) == set(ErrorKind)
+    assert all(400 <= status < 600 for status, _ in KIND_STATUS.values())
