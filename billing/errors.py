@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kernel.errors import DomainError, ErrorKind
 
-class BillingError(Exception):
-    """Root of every error the billing package raises on purpose."""
+
+class BillingError(DomainError):
+    """Root of every error the billing package raises on purpose; `kind` says what it is."""
 
 
 class NotFound(BillingError):
     """The resource does not exist for this tenant (another tenant's ids look the same)."""
+
+    kind = ErrorKind.NOT_FOUND
 
     def __init__(self, resource: str, resource_id: str) -> None:
         self.resource = resource
@@ -21,14 +25,26 @@ class NotFound(BillingError):
 class InvalidInput(BillingError):
     """One or more fields are wrong; `errors` maps each field (dotted path) to what is wrong."""
 
+    kind = ErrorKind.INVALID
+
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+    @property
+    def field_errors(self) -> Mapping[str, str]:
+        return self.errors
 
 
 class Conflict(BillingError):
     """The request is well formed but the resource's state does not allow it."""
 
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+    @property
+    def field_errors(self) -> Mapping[str, str]:
+        return {self.field: str(self)} if self.field else {}

@@ -3,9 +3,11 @@
 `Payments` is owned by its consumers (payment methods, top-ups); `StripePayments`
 implements it with the `stripe` SDK, one `StripeClient` per tenant key and API
 base, so each tenant charges through its own Stripe account and tests can point
-it at localstripe. The SDK is blocking: every call runs in a worker thread
-(`asyncio.to_thread`), and nothing needs cleaning up afterwards. Stripe's
-refusals become `PaymentFailed` with a message a customer can read.
+it at localstripe. Calls use the SDK's native async methods (`*_async`) over
+its aiohttp HTTP client, one client session per call that is closed before the
+call returns, so nothing needs cleaning up afterwards. Stripe's refusals become
+`PaymentFailed` with a message a customer can read; a provider that cannot be
+reached is `PaymentProviderUnreachable`, one that fails is `PaymentProviderFailed`.
 
 An off-session charge of a card whose bank wants 3-D Secure is refused by real
 Stripe with the card error `authentication_required` (the PaymentIntent is left
@@ -16,14 +18,14 @@ in `requires_payment_method`); localstripe instead answers `requires_action`.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import stripe
 
-from billing.errors import BillingError
+from billing.errors import BillingError, Conflict
+from kernel.errors import ErrorKind
 
 T = TypeVar("T")
 
@@ -32,6 +34,8 @@ DEFAULT_API_BASE = "https://api.stripe.com"
 KNOWN_BRANDS = frozenset({"visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay"})
 # Stripe's card error code for an off-session charge the bank wants authenticated.
 AUTHENTICATION_REQUIRED = "authentication_required"
+# Seconds for one Stripe request (connect and answer), before the SDK's two retries.
+STRIPE_TIMEOUT = 30.0
 
 
 class PaymentFailed(BillingError):
@@ -39,6 +43,8 @@ class PaymentFailed(BillingError):
 
     `payment_intent_id` is set when the refusal belongs to a PaymentIntent.
     """
+
+    kind = ErrorKind.PAYMENT_FAILED
 
     def __init__(
         self, message: str, *, code: str | None = None, payment_intent_id: str | None = None
@@ -54,7 +60,19 @@ class PaymentFailed(BillingError):
         return self.code == AUTHENTICATION_REQUIRED
 
 
-class PaymentsUnavailable(BillingError):
+class PaymentProviderUnreachable(PaymentFailed):
+    """Stripe could not be reached (refused, reset or timed out); retry shortly as is."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+class PaymentProviderFailed(PaymentFailed):
+    """Stripe answered with its own error, or refused this account's key."""
+
+    kind = ErrorKind.UPSTREAM_FAILED
+
+
+class PaymentsUnavailable(Conflict):
     """The tenant has not configured card payments (no Stripe key)."""
 
     def __init__(self) -> None:
@@ -216,15 +234,19 @@ def payment_failure(error: stripe.StripeError) -> PaymentFailed:
         # Under `card_declined`, Stripe's decline_code names the cause (insufficient_funds).
         decline_code = getattr(error.error, "decline_code", None) if error.error else None
         return PaymentFailed(message, code=decline_code or error.code, payment_intent_id=intent_id)
-    if isinstance(error, stripe.APIConnectionError):
-        return PaymentFailed(
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
+        return PaymentProviderUnreachable(
             "We could not reach the payment provider. Nothing was charged; try again shortly.",
             code="connection_error",
         )
-    if isinstance(error, stripe.AuthenticationError):
-        return PaymentFailed(
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return PaymentProviderFailed(
             "Card payments are misconfigured for this account; please contact the merchant.",
             code="authentication_error",
+        )
+    if isinstance(error, stripe.APIError):
+        return PaymentProviderFailed(
+            "The payment provider failed to answer. Try again shortly.", code="api_error"
         )
     message = error.user_message or "The payment provider refused the request."
     return PaymentFailed(message, code=getattr(error, "code", None))
@@ -234,24 +256,33 @@ class StripePayments:
     """`Payments` through the `stripe` SDK, for one tenant's secret key and one API base."""
 
     def __init__(self, *, api_key: str, api_base: str = DEFAULT_API_BASE) -> None:
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base.rstrip("/")},
-            max_network_retries=2,
-        )
+        self._api_key = api_key
+        self._api_base = api_base.rstrip("/")
 
-    async def _call(self, function: Callable[[], T]) -> T:
+    async def _call(self, function: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
+        """Run `function` with a client whose HTTP session lives for this call only."""
+        # aiohttp is already ours (httpx would be the SDK's default); the SDK opens the
+        # session on first use and it is closed here, so none outlives the call.
+        http = stripe.AIOHTTPClient(timeout=STRIPE_TIMEOUT)
+        client = stripe.StripeClient(
+            self._api_key,
+            base_addresses={"api": self._api_base},
+            max_network_retries=2,
+            http_client=http,
+        )
         try:
-            return await asyncio.to_thread(function)
+            return await function(client)
         except stripe.StripeError as error:
             raise payment_failure(error) from error
+        finally:
+            await http.close_async()  # type: ignore[no-untyped-call]
 
     async def create_customer(self, *, name: str, email: str | None, reference: str) -> str:
         params: dict[str, Any] = {"name": name, "metadata": {"gateway_customer": reference}}
         if email:
             params["email"] = email
         customer = await self._call(
-            lambda: self._client.v1.customers.create(
+            lambda client: client.v1.customers.create_async(
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": f"customer:{reference}"},
             )
@@ -260,28 +291,30 @@ class StripePayments:
 
     async def create_setup_intent(self, *, customer_id: str) -> SetupIntentState:
         intent = await self._call(
-            lambda: self._client.v1.setup_intents.create(
+            lambda client: client.v1.setup_intents.create_async(
                 params={"customer": customer_id, "usage": "off_session"}
             )
         )
         return _setup_intent(intent)
 
     async def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentState:
-        intent = await self._call(lambda: self._client.v1.setup_intents.retrieve(setup_intent_id))
+        intent = await self._call(
+            lambda client: client.v1.setup_intents.retrieve_async(setup_intent_id)
+        )
         return _setup_intent(intent)
 
     async def attach_payment_method(
         self, *, payment_method_id: str, customer_id: str
     ) -> CardDetails:
         method = await self._call(
-            lambda: self._client.v1.payment_methods.attach(
+            lambda client: client.v1.payment_methods.attach_async(
                 payment_method_id, params={"customer": customer_id}
             )
         )
         return _card(method)
 
     async def detach_payment_method(self, payment_method_id: str) -> None:
-        await self._call(lambda: self._client.v1.payment_methods.detach(payment_method_id))
+        await self._call(lambda client: client.v1.payment_methods.detach_async(payment_method_id))
 
     async def charge_off_session(
         self,
@@ -335,7 +368,7 @@ class StripePayments:
         """Create and confirm a PaymentIntent with `params` in one call."""
         confirmed: dict[str, Any] = {**params, "confirm": True}
         intent = await self._call(
-            lambda: self._client.v1.payment_intents.create(
+            lambda client: client.v1.payment_intents.create_async(
                 params=confirmed,  # type: ignore[arg-type]
                 # Real Stripe replays the first answer for a repeated key; localstripe
                 # ignores the header, so callers must also stop duplicates themselves.
@@ -345,11 +378,13 @@ class StripePayments:
         return _payment_intent(intent)
 
     async def cancel_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
-        intent = await self._call(lambda: self._client.v1.payment_intents.cancel(payment_intent_id))
+        intent = await self._call(
+            lambda client: client.v1.payment_intents.cancel_async(payment_intent_id)
+        )
         return _payment_intent(intent)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentState:
         intent = await self._call(
-            lambda: self._client.v1.payment_intents.retrieve(payment_intent_id)
+            lambda client: client.v1.payment_intents.retrieve_async(payment_intent_id)
         )
         return _payment_intent(intent)

@@ -4,8 +4,8 @@ Checkout uses these to keep "one session, one charge" true for money as well as
 for rows: a PaymentIntent a stale tab left waiting for 3-D Secure is canceled,
 and one that succeeded anyway for an already paid session is refunded.
 `StripeRefunds` is `billing.stripe_gateway.StripePayments` (tenant key, API
-base, errors in words) with the refund calls added; every call blocks on the
-network and runs in a worker thread; nothing needs cleaning up.
+base, errors in words) with the refund calls added; every call waits on the
+network (the SDK's async methods); nothing needs cleaning up.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class StripeRefunds(StripePayments):
 
     async def refunds_of(self, payment_intent_id: str) -> list[RefundState]:
         listing = await self._call(
-            lambda: self._client.v1.refunds.list(
+            lambda client: client.v1.refunds.list_async(
                 params={"payment_intent": payment_intent_id, "limit": 100}
             )
         )
@@ -83,7 +83,7 @@ class StripeRefunds(StripePayments):
         self, payment_intent_id: str, *, idempotency_key: str, metadata: Mapping[str, str]
     ) -> RefundState:
         refund = await self._call(
-            lambda: self._client.v1.refunds.create(
+            lambda client: client.v1.refunds.create_async(
                 params={"payment_intent": payment_intent_id, "metadata": dict(metadata)},
                 options={"idempotency_key": idempotency_key},
             )

@@ -27,10 +27,13 @@ from publicsuffixlist import PublicSuffixList
 from certs.errors import CertsError
 from kernel import clock
 from kernel.db import Db
+from kernel.errors import ErrorKind
 
 
 class BudgetExhausted(CertsError):
     """An order now would exceed a CA limit; `retry_at` (UTC) is when the budget frees up."""
+
+    kind = ErrorKind.RATE_LIMITED
 
     def __init__(self, name: str, budget: str, retry_at: datetime) -> None:
         self.name = name
@@ -39,6 +42,10 @@ class BudgetExhausted(CertsError):
         super().__init__(
             f"{name}: {budget} reached; next try after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
         )
+
+    @property
+    def retry_after(self) -> datetime:
+        return self.retry_at
 
 
 @lru_cache(maxsize=1)

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 
-class CertsError(Exception):
-    """Root of every error the certs package raises on purpose."""
+from kernel.errors import DomainError, ErrorKind
+
+
+class CertsError(DomainError):
+    """Root of every error the certs package raises on purpose; `kind` says what it is.
+
+    Without a narrower kind (InvalidCertificate, KeyUnavailable) our own state is wrong,
+    not the request: an internal error.
+    """
 
 
 class InvalidCertificateNames(CertsError):
     """The names asked for cannot go in a certificate; `reason` says why. Nothing was issued."""
 
+    kind = ErrorKind.INVALID
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+    @property
+    def field_errors(self) -> Mapping[str, str]:
+        return {"name": self.reason}
 
 
 class NameOutsideInternalCA(InvalidCertificateNames):

@@ -13,6 +13,7 @@ from typing import Protocol
 from certs.errors import CertsError
 from certs.internal_ca import InternalCA, IssuedCertificate
 from certs.keys import normalise_names
+from kernel.errors import ErrorKind
 
 __all__ = [
     "InternalIssuer",
@@ -70,6 +71,8 @@ class IssuanceFailed(CertsError):
     """The CA did not issue. `validation_failed` tells a failed challenge (the name's DNS or
     responder is wrong: fix it first) from a CA error or outage (retry later as is)."""
 
+    kind = ErrorKind.UPSTREAM_FAILED
+
     def __init__(self, names: list[str], reason: str, *, validation_failed: bool = False) -> None:
         self.names = list(names)
         self.reason = reason
@@ -81,6 +84,8 @@ class IssuanceFailed(CertsError):
 class IssuanceInProgress(CertsError):
     """Another caller held the issuance lock for these names longer than this caller waits."""
 
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, names: list[str], waited_seconds: float) -> None:
         self.names = list(names)
         self.waited_seconds = waited_seconds
@@ -88,6 +93,10 @@ class IssuanceInProgress(CertsError):
             f"another issuance for {', '.join(self.names)} is still running after"
             f" {waited_seconds:g} s; try again later"
         )
+
+    @property
+    def retry_after(self) -> float:
+        return 60.0  # seconds; about how long one issuance takes at worst
 
 
 class InternalIssuer:

@@ -133,6 +133,22 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+class DatabaseUnreachable(Exception):
+    """The pool could not open a connection to PostgreSQL (refused, reset, timed out)."""
+
+
+async def connect_to_database(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg's connect for the pool, its socket errors told apart from any other OSError.
+
+    A refused or timed-out connection is a database outage (a 503 at the edge); an
+    OSError elsewhere in a handler is a bug like any other (a 500).
+    """
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except OSError as error:  # TimeoutError and ConnectionRefusedError are OSErrors
+        raise DatabaseUnreachable(str(error) or type(error).__name__) from error
+
+
 async def create_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 10.0
 ) -> asyncpg.Pool[Any]:
@@ -148,6 +164,7 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
+        connect=connect_to_database,
         connection_class=SessionTrackingConnection,
         reset=reset_changed_session,
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import os
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from PIL import Image, ImageDraw
 
 from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
@@ -380,43 +381,18 @@ def demo_lines(
 
 def brand_icon(color: tuple[int, int, int], size: int = 64) -> bytes:
     """A PNG icon: a white mountain peak on a rounded square of `color`."""
-    radius = size // 5
-    rows = bytearray()
-    for y in range(size):
-        rows.append(0)  # filter type None for this scanline
-        for x in range(size):
-            rows.extend(_icon_pixel(x, y, size, radius, color))
-    return _png(size, size, bytes(rows))
-
-
-def _icon_pixel(
-    x: int, y: int, size: int, radius: int, color: tuple[int, int, int]
-) -> tuple[int, int, int, int]:
-    # Outside the rounded corners: transparent.
-    cx = min(max(x, radius), size - 1 - radius)
-    cy = min(max(y, radius), size - 1 - radius)
-    if (x - cx) ** 2 + (y - cy) ** 2 > radius**2:
-        return (0, 0, 0, 0)
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=(*color, 255))
     base = size * 3 // 4
-    big = y <= base and abs(x - size * 0.42) <= (y - size * 0.25) * 0.9
-    small = y <= base and abs(x - size * 0.68) <= (y - size * 0.45) * 0.9
-    if big or small:
-        return (255, 255, 255, 255)
-    return (*color, 255)
-
-
-def _png(width: int, height: int, raw_rows: bytes) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw_rows, 9))
-        + chunk(b"IEND", b"")
-    )
+    white = (255, 255, 255, 255)
+    # A big peak and a smaller one to its right, both standing on the same base line.
+    for tip_x, tip_y in ((size * 0.42, size * 0.25), (size * 0.68, size * 0.45)):
+        half = (base - tip_y) * 0.9
+        draw.polygon([(tip_x, tip_y), (tip_x + half, base), (tip_x - half, base)], fill=white)
+    output = io.BytesIO()
+    image.save(output, format="PNG", optimize=True)
+    return output.getvalue()
 
 
 # Marks the checkout session the demo made, so sessions made through the API are not shown.

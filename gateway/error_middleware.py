@@ -6,27 +6,25 @@ import html
 import http
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from billing import errors as billing_errors
-from certs import errors as certs_errors
-from certs.budgets import BudgetExhausted
-from certs.issuer import IssuanceFailed, IssuanceInProgress
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized
 from gateway.logging_setup import REQUEST_ID, REQUEST_ID_HEADER, begin_request, end_request
 from gateway.metrics import record_request
 from gateway.middleware import apply_security_headers, is_api_path
-from gateway.tenants import errors as tenant_errors
+from kernel.errors import DomainError, ErrorKind
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +104,27 @@ def error_response(request: web.Request, error: Exception) -> web.Response:
     return response
 
 
+# The one table from what a domain error is to what a client sees (README, "Errors").
+# A payment provider that cannot be reached is a 503 like a database outage: the same
+# request may succeed shortly, and nothing was charged.
+KIND_STATUS: Mapping[ErrorKind, tuple[int, str]] = {
+    ErrorKind.NOT_FOUND: (404, "Not found"),
+    ErrorKind.INVALID: (422, "Invalid input"),
+    ErrorKind.MALFORMED: (400, "Bad request"),
+    ErrorKind.CONFLICT: (409, "Conflict"),
+    ErrorKind.UNAUTHENTICATED: (401, "Unauthorized"),
+    ErrorKind.RATE_LIMITED: (429, "Too many requests"),
+    ErrorKind.PAYMENT_FAILED: (402, "Payment failed"),
+    ErrorKind.UNAVAILABLE: (503, "Service unavailable"),
+    ErrorKind.UPSTREAM_FAILED: (502, "Bad gateway"),
+    ErrorKind.INTERNAL: (500, "Internal error"),
+}
+INTERNAL_DETAIL = "Something went wrong on our side. Quote the error id if you contact support."
+INVALID_DETAIL = "Some fields are not valid; nothing was changed."
+
+
 def describe_error(error: Exception) -> Problem:
-    """The problem a raised exception stands for; unknown exceptions are a 500."""
+    """The problem a raised exception stands for; anything not raised on purpose is a 500."""
     if isinstance(error, GatewayError):
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else {}
         return Problem(
@@ -117,82 +134,29 @@ def describe_error(error: Exception) -> Problem:
             errors=error.errors,
             headers=headers,
         )
-    if isinstance(error, tenant_errors.TenantError):
-        return _from_tenant_error(error)
-    if isinstance(error, billing_errors.BillingError):
-        return _from_billing_error(error)
-    if isinstance(error, certs_errors.CertsError):
-        return _from_certs_error(error)
+    if isinstance(error, DomainError):
+        return _from_domain_error(error)
+    return Problem(status=500, title="Internal error", detail=INTERNAL_DETAIL)
+
+
+def _from_domain_error(error: DomainError) -> Problem:
+    status, title = KIND_STATUS[error.kind]
+    detail = str(error)
+    if error.kind is ErrorKind.INTERNAL:
+        detail = INTERNAL_DETAIL  # our own state is wrong: the details go to the log only
+    elif error.kind is ErrorKind.INVALID:
+        detail = INVALID_DETAIL
+    headers: dict[str, str] = {}
+    if error.kind is ErrorKind.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = error.retry_after
+    if isinstance(retry_after, datetime):
+        headers["Retry-After"] = f"{retry_after:%a, %d %b %Y %H:%M:%S} GMT"
+    elif retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(retry_after))
     return Problem(
-        status=500,
-        title="Internal error",
-        detail="Something went wrong on our side. Quote the error id if you contact support.",
+        status=status, title=title, detail=detail, errors=error.field_errors, headers=headers
     )
-
-
-def _from_tenant_error(error: tenant_errors.TenantError) -> Problem:
-    if isinstance(error, tenant_errors.TenantNotFound):
-        return Problem(status=404, title="Not found", detail=str(error))
-    if isinstance(error, tenant_errors.InvalidTenantInput):
-        return _invalid_input(error.errors)
-    if isinstance(error, tenant_errors.TenantConflict):
-        return _conflict(str(error), error.field)
-    if isinstance(error, tenant_errors.InvalidApiKey):
-        return Problem(
-            status=401,
-            title="Unauthorized",
-            detail=str(error),
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return Problem(status=400, title="Bad request", detail=str(error))
-
-
-def _from_billing_error(error: billing_errors.BillingError) -> Problem:
-    if isinstance(error, billing_errors.NotFound):
-        return Problem(status=404, title="Not found", detail=str(error))
-    if isinstance(error, billing_errors.InvalidInput):
-        return _invalid_input(error.errors)
-    if isinstance(error, billing_errors.Conflict):
-        return _conflict(str(error), error.field)
-    return Problem(status=400, title="Bad request", detail=str(error))
-
-
-def _from_certs_error(error: certs_errors.CertsError) -> Problem:
-    if isinstance(error, certs_errors.InvalidCertificateNames):
-        return _invalid_input({"name": error.reason})
-    if isinstance(error, BudgetExhausted):
-        return Problem(
-            status=429,
-            title="Too many requests",
-            detail=str(error),
-            headers={"Retry-After": f"{error.retry_at:%a, %d %b %Y %H:%M:%S} GMT"},
-        )
-    if isinstance(error, IssuanceInProgress):
-        return Problem(
-            status=409, title="Conflict", detail=str(error), headers={"Retry-After": "60"}
-        )
-    if isinstance(error, IssuanceFailed):
-        return Problem(status=502, title="Bad gateway", detail=str(error))
-    # KeyUnavailable, InvalidCertificate: our own state is wrong, not the request.
-    return Problem(
-        status=500,
-        title="Internal error",
-        detail="Something went wrong on our side. Quote the error id if you contact support.",
-    )
-
-
-def _invalid_input(errors: Mapping[str, str]) -> Problem:
-    return Problem(
-        status=422,
-        title="Invalid input",
-        detail="Some fields are not valid; nothing was changed.",
-        errors=errors,
-    )
-
-
-def _conflict(message: str, field_name: str | None) -> Problem:
-    errors = {field_name: message} if field_name else {}
-    return Problem(status=409, title="Conflict", detail=message, errors=errors)
 
 
 def _from_http_exception(request: web.Request, error: web.HTTPException) -> Problem:

@@ -16,19 +16,22 @@ import asyncpg
 from aiohttp import web
 
 from gateway import keys
+from gateway.database import DatabaseUnreachable
 from gateway.errors import ServiceUnavailable
 
 READY_TIMEOUT_SECONDS = 2.0
 
 # What a request meets when PostgreSQL is down, restarting or out of connections:
-# refused or reset sockets and timeouts (OSError, TimeoutError is one), a connection
-# lost mid-query (class 08), an administrator or crash shutdown (class 57), and
-# too many connections (class 53). These say "try again shortly", not "bug".
+# the pool failing to connect (refused or timed out: DatabaseUnreachable), a connection
+# lost mid-query (class 08, or asyncpg's InterfaceError on a closed connection), an
+# administrator or crash shutdown (class 57), and too many connections (class 53).
+# These say "try again shortly", not "bug". Any other OSError is a bug: a 500.
 # asyncpg 0.30-0.32 raise InternalClientError ("cannot switch to state ...") when the
 # server's shutdown message lands while the pool resets a released connection; the pool
 # has already discarded that connection, so a retry gets a fresh one.
 DATABASE_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+    DatabaseUnreachable,
+    asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,

@@ -1,6 +1,6 @@
 """The ops site: /metrics, /healthz and /readyz on their own port (GATEWAY_OPS_PORT).
 
-Kept off the public listeners so metrics (tenant names, request counts) are
+Kept off the public listeners so metrics (tenants' domains, request counts) are
 never served to the internet; it binds GATEWAY_OPS_HOST, loopback unless ops
 open it to their scraper's network. It reads the running gateway app's
 pool, host index and metrics, so it starts after that app and stops before it.

@@ -18,6 +18,12 @@ worker reports ready, then supervises:
   stops the others and the parent exits with status 1;
 - a worker whose parent is gone (killed with SIGKILL) stops by itself.
 
+Metrics: the parent makes a fresh, empty PROMETHEUS_MULTIPROC_DIR at start
+and gives it to every worker, so prometheus_client's multiprocess mode sums
+the per-request series of all workers on any worker's /metrics; a worker that
+exits is marked dead there (`mark_process_dead`), and the directory is removed
+when the parent stops.
+
 Workers report readiness with one line on their standard output, which the
 parent reads (other lines are copied through); their logs go to the shared
 standard error.
@@ -31,12 +37,17 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from gateway.database import locate_database, resolve_kek
+from gateway.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)
@@ -100,6 +111,7 @@ class Supervisor:
         self._workers = [_Worker(index) for index in range(count)]
         self._command = list(command)
         self._environment = dict(environment)
+        self._metrics_directory = self._environment.get(MULTIPROCESS_DIRECTORY)
         self._shutdown_timeout = shutdown_timeout
         self._stopping = False
         self.restarts = 0
@@ -210,6 +222,7 @@ class Supervisor:
                 for finished in done:
                     worker = waits.pop(finished)
                     status = finished.result()
+                    self._mark_dead(worker)
                     lived = loop.time() - worker.started_at
                     worker.failures = 0 if lived >= STABLE_SECONDS else worker.failures + 1
                     delay = min(
@@ -233,6 +246,11 @@ class Supervisor:
             stopped.cancel()
             for waiting in waits:
                 waiting.cancel()
+
+    def _mark_dead(self, worker: _Worker) -> None:
+        """Let prometheus_client drop the exited worker's live gauges; its counts stay summed."""
+        if self._metrics_directory and worker.process is not None:
+            mark_process_dead(worker.process.pid, self._metrics_directory)  # type: ignore[no-untyped-call]
 
     async def _stop_all(self) -> None:
         running = [
@@ -281,12 +299,15 @@ async def run_workers(
     for number in signals:
         loop.add_signal_handler(number, stop.set)
     location = await asyncio.to_thread(locate_database, settings)
+    # Fresh at every start: counts left by an earlier run must not be summed in.
+    metrics_directory = tempfile.mkdtemp(prefix="gateway-metrics-")
     try:
         kek = await asyncio.to_thread(resolve_kek, settings)
         environment = {
             **os.environ,
             env_name("database_url"): location.url,
             env_name("kek"): base64.b64encode(kek).decode(),
+            MULTIPROCESS_DIRECTORY: metrics_directory,
             **(overrides or {}),
         }
         command = [sys.executable, "-m", "gateway", *global_arguments, "serve", "--worker"]
@@ -301,5 +322,6 @@ async def run_workers(
     finally:
         for number in signals:
             loop.remove_signal_handler(number)
+        shutil.rmtree(metrics_directory, ignore_errors=True)
         await asyncio.to_thread(location.close)
     logger.info("all workers stopped")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kernel.errors import DomainError, ErrorKind
 
-class TenantError(Exception):
-    """Root of every error the tenants package raises on purpose."""
+
+class TenantError(DomainError):
+    """Root of every error the tenants package raises on purpose; `kind` says what it is."""
 
 
 class TenantNotFound(TenantError):
     """No tenant (or domain, or key) by that name; the message names only what was asked for."""
+
+    kind = ErrorKind.NOT_FOUND
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -20,21 +24,35 @@ class TenantNotFound(TenantError):
 class InvalidTenantInput(TenantError):
     """Fields are wrong; `errors` maps each field to what is wrong. Nothing was stored."""
 
+    kind = ErrorKind.INVALID
+
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+    @property
+    def field_errors(self) -> Mapping[str, str]:
+        return self.errors
 
 
 class TenantConflict(TenantError):
     """A unique name is taken (slug, domain) or the state forbids the change."""
 
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
 
+    @property
+    def field_errors(self) -> Mapping[str, str]:
+        return {self.field: str(self)} if self.field else {}
+
 
 class InvalidApiKey(TenantError):
     """The API key is missing, unknown or revoked."""
+
+    kind = ErrorKind.UNAUTHENTICATED
 
     def __init__(self, reason: str = "the API key is unknown or revoked") -> None:
         super().__init__(reason)

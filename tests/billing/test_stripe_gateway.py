@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.stripe_gateway import PaymentFailed, StripePayments, payment_failure
+from billing.stripe_gateway import (
+    PaymentFailed,
+    PaymentProviderUnreachable,
+    StripePayments,
+    payment_failure,
+)
+from kernel.errors import ErrorKind
 from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
 
@@ -89,13 +95,13 @@ async def test_a_3d_secure_card_charged_off_session_requires_action(
     assert intent.metadata == {"topup_nonce": "n"}
 
 
-async def test_a_wrong_secret_key_is_reported_without_charging(
-    localstripe: LocalStripe,  # noqa: F811
-) -> None:
+async def test_a_stripe_nobody_listens_for_is_unavailable_not_a_decline() -> None:
+    # Port 9 (discard) has no listener on loopback: the connection is refused.
     payments = StripePayments(api_key="sk_test_x", api_base="http://127.0.0.1:9")
-    with pytest.raises(PaymentFailed) as caught:
+    with pytest.raises(PaymentProviderUnreachable) as caught:
         await payments.create_customer(name="Di", email=None, reference="c4")
     assert caught.value.code == "connection_error"
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
 
 
 def card_error(code: str, message: str, intent_id: str | None) -> stripe.CardError:

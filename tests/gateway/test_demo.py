@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from billing.checkout_sessions import create_checkout_session, get_checkout_session
 from billing.customers import create_customer
 from gateway.demo import (
     DemoCheckout,
+    brand_icon,
     check_demo_settings,
     demo_checkout,
     demo_lines,
@@ -99,3 +102,12 @@ def test_a_base_domain_the_demo_cannot_use_is_refused_before_seeding(settings: S
 
     assert "GATEWAY_BASE_DOMAIN" in str(raised.value)
     assert "success_url" in str(raised.value)
+
+
+def test_the_demo_icon_is_a_png_of_the_brand_colour_with_a_white_peak() -> None:
+    icon = Image.open(io.BytesIO(brand_icon((0x0E, 0x7C, 0x66))))
+    assert (icon.format, icon.size) == ("PNG", (64, 64))
+    pixels = icon.convert("RGBA")
+    assert pixels.getpixel((0, 0))[3] == 0  # rounded corner: transparent
+    assert pixels.getpixel((8, 32)) == (0x0E, 0x7C, 0x66, 255)
+    assert pixels.getpixel((27, 30)) == (255, 255, 255, 255)  # inside the big peak

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -13,9 +14,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from billing import errors as billing_errors
+from billing.stripe_gateway import PaymentFailed
+from certs.budgets import BudgetExhausted
 from gateway.app import create_app
+from gateway.database import connect_to_database
+from gateway.error_middleware import KIND_STATUS
 from gateway.settings import Settings
 from gateway.tenants import errors as tenant_errors
+from kernel.errors import ErrorKind
+from tests.fixtures.pebble import free_port
 
 Client = TestClient[web.Request, web.Application]
 TENANT_HOST = {"Host": "alpeak.localhost:8080"}
@@ -39,6 +46,31 @@ async def billing_conflict(request: web.Request) -> web.Response:
     raise billing_errors.Conflict("the subscription is already canceled", field="status")
 
 
+async def missing_file(request: web.Request) -> web.Response:
+    # An OSError that has nothing to do with the database.
+    raise FileNotFoundError(2, "No such file or directory", "/nonexistent/template/cache")
+
+
+async def database_unreachable(request: web.Request) -> web.Response:
+    # What the pool raises when it cannot open a connection: nothing listens on the port.
+    pool = await asyncpg.create_pool(
+        f"postgresql://gateway@127.0.0.1:{free_port()}/gateway",
+        min_size=0,
+        connect=connect_to_database,
+    )
+    async with pool:
+        await pool.fetchval("SELECT 1")
+    return web.Response()
+
+
+async def budget_exhausted(request: web.Request) -> web.Response:
+    raise BudgetExhausted("shop.example", "certificates per week", datetime(2031, 5, 1, 12, 0))
+
+
+async def card_declined(request: web.Request) -> web.Response:
+    raise PaymentFailed("Your card was declined.", code="card_declined")
+
+
 async def read_body(request: web.Request) -> web.Response:
     return web.Response(text=str(len(await request.read())))
 
@@ -60,6 +92,10 @@ async def client(
         app.router.add_get(f"{prefix}/invalid-billing-input", invalid_billing_input)
         app.router.add_get(f"{prefix}/conflict", billing_conflict)
         app.router.add_post(f"{prefix}/body", read_body)
+        app.router.add_get(f"{prefix}/missing-file", missing_file)
+        app.router.add_get(f"{prefix}/database-unreachable", database_unreachable)
+        app.router.add_get(f"{prefix}/budget", budget_exhausted)
+        app.router.add_get(f"{prefix}/declined", card_declined)
     return await aiohttp_client(app)
 
 
@@ -160,3 +196,39 @@ async def test_errors_carry_the_security_headers(client: Client) -> None:
         response = await client.get(path, headers=headers)
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_an_os_error_that_is_not_the_database_is_a_500_not_an_outage(client: Client) -> None:
+    response = await client.get("/api/test/missing-file", headers=API_HOST)
+    assert response.status == 500
+    problem = await response.json(content_type=None)
+    assert problem["title"] == "Internal error"
+    assert "/nonexistent" not in problem["detail"]
+
+
+async def test_a_database_the_pool_cannot_reach_is_a_branded_503(client: Client) -> None:
+    response = await client.get("/test/database-unreachable", headers=TENANT_HOST)
+    assert response.status == 503
+    page = await response.text()
+    assert "--brand: #aa0000" in page
+    assert "try again" in page
+
+
+async def test_an_exhausted_certificate_budget_is_a_429_saying_when_to_retry(
+    client: Client,
+) -> None:
+    response = await client.get("/api/test/budget", headers=API_HOST)
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "Thu, 01 May 2031 12:00:00 GMT"
+
+
+async def test_a_declined_card_is_a_402_with_the_reason(client: Client) -> None:
+    response = await client.get("/api/test/declined", headers=API_HOST)
+    assert response.status == 402
+    problem = await response.json(content_type=None)
+    assert problem["detail"] == "Your card was declined."
+
+
+def test_every_kind_of_domain_error_has_a_status() -> None:
+    assert set(KIND_STATUS) == set(ErrorKind)
+    assert all(400 <= status < 600 for status, _ in KIND_STATUS.values())

@@ -1,4 +1,5 @@
-"""`gateway serve --workers 2`: workers share the ports, a crashed one returns, SIGTERM ends all."""
+"""`gateway serve --workers 2`: workers share the ports, a crashed one returns, SIGTERM ends all,
+and either worker's /metrics counts the requests of both."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.conftest import eventually
 from tests.fixtures.pebble import free_port, free_port_block
 from tests.gateway.gateway_process import inherited_environment
 from tests.gateway.https_gateway import http_get
+from tests.gateway.ops_gateway import parse_metrics, sample
 
 START_TIMEOUT = 120.0
 
@@ -45,21 +48,28 @@ async def serving_pids(port: int, requests: int = 40) -> set[int]:
     return pids
 
 
+Workers = tuple[asyncio.subprocess.Process, int, int]
+
+
 @pytest.fixture
-async def two_workers(
-    database_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """`python -m gateway serve --workers 2` on free ports; its process and HTTP port."""
+async def two_workers(database_url: str, tmp_path: Path) -> AsyncIterator[Workers]:
+    """`gateway serve --workers 2` on free ports: its process, HTTP port and first ops port.
+
+    Its temporary files (the metrics directory) go under `tmp_path / "tmp"`.
+    """
     port = free_port()
+    ops_port = free_port_block(2)
     environment = inherited_environment()
+    (tmp_path / "tmp").mkdir()
     environment.update(
+        TMPDIR=str(tmp_path / "tmp"),
         DATABASE_URL=database_url,
         GATEWAY_KEK=base64.b64encode(os.urandom(32)).decode(),
         GATEWAY_DATA_DIR=str(tmp_path / "data"),
         GATEWAY_HTTP_PORT=str(port),
         GATEWAY_HTTPS_PORT=str(free_port()),
         # Each worker serves its ops site on GATEWAY_OPS_PORT + its index.
-        GATEWAY_OPS_PORT=str(free_port_block(2)),
+        GATEWAY_OPS_PORT=str(ops_port),
         GATEWAY_WORKER_HEADER="true",
         GATEWAY_SHUTDOWN_TIMEOUT="5",
     )
@@ -78,7 +88,7 @@ async def two_workers(
         async with asyncio.timeout(START_TIMEOUT):
             line = (await process.stdout.readline()).decode()
         assert line.startswith(f"gateway listening on http://127.0.0.1:{port}, https://"), line
-        yield process, port
+        yield process, port, ops_port
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -88,11 +98,12 @@ async def two_workers(
 
 
 async def test_two_workers_both_answer_on_the_shared_port_and_sigterm_stops_them_all(
-    two_workers: tuple[asyncio.subprocess.Process, int],
+    two_workers: Workers, tmp_path: Path
 ) -> None:
-    process, port = two_workers
+    process, port, _ = two_workers
     pids = await serving_pids(port)
     parents = {parent_of(pid) for pid in pids}
+    metrics_directories = list((tmp_path / "tmp").glob("gateway-metrics-*"))
 
     process.send_signal(signal.SIGTERM)
     async with asyncio.timeout(60):
@@ -101,12 +112,15 @@ async def test_two_workers_both_answer_on_the_shared_port_and_sigterm_stops_them
     assert parents == {process.pid}
     assert status == 0
     assert not any(alive(pid) for pid in pids)
+    # The workers' shared metrics directory lived while they ran and is gone with them.
+    assert len(metrics_directories) == 1
+    assert not metrics_directories[0].exists()
 
 
 async def test_a_crashed_worker_is_replaced_and_the_port_keeps_answering(
-    two_workers: tuple[asyncio.subprocess.Process, int],
+    two_workers: Workers,
 ) -> None:
-    process, port = two_workers
+    process, port, _ = two_workers
     before = await serving_pids(port)
     crashed = min(before)
     os.kill(crashed, signal.SIGKILL)
@@ -125,3 +139,22 @@ async def test_a_crashed_worker_is_replaced_and_the_port_keeps_answering(
     assert len(after) == 2
     assert crashed not in after
     assert {parent_of(pid) for pid in after} == {process.pid}
+
+
+async def test_either_workers_metrics_count_the_requests_both_workers_served(
+    two_workers: Workers,
+) -> None:
+    _, port, ops_port = two_workers
+    pids = await serving_pids(port, requests=40)
+    assert len(pids) == 2
+    counts = []
+    async with aiohttp.ClientSession() as session:
+        for worker_ops_port in (ops_port, ops_port + 1):
+            async with session.get(f"http://127.0.0.1:{worker_ops_port}/metrics") as response:
+                assert response.status == 200
+                samples = parse_metrics(await response.text())
+            counts.append(
+                sample(samples, "gateway_http_requests_total", route="/healthz", status="2xx")
+            )
+    # Each worker answered only its share; both report the sum.
+    assert counts == [40, 40]

@@ -7,6 +7,7 @@ cross-tenant ids and Stripe's webhooks, as a customer or an operator sees them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
@@ -27,6 +28,7 @@ from gateway.tenants.registry import create_tenant, set_stripe_keys, update_sett
 from kernel.sealing import Sealer
 from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings  # noqa: F401
+from tests.fixtures.pebble import free_port
 
 ALPEAK = {"Host": "alpeak.localhost:8080"}
 BOREALIS = {"Host": "borealis.localhost:8080"}
@@ -523,3 +525,26 @@ async def test_the_last_card_of_a_subscriber_is_kept_with_a_french_explanation(
     )
     assert response.status == 409
     assert "Cette carte paie votre abonnement Pro." in await response.text()
+
+
+async def test_a_card_action_while_stripe_is_unreachable_is_a_503_that_says_so(
+    shop: Shop, aiohttp_client: Any, settings: Any
+) -> None:
+    # Nothing listens on the port: every Stripe call is refused (after the SDK's retries).
+    unreachable = dataclasses.replace(
+        stripe_settings(settings, shop.server), stripe_api_base=f"http://127.0.0.1:{free_port()}"
+    )
+    client = await aiohttp_client(create_app(unreachable, domain_worker=False))
+    page = await client.get(
+        f"/portal/{shop.customer_id}/wallets/{shop.wallet_id}/topup", headers=ALPEAK
+    )
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', await page.text())[0]
+    url = f"/portal/{shop.customer_id}/setup_intents"
+    script = await client.post(url, data={"csrf_token": token}, headers=JSON)
+    assert script.status == 503
+    problem = json.loads(await script.text())
+    assert problem["title"] == "Service unavailable"
+    assert "could not reach the payment provider" in problem["detail"]
+    browser = await client.post(url, data={"csrf_token": token}, headers=ALPEAK)
+    assert browser.status == 503
+    assert "could not reach the payment provider" in await browser.text()
