@@ -97,7 +97,7 @@ async def test_concurrent_finalizes_get_distinct_consecutive_numbers(
     finals = await asyncio.gather(
         *(invoices.finalize_invoice(pool, tenant_id=tenant.id, invoice_id=d.id) for d in drafts)
     )
-    assert sorted(f.number for f in finals) == [f"ALPEAK-{n:04d}" for n in range(1, 9)]
+    assert sorted(str(f.number) for f in finals) == [f"ALPEAK-{n:04d}" for n in range(1, 9)]
 
 
 async def test_an_empty_invoice_cannot_be_finalized_and_uses_no_number(

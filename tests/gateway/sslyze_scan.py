@@ -77,7 +77,7 @@ def scan(hostname: str, port: int, ip_address: str, ca_file: Path) -> str:
     scanner = Scanner()
     scanner.queue_scans([request])
     (result,) = list(scanner.get_results())
-    return ServerScanResultAsJson.model_validate(result).model_dump_json(indent=2)
+    return str(ServerScanResultAsJson.model_validate(result).model_dump_json(indent=2))
 
 
 def main() -> None:

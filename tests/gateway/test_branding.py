@@ -49,7 +49,7 @@ async def test_after_the_first_request_the_icon_costs_no_database_query(
     tenant = await create_tenant(pool, slug="alpeak", name="Alpeak", brand_color="#aa0000")
     tenant = await set_icon(pool, tenant_id=tenant.id, data=RED, max_bytes=262_144)
     client = await aiohttp_client(create_app(settings, domain_worker=False, outbox_delivery=False))
-    index = client.server.app[keys.HOST_INDEX]
+    index = client.app[keys.HOST_INDEX]
     found = await eventually(
         lambda: _lookup(index), lambda found: found is not None and found.icon_etag is not None
     )

@@ -239,6 +239,8 @@ async def test_demo_seeds_once_and_each_run_prints_portal_urls_and_a_working_key
                FROM tenants t JOIN customers c ON c.tenant_id = t.id
                WHERE t.slug = 'alpeak' GROUP BY t.id"""
         )
+        assert counts is not None
+        assert alpeak is not None
         per_customer = await connection.fetch(
             """SELECT c.id,
                  (SELECT count(*) FROM payment_methods p

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
 import pytest
 
@@ -9,7 +11,7 @@ from gateway.database import changes_session, create_pool
 
 
 @pytest.fixture
-async def one_connection_pool(database_url: str) -> asyncpg.Pool:
+async def one_connection_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool of exactly one connection, so each acquire gets the previous one back."""
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:

@@ -108,6 +108,8 @@ def test_the_demo_icon_is_a_png_of_the_brand_colour_with_a_white_peak() -> None:
     icon = Image.open(io.BytesIO(brand_icon((0x0E, 0x7C, 0x66))))
     assert (icon.format, icon.size) == ("PNG", (64, 64))
     pixels = icon.convert("RGBA")
-    assert pixels.getpixel((0, 0))[3] == 0  # rounded corner: transparent
+    corner = pixels.getpixel((0, 0))
+    assert isinstance(corner, tuple)
+    assert corner[3] == 0  # rounded corner: transparent
     assert pixels.getpixel((8, 32)) == (0x0E, 0x7C, 0x66, 255)
     assert pixels.getpixel((27, 30)) == (255, 255, 255, 255)  # inside the big peak

@@ -60,7 +60,7 @@ async def client(
     app = observed_app(dataclasses.replace(settings))
     app.router.add_get("/test/crash", crash)
     client = await aiohttp_client(app)
-    assert client.server.app[keys.HOST_INDEX].lookup("acme.localhost") is not None
+    assert client.app[keys.HOST_INDEX].lookup("acme.localhost") is not None
     return client
 
 
@@ -88,7 +88,7 @@ async def test_each_request_is_one_json_line_with_request_id_tenant_status_and_d
     assert response.headers["X-Request-Id"] == "lb-7f3a.42"
 
     [line] = await access_lines(log, 1)
-    tenant = client.server.app[keys.HOST_INDEX].lookup("acme.localhost")
+    tenant = client.app[keys.HOST_INDEX].lookup("acme.localhost")
     assert tenant is not None
     assert line["request_id"] == "lb-7f3a.42"
     assert line["tenant_id"] == tenant.id

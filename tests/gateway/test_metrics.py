@@ -50,7 +50,7 @@ async def client(
 
 @contextlib.asynccontextmanager
 async def ops_site(client: Client, **watched: object) -> AsyncIterator[OpsSite]:
-    site = await start_ops_site(client.server.app, **watched)  # type: ignore[arg-type]
+    site = await start_ops_site(client.app, **watched)  # type: ignore[arg-type]
     try:
         yield site
     finally:
@@ -59,7 +59,7 @@ async def ops_site(client: Client, **watched: object) -> AsyncIterator[OpsSite]:
 
 async def known_host(client: Client, host: str) -> None:
     """Wait until the host index (refreshed on NOTIFY) knows `host`."""
-    index = client.server.app[keys.HOST_INDEX]
+    index = client.app[keys.HOST_INDEX]
     deadline = asyncio.get_running_loop().time() + 15
     while index.lookup(host) is None:
         assert asyncio.get_running_loop().time() < deadline, f"{host} never reached the index"
@@ -159,7 +159,7 @@ async def test_certificate_expiry_and_acme_orders_come_from_postgresql_on_a_time
 
 
 async def test_database_pool_use_is_reported(client: Client) -> None:
-    pool = client.server.app[keys.POOL]
+    pool = client.app[keys.POOL]
     async with pool.acquire(), ops_site(client) as site:
         samples = parse_metrics((await scrape(site))[2])
     in_use = sample(samples, "gateway_database_pool_connections", state="in_use")
@@ -211,7 +211,7 @@ async def test_ops_site_serves_health_and_turns_unready_without_the_database(
         assert status == 200
         status, _, _ = await scrape(site, "/readyz")
         assert status == 200
-        client.server.app[keys.POOL].terminate()
+        client.app[keys.POOL].terminate()
         status, _, body = await scrape(site, "/readyz")
         assert status == 503
         assert "unreachable" in body

@@ -131,7 +131,7 @@ async def client(
 ) -> Client:
     await make_tenant("acme", name="Acme Reports", brand_color="#0a7d32")
     client = await proxied_client(settings, (("/reports", upstream[1]),), aiohttp_client)
-    assert client.server.app[keys.HOST_INDEX].lookup("acme.localhost") is not None
+    assert client.app[keys.HOST_INDEX].lookup("acme.localhost") is not None
     return client
 
 
@@ -155,7 +155,7 @@ async def test_the_upstream_learns_client_host_tenant_and_request_id_and_not_for
     assert response.headers["X-Upstream"] == "reports"
     assert response.headers["Set-Cookie"] == "report=1; Path=/reports"
     seen: dict[str, Any] = await response.json()
-    tenant = client.server.app[keys.HOST_INDEX].lookup("acme.localhost")
+    tenant = client.app[keys.HOST_INDEX].lookup("acme.localhost")
     assert tenant is not None
     assert seen["method"] == "POST"
     assert seen["path_qs"] == "/reports/echo?month=2026-11&q=a%20b"
@@ -252,7 +252,7 @@ async def test_api_clients_get_a_problem_document_for_an_unreachable_upstream(
 async def test_a_body_over_the_limit_is_refused_before_reaching_the_upstream(
     client: Client,
 ) -> None:
-    limit = client.server.app[keys.SETTINGS].max_body_bytes
+    limit = client.app[keys.SETTINGS].max_body_bytes
     response = await client.post(
         "/reports/echo", data=io.BytesIO(b"z" * (limit + 1)), headers={"Host": TENANT_HOST}
     )
@@ -276,7 +276,7 @@ async def test_the_upstream_session_is_closed_with_the_app(
     from gateway.proxy_routes import PROXY_SESSION
 
     client = await proxied_client(settings, (("/reports", upstream[1]),), aiohttp_client)
-    session: aiohttp.ClientSession = client.server.app[PROXY_SESSION]
+    session: aiohttp.ClientSession = client.app[PROXY_SESSION]
     await client.close()
     assert session.closed
 

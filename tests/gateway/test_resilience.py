@@ -111,7 +111,7 @@ async def test_a_postgresql_restart_degrades_to_branded_503s_and_recovers_withou
     client: Client, own_postgres: tuple[EmbeddedPostgres, str]
 ) -> None:
     server, _ = own_postgres
-    app = client.server.app
+    app = client.app
     pool = app[keys.POOL]
     tenant = await create_tenant(pool, slug="acme", name="Acme Outdoor", brand_color="#0a7d32")
     _, key = await create_api_key(pool, tenant_id=tenant.id)

@@ -19,7 +19,7 @@ from tests.fixtures.pebble import free_port
 
 
 async def test_a_loop_that_swallowed_its_cancellation_is_cancelled_again() -> None:
-    swallowed = []
+    swallowed: list[bool] = []
 
     async def stubborn() -> None:
         while True:

@@ -198,6 +198,7 @@ async def test_a_customer_edits_billing_information_and_sees_it_saved(
     row = await pool.fetchrow(
         "SELECT name, email, address_line1 FROM customers WHERE id = $1", seeded.customer_id
     )
+    assert row is not None
     assert tuple(row) == ("Ada King", "ada.king@example.com", "1 Place Grenette")
 
 

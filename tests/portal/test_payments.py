@@ -419,7 +419,7 @@ async def test_a_webhook_replayed_three_times_credits_once(shop: Shop) -> None:
         )
         return int(response.status)
 
-    assert await asyncio.gather(deliver(), deliver(), deliver()) == [200, 200, 200]
+    assert list(await asyncio.gather(deliver(), deliver(), deliver())) == [200, 200, 200]
     assert await balance(shop) == 4000
     _, ledger, invoices = await counts(shop)
     assert (ledger, invoices) == (1, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -55,7 +56,7 @@ def name(challtestsrv: ChallTestSrv) -> str:
     return found
 
 
-async def claim(pool: asyncpg.Pool, tenant: Tenant, name: str, **options: object) -> Domain:
+async def claim(pool: asyncpg.Pool, tenant: Tenant, name: str, **options: Any) -> Domain:
     return await domains.add_domain(
         pool, tenant_id=tenant.id, name=name, base_domain="localhost", **options
     )

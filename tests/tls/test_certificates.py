@@ -77,7 +77,7 @@ def counted_app(settings: Settings) -> tuple[web.Application, list[CountingPool]
         pool = app[keys.POOL]
         counter = CountingPool(pool)
         counters.append(counter)
-        app[keys.POOL] = counter  # type: ignore[assignment]
+        app[keys.POOL] = counter  # type: ignore[misc]
         yield  # the database context closes the real pool itself
 
     app.cleanup_ctx.append(count_pool)

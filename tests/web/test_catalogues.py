@@ -19,7 +19,7 @@ Key = tuple[str | None, str]
 def _extracted(output: Path) -> Catalog:
     """What `pybabel extract -F babel.cfg` finds in the code and templates today."""
     pybabel = Path(sys.executable).with_name("pybabel")
-    command = [pybabel, "extract", "-F", "babel.cfg", "-o", output, "."]
+    command: list[str | Path] = [pybabel, "extract", "-F", "babel.cfg", "-o", output, "."]
     subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
     with output.open("rb") as source:
         catalog = read_po(source)
