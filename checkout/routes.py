@@ -27,12 +27,20 @@ from billing.checkout_completion import (
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
-from billing.formatting import country_names, format_day, format_money
+from billing.formatting import format_day, format_money
 from billing.stripe_gateway import PaymentsUnavailable
 from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
+from web.assets import BILLING_FORM_SCRIPT
+from web.billing_form import (
+    billing_changes,
+    customer_values,
+    input_messages,
+    prepare_billing_form,
+    submitted_values,
+)
 from web.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
 from web.headers import apply_page_headers
 from web.i18n import Translator, choose_language, translator
@@ -49,8 +57,6 @@ routes = web.RouteTableDef()
 
 STATIC_PREFIX = "/checkout-static"
 STATIC_DIRECTORY = Path(__file__).parent / "static"
-ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
-FORM_FIELDS = ("name", "email", *ADDRESS_FIELDS, "vat_number")
 
 routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
 
@@ -97,17 +103,7 @@ def _prefill(session: CheckoutSession, customer: Customer | None) -> dict[str, s
             "email": details.get("email", ""),
             "country": details.get("country", ""),
         }
-    return {
-        "name": customer.name,
-        "email": customer.email or "",
-        "line1": customer.address_line1 or "",
-        "line2": customer.address_line2 or "",
-        "city": customer.city or "",
-        "postal_code": customer.postal_code or "",
-        "state": customer.state or "",
-        "country": customer.country or "",
-        "vat_number": customer.vat_number or "",
-    }
+    return customer_values(customer, language=False)
 
 
 def tax_rate_text(rate_bps: int, language: str) -> str:
@@ -219,21 +215,22 @@ async def _render_page(
         )
         if publishable_key is None:
             raise PaymentsUnavailable()
-        countries = sorted(country_names(language).items(), key=lambda item: item[1])
         context.update(
             {
-                "values": {**_prefill(session, customer), **(values or {})},
-                "countries": [
-                    (code, name) for code, name in countries if len(code) == 2 and code.isalpha()
-                ],
+                "form": prepare_billing_form(
+                    language,
+                    values={**_prefill(session, customer), **(values or {})},
+                    messages=input_messages(i18n),
+                ),
+                "card_message": i18n.gettext("Check your card details."),
                 "failure": failure,
                 "expires_on": format_day(session.expires_at, language),
                 "csrf_token": issue_csrf_token(request, customer_id=session.id),
                 "publishable_key": publishable_key,
                 "stripe_js_url": stripe_js_url(request),
                 "script_url": f"{STATIC_PREFIX}/checkout.js",
+                "billing_form_script_url": BILLING_FORM_SCRIPT,
                 "base_path": f"/checkout/{session.id}",
-                "field_errors": field_errors(i18n),
             }
         )
         response = aiohttp_jinja2.render_template(
@@ -251,21 +248,6 @@ async def _checked_form(request: web.Request, session: CheckoutSession) -> Any:
     token = form.get(FIELD_NAME) or request.headers.get("X-CSRF-Token")
     verify_csrf_token(request, customer_id=session.id, token=str(token) if token else None)
     return form
-
-
-def billing_input(form: Mapping[str, Any]) -> dict[str, Any]:
-    """The customers API's billing shape for the submitted form; empty inputs clear a field."""
-
-    def optional(name: str) -> str | None:
-        value = form.get(name)
-        return value.strip() or None if isinstance(value, str) else None
-
-    return {
-        "name": str(form.get("name") or "").strip(),
-        "email": optional("email"),
-        "address": {name: optional(name) for name in ADDRESS_FIELDS},
-        "vat_number": optional("vat_number"),
-    }
 
 
 @routes.get("/checkout/{session_id}")
@@ -288,7 +270,10 @@ async def checkout_customer(request: web.Request) -> web.Response:
     pool = request.config_dict[keys.POOL]
     payments = await payments_for(request, tenant)
     await save_billing_information(
-        pool, tenant_id=tenant.id, session_id=session.id, billing=billing_input(form)
+        pool,
+        tenant_id=tenant.id,
+        session_id=session.id,
+        billing=billing_changes(submitted_values(form, language=False)),
     )
     intent = await start_checkout_card_setup(
         pool, payments, tenant_id=tenant.id, session_id=session.id
@@ -296,22 +281,6 @@ async def checkout_customer(request: web.Request) -> web.Response:
     return _no_store(
         web.json_response({"setup_intent": intent.id, "client_secret": intent.client_secret})
     )
-
-
-def field_errors(i18n: Translator) -> dict[str, str]:
-    """What the page says under each field the customer must correct."""
-    return {
-        "name": i18n.gettext("Enter your name."),
-        "email": i18n.gettext("Enter a valid email address."),
-        "line1": i18n.gettext("Check the first address line."),
-        "line2": i18n.gettext("Check the second address line."),
-        "postal_code": i18n.gettext("Check the postal code."),
-        "city": i18n.gettext("Check the city."),
-        "state": i18n.gettext("Check the state or region."),
-        "country": i18n.gettext("Choose a country from the list."),
-        "vat_number": i18n.gettext("Check the VAT number: it must match the country."),
-        "card": i18n.gettext("Check your card details."),
-    }
 
 
 def outcome_message(outcome: CheckoutOutcome, i18n: Translator) -> str:

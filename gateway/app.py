@@ -39,12 +39,14 @@ from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
+from web.assets import routes as web_asset_routes
 from web.i18n import install_gettext
 
 TEMPLATE_DIRECTORIES = [
     Path(__file__).parent / "templates",
     Path(__file__).parent.parent / "portal" / "templates",
     Path(__file__).parent.parent / "checkout" / "templates",
+    Path(__file__).parent.parent / "web" / "templates",
     DASHBOARD_TEMPLATES,
 ]
 # With GATEWAY_WORKER_HEADER on, every response names the process that served it.
@@ -127,6 +129,7 @@ def create_app(
     app.router.add_routes(portal_routes)
     app.router.add_routes(payment_routes)
     app.router.add_routes(checkout_routes)
+    app.router.add_routes(web_asset_routes)
     setup_proxy_routes(app, settings)
     app.add_subapp("/api/v1", create_api_app(settings, validate_responses=validate_api_responses))
     app.add_subapp(DASHBOARD_PREFIX, create_dashboard_app())

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 import aiohttp_jinja2
 from aiohttp import web
 
-from billing.customers import SUPPORTED_LANGUAGES, Customer, save_billing_info
-from billing.errors import InvalidInput
-from billing.formatting import country_names, language_name
+from billing.customers import save_billing_info
 from billing.invoices import recent_customer_invoices
 from billing.payment_methods import active_payment_methods
 from billing.subscriptions import list_customer_subscriptions
@@ -27,14 +25,12 @@ from portal.views import (
     subscription_view,
     wallet_view,
 )
+from web.billing_form import customer_values, prepare_billing_form, submit_billing_form
 from web.csrf import FIELD_NAME, verify_csrf_token
 
 routes = web.RouteTableDef()
 
 RECENT_INVOICES = 5
-# Form field -> the billing API's field name, so validation errors land beside their input.
-ADDRESS_FORM_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
-FORM_FIELDS = ("name", "email", *ADDRESS_FORM_FIELDS, "vat_number", "language")
 
 
 @routes.get("/portal/{customer_id}")
@@ -77,45 +73,6 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
     return aiohttp_jinja2.render_template("portal/overview.html", request, context)
 
 
-def _current_values(customer: Customer) -> dict[str, str]:
-    return {
-        "name": customer.name,
-        "email": customer.email or "",
-        "line1": customer.address_line1 or "",
-        "line2": customer.address_line2 or "",
-        "city": customer.city or "",
-        "postal_code": customer.postal_code or "",
-        "state": customer.state or "",
-        "country": customer.country or "",
-        "vat_number": customer.vat_number or "",
-        "language": customer.language,
-    }
-
-
-def _billing_changes(values: Mapping[str, str]) -> dict[str, object]:
-    """The billing API's input for the submitted form; empty inputs clear their field."""
-
-    def optional(name: str) -> str | None:
-        return values.get(name, "").strip() or None
-
-    return {
-        "name": values.get("name", ""),
-        "email": optional("email"),
-        "address": {name: optional(name) for name in ADDRESS_FORM_FIELDS},
-        "vat_number": optional("vat_number"),
-        "language": values.get("language", ""),
-    }
-
-
-def _field_errors(error: InvalidInput) -> dict[str, str]:
-    """Errors keyed by form field: `address.city` is the `city` input."""
-    found: dict[str, str] = {}
-    for name, message in error.errors.items():
-        field = name.removeprefix("address.")
-        found[field if field in FORM_FIELDS else "form"] = message
-    return found
-
-
 def _render_billing_form(
     request: web.Request,
     visit: Visit,
@@ -125,16 +82,12 @@ def _render_billing_form(
     saved: bool,
     status: int = 200,
 ) -> web.Response:
-    countries = sorted(country_names(visit.language).items(), key=lambda item: item[1])
     context = {
         **visit.context(request),
-        "values": values,
-        "errors": errors,
+        "form": prepare_billing_form(
+            visit.language, values=values, errors=errors, with_language=True
+        ),
         "saved": saved,
-        "countries": [
-            (code, name) for code, name in countries if len(code) == 2 and code.isalpha()
-        ],
-        "languages": [(code, language_name(code, code)) for code in SUPPORTED_LANGUAGES],
     }
     return aiohttp_jinja2.render_template("portal/billing.html", request, context, status=status)
 
@@ -152,7 +105,7 @@ async def billing_form(request: web.Request, visit: Visit) -> web.StreamResponse
     return _render_billing_form(
         request,
         visit,
-        values=_current_values(visit.customer),
+        values=customer_values(visit.customer, language=True),
         errors={},
         saved=request.query.get("saved") == "1",
     )
@@ -165,17 +118,22 @@ async def billing_save(request: web.Request, visit: Visit) -> web.StreamResponse
     form = await request.post()
     verify_csrf_token(request, customer_id=visit.customer.id, token=_text(form.get(FIELD_NAME)))
     _require_billing_edit(visit)
-    values = {name: _text(form.get(name)) or "" for name in FORM_FIELDS}
-    try:
+    pool = request.config_dict[keys.POOL]
+
+    async def save(changes: dict[str, object]) -> None:
         await save_billing_info(
-            request.config_dict[keys.POOL],
-            tenant_id=visit.tenant.id,
-            customer_id=visit.customer.id,
-            changes=_billing_changes(values),
+            pool, tenant_id=visit.tenant.id, customer_id=visit.customer.id, changes=changes
         )
-    except InvalidInput as error:
+
+    submission = await submit_billing_form(form, save, language=True)
+    if submission.errors:
         return _render_billing_form(
-            request, visit, values=values, errors=_field_errors(error), saved=False, status=422
+            request,
+            visit,
+            values=submission.values,
+            errors=submission.errors,
+            saved=False,
+            status=422,
         )
     raise web.HTTPSeeOther(location=f"/portal/{visit.customer.id}/billing?saved=1")
 

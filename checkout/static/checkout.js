@@ -1,7 +1,8 @@
 // Hosted checkout: store billing details, save the card with a SetupIntent (Stripe.js),
 // then let the server charge it; 3-D Secure runs here only when the server asks for it.
 // Loaded as a file (no inline script) so the page CSP needs no 'unsafe-inline'.
-// Every word shown comes from the page (data-message-* attributes, translated there).
+// Every word shown comes from the page (data-message-* attributes, translated there);
+// the billing fields' errors are shown by the shared web/static/billing_form.js.
 (function () {
   "use strict";
 
@@ -52,31 +53,17 @@
   function clearErrors() {
     general.textContent = "";
     status.textContent = "";
-    Array.prototype.forEach.call(form.querySelectorAll(".field-error"), function (node) {
-      if (node !== general) { node.textContent = ""; }
-    });
-    Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (node) {
-      node.removeAttribute("aria-invalid");
-    });
+    billingForm.clearErrors(form, [general]);
   }
 
-  function fieldControl(name) {
-    if (name === "card") { return cardElement.querySelector("input, iframe") || cardElement; }
-    return form.elements[name] || null;
+  function cardControl(name) {
+    if (name !== "card") { return null; }
+    return cardElement.querySelector("input, iframe") || cardElement;
   }
 
   function showError(error) {
-    var focused = false;
     status.textContent = "";
-    (error.fields || []).forEach(function (item) {
-      var name = String(item.field).replace(/^address\./, "");
-      var slot = document.getElementById("error-" + name);
-      var control = fieldControl(name);
-      if (!slot) { return; }
-      slot.textContent = slot.dataset.message;
-      if (control && control.setAttribute) { control.setAttribute("aria-invalid", "true"); }
-      if (!focused && control && control.focus) { control.focus(); focused = true; }
-    });
+    var focused = billingForm.showErrors(form, error.fields, cardControl);
     general.textContent = error.message || messages.messageFailed;
     if (!focused) { general.focus(); }
     submit.disabled = false;

@@ -77,3 +77,45 @@ async def test_a_customer_pays_in_the_browser_and_lands_on_the_success_page(
     )
     assert (row["status"], row["city"]) == ("complete", "Grenoble")
     assert page_errors == []
+
+
+async def test_wrong_billing_details_are_shown_beside_their_inputs_in_the_pages_language(
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    settings: Any,
+    pool: Any,
+    localstripe: LocalStripe,
+    new_page: Any,  # noqa: F811
+    page_errors: list[str],  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    port = free_port()
+    served = dataclasses.replace(settings, http_port=port)
+    tenant, sealer, key = await make_shop(pool, served, localstripe)
+    await aiohttp_server(gateway_app(served, localstripe), host="127.0.0.1", port=port)
+    client = await aiohttp_client(gateway_app(settings, localstripe))
+    created = await Shop(client, pool, localstripe, sealer, tenant, key).create_session()
+    french = await new_page(locale="fr-FR")
+
+    await french.goto(f"http://alpeak.localhost:{port}/checkout/{created['id']}")
+    email = french.locator("#field-email")
+    await email.fill("ada-at-example")
+    await french.locator("#field-vat_number").fill("FR12")
+    await french.locator("#field-country").select_option("FR")
+    await french.locator("#checkout-submit").click()
+
+    await expect(french.locator("#error-email")).to_have_text("Indiquez une adresse e-mail valide.")
+    await expect(email).to_have_attribute("aria-invalid", "true")
+    await expect(email).to_be_focused()
+    await expect(french.locator("#error-vat_number")).not_to_be_empty()
+    await expect(french.locator("#error-city")).to_be_empty()
+    # Once corrected, the next attempt clears the billing errors and reaches the card.
+    await email.fill("ada@example.com")
+    await french.locator("#field-vat_number").fill("")
+    await french.locator("#checkout-submit").click()
+    await expect(french.locator("#error-card")).not_to_be_empty()
+    await expect(french.locator("#error-email")).to_be_empty()
+    await expect(email).not_to_have_attribute("aria-invalid", "true")
+    assert await pool.fetchval("SELECT email FROM customers") == "ada@example.com"
+    assert page_errors == []

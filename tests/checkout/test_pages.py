@@ -36,6 +36,22 @@ async def test_a_session_created_through_the_api_opens_as_a_branded_payment_page
     assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
 
 
+async def test_the_page_loads_the_shared_billing_form_script_from_its_own_host(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session()
+    page = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    scripts = re.findall(r'<script src="([^"]+)"></script>', page)
+    # The billing form's error display must exist before the page script uses it.
+    assert scripts[1:] == ["/web-static/billing_form.js", "/checkout-static/checkout.js"]
+    for path in scripts[1:]:
+        response = await shop.client.get(path, headers=ALPEAK)
+        assert response.status == 200, path
+        assert "javascript" in response.headers["Content-Type"]
+    script = await (await shop.client.get(scripts[1], headers=ALPEAK)).text()
+    assert "window.billingForm" in script
+
+
 async def test_a_known_customer_finds_the_billing_form_filled_in(shop: Shop) -> None:
     from billing.customers import create_customer
 

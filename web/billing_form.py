@@ -1,0 +1,168 @@
+"""The billing information form of the customer-facing pages, written once.
+
+The portal (`/portal/{customer_id}/billing`) and checkout (`/checkout/{session_id}`)
+show the same inputs, named as here, through the `billing_fields` macro of
+`web/templates/web/billing_form.html`; `web/static/billing_form.js` shows a 422 problem
+document's field errors beside their inputs on a page that posts the form with a
+script. This module turns a submitted form into the billing API's changes, and the
+billing service's `InvalidInput` into errors keyed by input, so that a page is shown
+again with what the customer typed. The checks themselves are the billing service's
+(`billing/customers.py` through `billing/validation.py`); none is repeated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from billing.customers import SUPPORTED_LANGUAGES, Customer
+from billing.errors import InvalidInput
+from billing.formatting import country_names, language_name
+from web.i18n import Translator
+
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+FIELDS = ("name", "email", *ADDRESS_FIELDS, "vat_number")
+LANGUAGE_FIELD = "language"
+# The key of an error that no input owns (an unknown field, say): shown above the form.
+GENERAL_ERROR = "form"
+
+
+def form_fields(*, language: bool) -> tuple[str, ...]:
+    """The inputs of the form; `language` adds the customer's language (the portal's)."""
+    return (*FIELDS, LANGUAGE_FIELD) if language else FIELDS
+
+
+def submitted_values(form: Mapping[str, object], *, language: bool) -> dict[str, str]:
+    """What the customer typed into each input, as typed ('' for an input not sent)."""
+    return {
+        name: value if isinstance(value := form.get(name), str) else ""
+        for name in form_fields(language=language)
+    }
+
+
+def customer_values(customer: Customer, *, language: bool) -> dict[str, str]:
+    """The inputs filled with the customer's saved billing information."""
+    values = {
+        "name": customer.name,
+        "email": customer.email or "",
+        "line1": customer.address_line1 or "",
+        "line2": customer.address_line2 or "",
+        "city": customer.city or "",
+        "postal_code": customer.postal_code or "",
+        "state": customer.state or "",
+        "country": customer.country or "",
+        "vat_number": customer.vat_number or "",
+    }
+    if language:
+        values[LANGUAGE_FIELD] = customer.language
+    return values
+
+
+def billing_changes(values: Mapping[str, str]) -> dict[str, object]:
+    """The billing API's changes for the submitted `values`; an empty input clears its field.
+
+    The whole address is sent, so a field left empty is cleared rather than kept;
+    `language` is sent only when the form has that input.
+    """
+
+    def optional(name: str) -> str | None:
+        return values.get(name, "").strip() or None
+
+    changes: dict[str, object] = {
+        "name": values.get("name", "").strip(),
+        "email": optional("email"),
+        "address": {name: optional(name) for name in ADDRESS_FIELDS},
+        "vat_number": optional("vat_number"),
+    }
+    if LANGUAGE_FIELD in values:
+        changes[LANGUAGE_FIELD] = values[LANGUAGE_FIELD]
+    return changes
+
+
+def field_errors(error: InvalidInput, *, fields: Sequence[str] = FIELDS) -> dict[str, str]:
+    """The service's errors keyed by input (`address.city` is `city`); others under `form`."""
+    found: dict[str, str] = {}
+    for name, message in error.errors.items():
+        input_name = name.removeprefix("address.")
+        found.setdefault(input_name if input_name in fields else GENERAL_ERROR, message)
+    return found
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submitted form: the values to show again, and the errors beside their inputs."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+async def submit_billing_form(
+    form: Mapping[str, object],
+    save: Callable[[dict[str, object]], Awaitable[object]],
+    *,
+    language: bool,
+) -> Submission:
+    """Parse `form`, `save` its changes through the billing service, collect its field errors.
+
+    `save` validates and stores all fields or none; when it refuses them (InvalidInput)
+    the submission carries each error under its input and nothing was stored.
+    """
+    values = submitted_values(form, language=language)
+    try:
+        await save(billing_changes(values))
+    except InvalidInput as error:
+        return Submission(values, field_errors(error, fields=form_fields(language=language)))
+    return Submission(values)
+
+
+def input_messages(i18n: Translator) -> dict[str, str]:
+    """What a page's script shows under each input the customer must correct."""
+    return {
+        "name": i18n.gettext("Enter your name."),
+        "email": i18n.gettext("Enter a valid email address."),
+        "line1": i18n.gettext("Check the first address line."),
+        "line2": i18n.gettext("Check the second address line."),
+        "postal_code": i18n.gettext("Check the postal code."),
+        "city": i18n.gettext("Check the city."),
+        "state": i18n.gettext("Check the state or region."),
+        "country": i18n.gettext("Choose a country from the list."),
+        "vat_number": i18n.gettext("Check the VAT number: it must match the country."),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingForm:
+    """What the `billing_fields` macro shows.
+
+    `errors` are shown at once beside their inputs (a page the server renders again);
+    `messages` wait hidden in each input's error slot for the page's script; `languages`
+    empty means the form has no language input.
+    """
+
+    values: Mapping[str, str]
+    errors: Mapping[str, str]
+    messages: Mapping[str, str]
+    countries: Sequence[tuple[str, str]]
+    languages: Sequence[tuple[str, str]]
+
+
+def prepare_billing_form(
+    language: str,
+    *,
+    values: Mapping[str, str],
+    errors: Mapping[str, str] | None = None,
+    messages: Mapping[str, str] | None = None,
+    with_language: bool = False,
+) -> BillingForm:
+    """The form in the page's `language`: countries by name, languages in their own words."""
+    countries = sorted(country_names(language).items(), key=lambda item: item[1])
+    return BillingForm(
+        values=values,
+        errors=errors or {},
+        messages=messages or {},
+        # Babel also names regions such as "150" (Europe): only ISO 3166 alpha-2 codes.
+        countries=[(code, name) for code, name in countries if len(code) == 2 and code.isalpha()],
+        languages=[(code, language_name(code, code)) for code in SUPPORTED_LANGUAGES]
+        if with_language
+        else [],
+    )
