@@ -90,8 +90,8 @@ catalogues:
 
 # Refresh the catalogues from the code and templates (babel.cfg), then translate what is new.
 catalogues-update:
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o web/locale/messages.pot .
-	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -w 100 -o web/locale/messages.pot .
+	$(BIN)/pybabel update -i web/locale/messages.pot -d web/locale -D messages --no-fuzzy-matching --ignore-obsolete -w 100
 	rm web/locale/messages.pot
 
 sslyze-venv: $(SSLYZE_STAMP)
