@@ -27,6 +27,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.accept_loop import AcceptLoop
+from gateway.socket_peek import (
+    UNDECIDED,
+    PeekFailed,
+    PeekTimeout,
+    PeekTooLarge,
+    PeerClosed,
+    Undecided,
+    peek_until,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -234,46 +243,27 @@ async def _peek(
     timeout: float,  # noqa: ASYNC109 - a listener must never wait on a silent peer
 ) -> T:
     """Peek at the socket until `decide` returns a value, within `timeout` seconds."""
-    seen = -1
+
+    def decided(data: bytes) -> T | Undecided:
+        result = decide(data)
+        return UNDECIDED if result is None else result
+
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    data = sock.recv(MAX_HEADER_BYTES, socket.MSG_PEEK)
-                except (BlockingIOError, InterruptedError):
-                    data = None
-                except OSError as error:
-                    raise ProxyProtocolError(f"the connection failed: {error}") from None
-                if data is not None:
-                    if not data:
-                        raise ProxyProtocolError("the peer closed before its first bytes")
-                    result = decide(data)
-                    if result is not None:
-                        return result
-                    if len(data) >= MAX_HEADER_BYTES:
-                        raise ProxyProtocolError("PROXY header too large")
-                    if len(data) == seen:
-                        # Readable but nothing new (level-triggered): do not spin.
-                        await asyncio.sleep(0.005)
-                    seen = len(data)
-                await _readable(sock, loop)
-    except TimeoutError:
+        return await peek_until(
+            sock, decided, loop=loop, timeout=timeout, max_bytes=MAX_HEADER_BYTES
+        )
+    except PeekTimeout:
         raise ProxyProtocolError(f"no PROXY header decision within {timeout} s") from None
-
-
-async def _readable(sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    fd = sock.fileno()
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+    except PeekTooLarge:
+        raise ProxyProtocolError("PROXY header too large") from None
+    except PeerClosed as closed:
+        raise ProxyProtocolError(
+            f"the peer closed after {closed.received} bytes, inside its PROXY header"
+            if closed.received
+            else "the peer closed before its first bytes"
+        ) from None
+    except PeekFailed as failed:
+        raise ProxyProtocolError(str(failed)) from None
 
 
 def _consume(sock: socket.socket, length: int) -> None:
