@@ -27,7 +27,7 @@ from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
 from kernel import clock
-from kernel.background import reraise_if_cancelled, stop_tasks
+from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -88,26 +88,31 @@ class DomainWorker:
             log.info("purged %d expired challenge answers", purged)
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; a NOTIFY on the due channel starts one at once."""
-        pool = self.services.pool
-        async with pool.acquire() as connection:
-            await connection.add_listener(DUE_CHANNEL, self._notified)
-            try:
-                while True:
-                    try:
-                        busy = await self.run_due() >= self.batch
-                    except Exception:
-                        reraise_if_cancelled()
-                        log.exception("domain worker pass failed; trying again shortly")
-                        busy = False
-                    if busy:
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), self.interval)
-                    self._kick.clear()
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.remove_listener(DUE_CHANNEL, self._notified)
+        """Pass after pass until cancelled; a NOTIFY on the due channel starts one at once.
+
+        Listening is `kernel.background.following_channel`: it comes back after a
+        database outage, and the passes go on polling meanwhile.
+        """
+        async with following_channel(
+            self.services.pool,
+            channel=DUE_CHANNEL,
+            role="domain worker",
+            on_notify=self._notified,
+            # Domains added while no one listened were never announced: a pass now.
+            on_listen=self.kick,
+        ):
+            while True:
+                try:
+                    busy = await self.run_due() >= self.batch
+                except Exception:
+                    reraise_if_cancelled()
+                    log.exception("domain worker pass failed; trying again shortly")
+                    busy = False
+                if busy:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), self.interval)
+                self._kick.clear()
 
     def _notified(self, *_: object) -> None:
         self._kick.set()

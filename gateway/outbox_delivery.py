@@ -47,7 +47,7 @@ from gateway.tenants.registry import webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused
 from gateway.webhook_client import WebhookClient
 from kernel import clock
-from kernel.background import reraise_if_cancelled, stop_tasks
+from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
 from kernel.sealing import Sealer
 
 logger = logging.getLogger(__name__)
@@ -220,36 +220,26 @@ class OutboxDelivery:
     def _notified(self, *_: object) -> None:
         self._wake.set()
 
-    async def _listen(self) -> Any:
-        """A pooled connection LISTENing for new events, or None (then polling alone)."""
-        connection = None
-        try:
-            connection = await self._pool.acquire()
-            await connection.add_listener(NOTIFY_CHANNEL, self._notified)
-        except Exception as error:  # any failure: poll instead, try listening next pass
-            logger.warning("outbox delivery is polling only for now: %s", error)
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await self._pool.release(connection)
-            return None
-        return connection
-
     def stop(self) -> None:
         """Ask `run_forever` to return after the step in progress (never cut a query midway)."""
         self._stopping = True
         self._wake.set()
 
     async def run_forever(self) -> None:
-        """Deliver until cancelled: after each NOTIFY from `record_event`, else every poll."""
-        listener: Any = None
-        try:
+        """Deliver until stopped: after each NOTIFY from `record_event`, else every poll.
+
+        Listening is `kernel.background.following_channel`: it comes back after a
+        database outage; without it the poll still delivers, only later.
+        """
+        async with following_channel(
+            self._pool,
+            channel=NOTIFY_CHANNEL,
+            role="outbox delivery",
+            on_notify=self._notified,
+            # Events recorded while no one listened were never announced: a pass now.
+            on_listen=self._wake.set,
+        ):
             while not self._stopping:
-                if listener is not None and listener.is_closed():
-                    await self._pool.release(listener)
-                    listener = None
-                if listener is None:
-                    # Without a listener the poll still delivers, only later.
-                    listener = await self._listen()
                 self._wake.clear()
                 try:
                     results = await self.run_due()
@@ -265,13 +255,6 @@ class OutboxDelivery:
                     continue  # more may be due right now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(NOTIFY_CHANNEL, self._notified)
-                # A connection left mid-operation is terminated by the pool, never reused.
-                with contextlib.suppress(Exception):
-                    await self._pool.release(listener)
 
 
 async def outbox_delivery_context(app: web.Application) -> AsyncIterator[None]:

@@ -19,13 +19,23 @@ protocol is on (aiohttp's TCPSite cannot read a header before HTTP starts).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from gateway.accept_loop import AcceptLoop
+from gateway.socket_peek import (
+    UNDECIDED,
+    PeekFailed,
+    PeekTimeout,
+    PeekTooLarge,
+    PeerClosed,
+    Undecided,
+    peek_until,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +50,6 @@ V2_FIXED_BYTES = 16
 # Addresses take at most 216 bytes (AF_UNIX); TLVs (AWS, Azure, GCP ids) a few hundred more.
 V2_MAX_PAYLOAD = 2048
 MAX_HEADER_BYTES = V2_FIXED_BYTES + V2_MAX_PAYLOAD
-BACKLOG = 1024
-CLOSE_GRACE_SECONDS = 5.0
 
 MODES = ("off", "v1", "v2", "any")
 
@@ -235,46 +243,27 @@ async def _peek(
     timeout: float,  # noqa: ASYNC109 - a listener must never wait on a silent peer
 ) -> T:
     """Peek at the socket until `decide` returns a value, within `timeout` seconds."""
-    seen = -1
+
+    def decided(data: bytes) -> T | Undecided:
+        result = decide(data)
+        return UNDECIDED if result is None else result
+
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    data = sock.recv(MAX_HEADER_BYTES, socket.MSG_PEEK)
-                except (BlockingIOError, InterruptedError):
-                    data = None
-                except OSError as error:
-                    raise ProxyProtocolError(f"the connection failed: {error}") from None
-                if data is not None:
-                    if not data:
-                        raise ProxyProtocolError("the peer closed before its first bytes")
-                    result = decide(data)
-                    if result is not None:
-                        return result
-                    if len(data) >= MAX_HEADER_BYTES:
-                        raise ProxyProtocolError("PROXY header too large")
-                    if len(data) == seen:
-                        # Readable but nothing new (level-triggered): do not spin.
-                        await asyncio.sleep(0.005)
-                    seen = len(data)
-                await _readable(sock, loop)
-    except TimeoutError:
+        return await peek_until(
+            sock, decided, loop=loop, timeout=timeout, max_bytes=MAX_HEADER_BYTES
+        )
+    except PeekTimeout:
         raise ProxyProtocolError(f"no PROXY header decision within {timeout} s") from None
-
-
-async def _readable(sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    fd = sock.fileno()
-    loop.add_reader(fd, wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+    except PeekTooLarge:
+        raise ProxyProtocolError("PROXY header too large") from None
+    except PeerClosed as closed:
+        raise ProxyProtocolError(
+            f"the peer closed after {closed.received} bytes, inside its PROXY header"
+            if closed.received
+            else "the peer closed before its first bytes"
+        ) from None
+    except PeekFailed as failed:
+        raise ProxyProtocolError(str(failed)) from None
 
 
 def _consume(sock: socket.socket, length: int) -> None:
@@ -290,12 +279,13 @@ def _consume(sock: socket.socket, length: int) -> None:
         remaining -= len(chunk)
 
 
-class ProxyProtocolListener:
+class ProxyProtocolListener(AcceptLoop):
     """A plain-HTTP listening socket that reads PROXY headers before handing sockets to HTTP.
 
     `protocol_for(client)` builds the protocol factory for a connection whose
     client is `client`. At most `max_pending` connections wait for their
-    header at once; the rest wait in the kernel's backlog.
+    header at once; the rest wait in the kernel's backlog. `close()` stops
+    accepting; connections still sending their header get a short grace.
     """
 
     def __init__(
@@ -308,68 +298,11 @@ class ProxyProtocolListener:
         max_pending: int = 1024,
         reuse_port: bool = False,
     ) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(
+            host=host, port=port, name="HTTP", max_pending=max_pending, reuse_port=reuse_port
+        )
         self._policy = policy
         self._protocol_for = protocol_for
-        self._pending = asyncio.Semaphore(max_pending)
-        self._reuse_port = reuse_port
-        self._socket: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._socket is None:
-            raise RuntimeError("the listener is not started")
-        host, port = self._socket.getsockname()[:2]
-        return str(host), int(port)
-
-    async def start(self) -> None:
-        """Bind and listen, then accept in the background. Raises OSError when the port is taken."""
-        self._socket = listening_socket(self._host, self._port, reuse_port=self._reuse_port)
-        self._accepting = asyncio.create_task(self._accept_loop(self._socket), name="http accept")
-
-    async def close(self) -> None:
-        """Stop accepting; connections still sending their header get a short grace."""
-        if self._accepting is not None:
-            self._accepting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._accepting
-            self._accepting = None
-        if self._socket is not None:
-            self._socket.close()
-        pending = list(self._connections)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._pending.acquire()
-            try:
-                sock, peer = await loop.sock_accept(listener)
-            except asyncio.CancelledError:
-                self._pending.release()
-                raise
-            except OSError as error:
-                self._pending.release()
-                logger.warning("accept failed: %s", error)
-                await asyncio.sleep(0.1)
-                continue
-            sock.setblocking(False)
-            task = asyncio.create_task(self._handle(sock, peer, loop))
-            self._connections.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._connections.discard(task)
-        self._pending.release()
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("HTTP connection setup failed", exc_info=task.exception())
 
     async def _handle(
         self, sock: socket.socket, peer: object, loop: asyncio.AbstractEventLoop
@@ -386,20 +319,3 @@ class ProxyProtocolListener:
         except BaseException:
             sock.close()
             raise
-
-
-def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    """A non-blocking listening TCP socket on host:port (SO_REUSEPORT for worker processes)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -30,6 +30,8 @@ CANCEL_ROUND_SECONDS = 1.0
 # replica is no load on a PostgreSQL that is up.
 RETRY_INITIAL_SECONDS = 0.5
 RETRY_MAX_SECONDS = 2.0
+# How often an idle LISTEN connection is asked `SELECT 1`, to find a half-open one.
+HEALTH_CHECK_SECONDS = 30.0
 
 
 def reraise_if_cancelled() -> None:
@@ -94,6 +96,39 @@ async def follow_channel(
             logger.exception("%s listener failed; reconnecting in %.1f s", role, pause)
         await asyncio.sleep(pause)
         pause = min(pause * 2, retry_max_seconds)
+
+
+@contextlib.asynccontextmanager
+async def following_channel(
+    pool: asyncpg.Pool[Any],
+    *,
+    channel: str,
+    role: str,
+    on_notify: Callable[..., None],
+    on_listen: Callable[[], None],
+    health_check_seconds: float = HEALTH_CHECK_SECONDS,
+) -> AsyncIterator[None]:
+    """`follow_channel` in a background task for the duration of the `async with` block.
+
+    For a job that polls and wants to be woken early: the block runs at once,
+    whether or not the database is there; listening starts (and restarts after
+    a loss, with the capped backoff) beside it, and stops when the block ends.
+    """
+    task = asyncio.create_task(
+        follow_channel(
+            pool,
+            channel=channel,
+            role=role,
+            on_notify=on_notify,
+            on_listen=on_listen,
+            health_check_seconds=health_check_seconds,
+        ),
+        name=f"{role} listener",
+    )
+    try:
+        yield
+    finally:
+        await stop_tasks([task])
 
 
 async def _watch(

@@ -22,10 +22,17 @@ socket afterwards still sees the ClientHello from its first byte.
 from __future__ import annotations
 
 import asyncio
-import select
 import socket
 from dataclasses import dataclass, field
 
+from gateway.socket_peek import (
+    PeekFailed,
+    PeekTimeout,
+    PeekTooLarge,
+    PeerClosed,
+    Undecided,
+    peek_until,
+)
 from gateway.tls.errors import (
     ClientHelloTimeout,
     ClientHelloTooLarge,
@@ -267,94 +274,22 @@ async def peek_client_hello(
     it on error. While waiting, SO_RCVLOWAT is raised to the bytes still
     missing (so a partial record does not wake the loop on every segment) and
     reset to 1 before returning, so the TLS transport that takes the socket
-    sees normal readiness.
+    sees normal readiness (`gateway.socket_peek.peek_until`).
     """
-    peeker = _Peeker(sock, max_bytes)
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                hello = peeker.peek()
-                if hello is not None:
-                    return hello
-                await peeker.wait(loop)
-    except TimeoutError:
-        raise ClientHelloTimeout(timeout, peeker.received) from None
-    finally:
-        peeker.restore()
+        return await peek_until(sock, _decide, loop=loop, timeout=timeout, max_bytes=max_bytes)
+    except PeekTimeout as late:
+        raise ClientHelloTimeout(timeout, late.received) from None
+    except PeekTooLarge:
+        raise ClientHelloTooLarge(max_bytes) from None
+    except PeerClosed as closed:
+        raise ConnectionClosedEarly(
+            f"the peer closed after {closed.received} bytes, before a complete ClientHello"
+        ) from None
+    except PeekFailed as failed:
+        raise ConnectionClosedEarly(str(failed)) from None
 
 
-class _Peeker:
-    """State of one peek: bytes seen so far and whether SO_RCVLOWAT was changed."""
-
-    def __init__(self, sock: socket.socket, max_bytes: int) -> None:
-        self.sock = sock
-        self.max_bytes = max_bytes
-        self.received = 0
-        self.stalled = False
-        self.low_water_set = False
-
-    def peek(self) -> ClientHello | None:
-        """The ClientHello if complete; None to wait for more bytes."""
-        try:
-            data = self.sock.recv(self.max_bytes, socket.MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as error:
-            raise ConnectionClosedEarly(f"the connection failed: {error}") from None
-        if not data:
-            raise ConnectionClosedEarly(self._closed_message())
-        self.stalled = len(data) <= self.received
-        self.received = len(data)
-        body, needed = _reassemble(data)
-        if body is not None:
-            return _parse_body(body)
-        if needed > self.max_bytes:
-            raise ClientHelloTooLarge(self.max_bytes)
-        if self.stalled and _peer_hung_up(self.sock):
-            # A peek still returns the buffered bytes after the peer's FIN.
-            raise ConnectionClosedEarly(self._closed_message())
-        self.low_water_set = self._set_low_water(needed) or self.low_water_set
-        return None
-
-    async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Until the socket is readable (the caller's timeout bounds the wait)."""
-        if self.stalled:
-            # Readable but nothing new: SO_RCVLOWAT does not apply to this socket
-            # type. Back off briefly instead of spinning on level-triggered readiness.
-            await asyncio.sleep(0.005)
-        readable: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        fd = self.sock.fileno()
-        loop.add_reader(fd, wake)
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
-
-    def restore(self) -> None:
-        if self.low_water_set:
-            self._set_low_water(1)
-
-    def _set_low_water(self, count: int) -> bool:
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, count)
-        except OSError:
-            return False
-        return True
-
-    def _closed_message(self) -> str:
-        return f"the peer closed after {self.received} bytes, before a complete ClientHello"
-
-
-def _peer_hung_up(sock: socket.socket) -> bool:
-    """Whether the peer has shut down its side (Linux POLLRDHUP; elsewhere assume not)."""
-    hang_up = getattr(select, "POLLRDHUP", 0)
-    if not hang_up:
-        return False
-    poller = select.poll()
-    poller.register(sock.fileno(), hang_up | select.POLLHUP)
-    return bool(poller.poll(0))
+def _decide(data: bytes) -> ClientHello | Undecided:
+    body, needed = _reassemble(data)
+    return Undecided(needed) if body is None else _parse_body(body)

@@ -10,7 +10,9 @@ Works with the default event loop and with uvloop.
 Every connection gets one deadline for its ClientHello and another for its
 handshake; at most `max_pending` connections are between accept and a
 finished handshake at once, the others wait in the kernel's backlog, so a
-flood of silent or slow clients costs bounded memory.
+flood of silent or slow clients costs bounded memory. Accepting, that bound
+and closing are `gateway.accept_loop.AcceptLoop`, shared with the plain HTTP
+listener of the PROXY protocol.
 
 With `admit`, each accepted socket is first given to it (the PROXY protocol
 reader): it consumes what precedes the ClientHello and names the client, or
@@ -20,12 +22,12 @@ refuses the connection; `protocol_for(client)` then builds the protocol.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
+from gateway.accept_loop import AcceptLoop
 from gateway.tls.alerts import refuse_handshake
 from gateway.tls.client_hello import ClientHello, peek_client_hello
 from gateway.tls.errors import TlsError
@@ -35,9 +37,6 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = ssl.AlertDescription.ALERT_DESCRIPTION_PROTOCOL_VERSION
 UNRECOGNIZED_NAME = ssl.AlertDescription.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
-BACKLOG = 1024
-# Handshakes still running at close get this long to finish before they are cancelled.
-CLOSE_GRACE_SECONDS = 5.0
 
 ContextChooser = Callable[[ClientHello], Awaitable[ssl.SSLContext | None]]
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
@@ -46,7 +45,7 @@ ClientAddress = tuple[str, int]
 Admission = Callable[[socket.socket, object], Awaitable[ClientAddress | None]]
 
 
-class HttpsListener:
+class HttpsListener(AcceptLoop):
     """One listening socket serving TLS with a per-SNI context; `start()`, then `close()`.
 
     `choose_context` returns the context for a ClientHello, or None to refuse
@@ -68,102 +67,22 @@ class HttpsListener:
         admit: Admission | None = None,
         protocol_for: Callable[[ClientAddress | None], ProtocolFactory] | None = None,
     ) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(
+            host=host, port=port, name="HTTPS", max_pending=max_pending, reuse_port=reuse_port
+        )
         self._choose_context = choose_context
         self._protocol_factory = protocol_factory
         self._handshake_timeout = handshake_timeout
-        self._pending = asyncio.Semaphore(max_pending)
-        self._reuse_port = reuse_port
         self._admit = admit
         self._protocol_for = protocol_for
-        self._socket: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-        # Operator counters.
-        self.accepted = 0
+        # Operator counters, beside the accept loop's `accepted`.
         self.refused = 0
         self.failed = 0
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
-        if self._socket is None:
-            raise RuntimeError("the HTTPS listener is not started")
-        port: int = self._socket.getsockname()[1]
-        return port
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._socket is None:
-            raise RuntimeError("the HTTPS listener is not started")
-        host, port = self._socket.getsockname()[:2]
-        return str(host), int(port)
-
-    async def start(self) -> None:
-        """Bind and listen, then accept in the background. Raises OSError when the port is taken."""
-        if self._socket is not None:
-            raise RuntimeError("the HTTPS listener is already started")
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self._reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self._host, self._port))
-            sock.listen(BACKLOG)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self._socket = sock
-        self._accepting = asyncio.create_task(self._accept_loop(sock), name="https accept")
-
-    async def close(self) -> None:
-        """Stop accepting, give handshakes in progress a short grace, cancel the rest.
-
-        Connections already handed to the HTTP server are the server's to close.
-        """
-        if self._accepting is not None:
-            self._accepting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._accepting
-            self._accepting = None
-        if self._socket is not None:
-            self._socket.close()
-        pending = list(self._connections)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._pending.acquire()
-            try:
-                sock, peer = await loop.sock_accept(listener)
-            except asyncio.CancelledError:
-                self._pending.release()
-                raise
-            except OSError as error:
-                # EMFILE, ECONNABORTED...: keep serving; pause so a full fd table can drain.
-                self._pending.release()
-                logger.warning("accept failed: %s", error)
-                await asyncio.sleep(0.1)
-                continue
-            self.accepted += 1
-            sock.setblocking(False)
-            task = asyncio.create_task(self._handle(sock, peer, loop))
-            self._connections.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._connections.discard(task)
-        self._pending.release()
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("HTTPS connection setup failed", exc_info=task.exception())
+        return self.address[1]
 
     async def _handle(
         self, sock: socket.socket, peer: object, loop: asyncio.AbstractEventLoop

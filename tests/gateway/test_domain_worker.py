@@ -29,6 +29,7 @@ from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import LifecycleServices, latest_certificate
 from gateway.tenants.registry import create_tenant
 from kernel.sealing import Sealer
+from tests.conftest import eventually
 from tests.fixtures.pebble import Pebble, challtestsrv, pebble
 
 __all__ = ["challtestsrv", "pebble"]
@@ -216,3 +217,38 @@ async def test_two_workers_on_two_pools_at_once_place_exactly_one_order(
         await pool.fetchval("SELECT count(*) FROM certificates WHERE domain_id = $1", domain.id)
         == 1
     )
+
+
+async def listener_pids(pool: asyncpg.Pool, role: str) -> list[int]:
+    rows = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1", f"gateway {role}"
+    )
+    return [row["pid"] for row in rows]
+
+
+async def test_a_domain_added_after_the_workers_connection_was_lost_is_checked_at_once(
+    pool: asyncpg.Pool, worker: DomainWorker, tenant_id: int
+) -> None:
+    worker.interval = 3600.0  # only a NOTIFY can start a pass in this test
+    running = asyncio.create_task(worker.run())
+    try:
+        [lost] = await eventually(lambda: listener_pids(pool, "domain worker"), bool, within=30)
+        await pool.execute("SELECT pg_terminate_backend($1)", lost)
+        back = await eventually(
+            lambda: listener_pids(pool, "domain worker"),
+            lambda pids: bool(pids) and lost not in pids,
+            within=30,
+        )
+        assert back
+        name = unique_name()
+        domain = await domains.add_domain(
+            pool, tenant_id=tenant_id, name=name, base_domain="localhost"
+        )
+        checked = await eventually(
+            lambda: reload(pool, domain), lambda found: bool(found.diagnosis), within=30
+        )
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert checked.status == "pending_dns"
+    assert checked.diagnosis["problems"][0]["code"] == "address_elsewhere"

@@ -27,6 +27,7 @@ from gateway.tenants.models import Tenant
 from gateway.tenants.registry import create_tenant, rotate_webhook_secret, update_settings
 from kernel.db import transaction
 from kernel.sealing import Sealer
+from tests.conftest import eventually
 
 
 @dataclass
@@ -248,6 +249,33 @@ async def test_the_background_worker_delivers_soon_after_the_change_commits(
     task = asyncio.create_task(delivery.run_forever())
     try:
         await asyncio.sleep(0.2)  # the worker is now waiting for a notification
+        [event_id] = await events(pool, subscribed.tenant.id, 1)
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await delivery.close()
+    assert [document["id"] for document in receiver.bodies()] == [event_id]
+
+
+async def listener_pids(pool: Any) -> list[int]:
+    rows = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'gateway outbox delivery'"
+    )
+    return [row["pid"] for row in rows]
+
+
+async def test_after_its_listening_connection_is_lost_the_worker_still_delivers_soon(
+    pool: Any, subscribed: Subscribed, receiver: Receiver
+) -> None:
+    delivery = worker(pool, subscribed, poll_seconds=3600.0)
+    task = asyncio.create_task(delivery.run_forever())
+    try:
+        [lost] = await eventually(lambda: listener_pids(pool), bool, within=30)
+        await pool.execute("SELECT pg_terminate_backend($1)", lost)
+        await eventually(
+            lambda: listener_pids(pool), lambda pids: bool(pids) and lost not in pids, within=30
+        )
         [event_id] = await events(pool, subscribed.tenant.id, 1)
         await asyncio.wait_for(receiver.arrived.wait(), timeout=20)
     finally:

@@ -199,6 +199,24 @@ async def test_trusted_balancer_that_never_sends_its_header_is_dropped_at_the_de
     assert lasted < 6
 
 
+async def test_trusted_balancer_that_hangs_up_inside_its_header_is_dropped_at_once(
+    settings: Settings,
+) -> None:
+    async with probing_gateway(
+        settings, proxy_protocol="any", trusted_proxies=("127.0.0.1",), head_timeout=30.0
+    ) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.settings.http_port)
+        writer.write(b"PROXY TCP4 203.0.113.7")
+        writer.write_eof()  # half of a header, then the balancer's FIN
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        sent_back = await read_until_closed(reader, 60)
+        lasted = loop.time() - began
+        writer.close()
+    assert sent_back == b""
+    assert lasted < 5  # not the 30 s header deadline
+
+
 async def test_header_before_the_tls_handshake_sets_the_address_on_https(
     settings: Settings,
     pool: asyncpg.Pool,

@@ -11,6 +11,7 @@ import pytest
 from kernel.background import (
     RETRY_MAX_SECONDS,
     follow_channel,
+    following_channel,
     reraise_if_cancelled,
     stop_tasks,
 )
@@ -106,3 +107,26 @@ def pauses(caplog: pytest.LogCaptureFixture) -> list[float]:
         for record in caplog.records
         if "reconnecting in" in str(record.msg) and isinstance(record.args, tuple)
     ]
+
+
+async def test_a_job_following_a_channel_starts_and_stops_while_the_database_is_away(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = await asyncpg.create_pool(f"postgresql://gateway@127.0.0.1:{free_port()}/x", min_size=0)
+    ran = []
+    try:
+        async with asyncio.timeout(30):
+            async with following_channel(
+                pool,
+                channel="gateway_domains_due",
+                role="test job",
+                on_notify=lambda *_: None,
+                on_listen=lambda: None,
+            ):
+                ran.append(True)  # the job runs at once: it polls while nobody listens
+                await eventually(lambda: asyncio.sleep(0, len(pauses(caplog))), bool)
+    finally:
+        await pool.close()
+    assert ran
+    assert "test job listener failed" in caplog.text
+    assert not [task for task in asyncio.all_tasks() if task.get_name() == "test job listener"]
