@@ -96,7 +96,10 @@ def exponent(currency: str) -> int:
 def validate_currency(code: object, field: str = "currency") -> str:
     """The upper-cased ISO 4217 code, or InvalidInput naming `field`."""
     if not isinstance(code, str) or code.upper() not in CURRENCY_EXPONENTS:
-        raise InvalidInput({field: "must be a supported ISO 4217 currency code such as EUR"})
+        raise InvalidInput(
+            {field: "must be a supported ISO 4217 currency code such as EUR"},
+            {field: "invalid_currency"},
+        )
     return code.upper()
 
 
