@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from billing import validation
@@ -56,7 +56,8 @@ LINE_ITEM_FIELDS = frozenset(
 )
 MAX_TAX_RATE_BPS = 10_000
 DETAIL_FIELDS = frozenset({"name", "email", "country", "language"})
-STATUSES = ("open", "complete", "expired")
+Status = Literal["open", "complete", "expired"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 SESSION_COLUMNS = (
     "id, customer_id, customer_details, status, currency, line_items, amount_total, trial_days, "

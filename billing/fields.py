@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from billing.countries import check_country
@@ -108,6 +108,19 @@ City = Annotated[str, *_text(100)]
 PostalCode = Annotated[str, *_text(20)]
 Region = Annotated[str, *_text(100)]
 Label = Annotated[str, *_text(200, one_line=True)]
+SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl")
+
+
+def check_language(value: str) -> str:
+    """One of the languages pages and invoices are written in, lower-cased."""
+    if value.lower() not in SUPPORTED_LANGUAGES:
+        raise RuleViolation("not_allowed", "must be one of " + ", ".join(SUPPORTED_LANGUAGES))
+    return value.lower()
+
+
+Language = Annotated[
+    str, _as_type(check_language), WithJsonSchema({"enum": list(SUPPORTED_LANGUAGES)})
+]
 Metadata = Annotated[
     dict[
         Annotated[str, Field(min_length=1, max_length=MAX_METADATA_KEY)],
@@ -118,6 +131,21 @@ Metadata = Annotated[
         description="Your own string labels; at most 50 keys.",
     ),
 ]
+
+
+def optional(**kwargs: Any) -> Any:
+    """A field the client may leave out (then absent from the dumped body), never null.
+
+    Typed `Any` so that `name: Name = optional()` reads as what it is; the JSON
+    Schema shows no `default`, since leaving a field out is not sending null.
+    """
+    extra: dict[str, Any] = kwargs.pop("json_schema_extra", {})
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        schema.update(extra)
+
+    return Field(default=None, json_schema_extra=document, **kwargs)
 
 
 class Request(BaseModel):

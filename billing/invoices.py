@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
@@ -23,8 +23,10 @@ from billing.validation import FieldErrors
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-KINDS = ("one_off", "subscription", "wallet_topup", "checkout")
+Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+Kind = Literal["one_off", "subscription", "wallet_topup", "checkout"]
+STATUSES: tuple[str, ...] = get_args(Status)
+KINDS: tuple[str, ...] = get_args(Kind)
 MAX_LINES = 100
 DEFAULT_DUE_DAYS = 30
 CREATE_FIELDS = frozenset({"customer", "currency", "lines", "memo", "due_at", "metadata"})

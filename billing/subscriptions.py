@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
@@ -25,8 +25,10 @@ from kernel import clock
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("incomplete", "trialing", "active", "past_due", "paused", "canceled")
-PRICE_MODELS = ("flat", "per_unit")
+Status = Literal["incomplete", "trialing", "active", "past_due", "paused", "canceled"]
+PriceModel = Literal["flat", "per_unit"]
+STATUSES: tuple[str, ...] = get_args(Status)
+PRICE_MODELS: tuple[str, ...] = get_args(PriceModel)
 MAX_ITEMS = 20
 MAX_TRIAL_DAYS = 730
 CREATE_FIELDS = frozenset(

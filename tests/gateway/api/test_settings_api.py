@@ -79,7 +79,7 @@ async def test_bad_settings_name_each_field_and_store_nothing(
         headers=alpeak.headers,
         json={"wallet": {"topups_enabled": "yes", "colour": 1}, "brand": "x"},
     )
-    assert response.status == 400
+    assert response.status == 422
     problem = await response.json()
     assert {error["field"] for error in problem["errors"]} == {
         "wallet.topups_enabled",
