@@ -72,18 +72,18 @@ class Customer:
 def _reject_unknown(errors: FieldErrors, data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     for name in data:
         if name not in allowed:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
 
 
 def _address(errors: FieldErrors, value: Any) -> dict[str, str | None]:
     """Columns for a (possibly partial) address; fields left out keep their current value."""
     if not isinstance(value, Mapping):
-        errors.add("address", "must be an object")
+        errors.add("address", "must be an object", "wrong_type")
         return {}
     columns: dict[str, str | None] = {}
     for name in value:
         if name not in ADDRESS_FIELDS and name != "country":
-            errors.add(f"address.{name}", "unknown field")
+            errors.add(f"address.{name}", "unknown field", "unknown_field")
     for name, (column, maximum) in ADDRESS_FIELDS.items():
         if name in value:
             columns[column] = validation.text(
@@ -139,7 +139,11 @@ def _billing_columns(
         try:
             validate_vat_number(current.vat_number, country=country)
         except InvalidInput:
-            errors.add("vat_number", f"the stored VAT number does not fit {country}; change it too")
+            errors.add(
+                "vat_number",
+                f"the stored VAT number does not fit {country}; change it too",
+                "invalid_vat_number",
+            )
     return columns
 
 

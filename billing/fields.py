@@ -9,7 +9,7 @@ both surfaces accept and refuse exactly the same values with the same codes.
 Codes clients may switch on: `required`, `unknown_field`, `wrong_type`,
 `too_short`, `too_long`, `out_of_range`, `not_allowed`, `invalid_characters`,
 `invalid_email`, `invalid_country`, `invalid_currency`, `invalid_vat_number`,
-`invalid` (anything else).
+`country_required`, `invalid_url`, `invalid` (anything else).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from billing.countries import check_country
-from billing.errors import RuleViolation
+from billing.errors import InvalidInput, RuleViolation
+from billing.vat import validate_vat_number
 from kernel.text import control_character_reason, unstorable_reason
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -108,6 +109,23 @@ City = Annotated[str, *_text(100)]
 PostalCode = Annotated[str, *_text(20)]
 Region = Annotated[str, *_text(100)]
 Label = Annotated[str, *_text(200, one_line=True)]
+VatNumber = Annotated[
+    str,
+    Field(
+        max_length=40,
+        description="Checked against the format of address.country; needs a country.",
+    ),
+]
+
+
+def check_vat_number(value: str, country: str | None) -> str:
+    """The normalised VAT number for `country` (a number needs one), or RuleViolation."""
+    try:
+        return validate_vat_number(value, country=country)
+    except InvalidInput as error:
+        raise RuleViolation(error.codes["vat_number"], error.errors["vat_number"]) from None
+
+
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl")
 
 
@@ -197,6 +215,24 @@ _MESSAGES = {
     "datetime_parsing": "must be a date-time such as 2026-01-31T12:00:00Z",
     "datetime_from_date_parsing": "must be a date-time such as 2026-01-31T12:00:00Z",
 }
+
+
+def vat_fits_country(value: str | None, address: Any, *, country_required: bool) -> None:
+    """For a model validator: the VAT number fits the address's country sent with it.
+
+    Without a country in the same body the check needs one only when
+    `country_required` (a new customer); otherwise the service checks it against
+    the stored country.
+    """
+    if value is None or (address is None and not country_required):
+        return
+    sent = address is not None and "country" in address.model_fields_set
+    if not sent and not country_required:
+        return
+    try:
+        check_vat_number(value, address.country if address is not None else None)
+    except RuleViolation as violation:
+        raise PydanticCustomError(violation.code, violation.message) from None
 
 
 def _code(error: ErrorDetails) -> str:

@@ -101,20 +101,20 @@ def _lines(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("lines", "must be a list of lines")
+        errors.add("lines", "must be a list of lines", "wrong_type")
         return []
     if len(value) > MAX_LINES:
-        errors.add("lines", f"must have at most {MAX_LINES} lines")
+        errors.add("lines", f"must have at most {MAX_LINES} lines", "too_long")
         return []
     found = []
     for index, raw in enumerate(value):
         at = f"lines.{index}"
         if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
+            errors.add(at, "must be an object", "wrong_type")
             continue
         for name in raw:
             if name not in LINE_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
+                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
         found.append(
             {
                 "description": validation.text(
@@ -174,7 +174,7 @@ async def create_invoice(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     lines = _lines(errors, data.get("lines"))
     currency = None
     if data.get("currency") is not None:
@@ -280,7 +280,9 @@ async def list_invoices(
 ) -> tuple[list[Invoice], bool]:
     """The tenant's invoices with their lines, newest first, optionally filtered."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:
         conditions.append(("customer_id", customer_id))

@@ -26,6 +26,8 @@ Timestamp = Annotated[
     datetime, PlainSerializer(_iso, return_type=str, when_used="json"), WithJsonSchema(_DATE_TIME)
 ]
 Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", description="ISO 4217 currency code.")]
+# Only the shape here: whether the currency is supported is checked with the other
+# currency rules (items that must agree, the customer's currency) in billing.
 CurrencyInput = Annotated[
     str, Field(min_length=3, max_length=3, description="ISO 4217 currency code, such as EUR.")
 ]

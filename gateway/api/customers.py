@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from billing import customers, payment_methods, portal_sessions
-from billing.fields import AddressInput, Email, Language, Metadata, Name, Request, optional
+from billing.fields import (
+    AddressInput,
+    Email,
+    Language,
+    Metadata,
+    Name,
+    Request,
+    VatNumber,
+    optional,
+    vat_fits_country,
+)
 from gateway.api.billing_fields import (
     Currency,
     CurrencyInput,
@@ -73,14 +83,25 @@ class CustomerBillingInfoUpdate(Request):
     name: Name = optional()
     email: Email | None = None
     address: AddressInput | None = None
-    vat_number: Annotated[str, Field(max_length=40)] | None = optional(
-        description="Checked against the format of address.country; needs a country.",
-    )
+    vat_number: VatNumber | None = None
     language: Language = optional()
+
+    # A new customer's VAT number needs a country; a change is checked against the
+    # country sent with it, else by the service against the stored one.
+    country_required: ClassVar[bool] = False
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_fits_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "address" in info.data:  # else the address itself is wrong and says so
+            vat_fits_country(value, info.data["address"], country_required=cls.country_required)
+        return value
 
 
 class CustomerCreate(CustomerBillingInfoUpdate):
     """A new customer; only the name is required."""
+
+    country_required: ClassVar[bool] = True
 
     name: Name
     currency: CurrencyInput = optional(description="Defaults to your default currency.")

@@ -144,7 +144,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                             "Stable machine code: required, unknown_field, wrong_type, too_short, "
                             "too_long, out_of_range, not_allowed, invalid_characters, "
                             "invalid_email, invalid_country, invalid_currency, "
-                            "invalid_vat_number, invalid."
+                            "invalid_vat_number, country_required, invalid_url, invalid."
                         ),
                     },
                     "message": {"type": "string"},

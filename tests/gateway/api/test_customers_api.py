@@ -263,16 +263,26 @@ async def test_every_wrong_field_comes_back_at_once_with_a_code(
     assert await count(pool, "customers") == 0
 
 
-async def test_a_vat_number_that_does_not_fit_the_country_is_a_422_with_its_code(
+async def test_a_vat_number_that_does_not_fit_the_country_comes_with_the_other_errors(
     gateway_client: Any, make_tenant: Any
 ) -> None:
     alpeak: ApiTenant = await make_tenant("alpeak")
     response = await gateway_client.post(
         "/api/v1/customers",
         headers=alpeak.headers,
-        json={"name": "Ada", "address": {"country": "FR"}, "vat_number": "DE123"},
+        json={"name": "Ada", "address": {"country": "FR"}, "vat_number": "DE123", "zip": "1"},
     )
     assert response.status == 422
-    errors = (await response.json())["errors"]
-    assert [(e["field"], e["code"]) for e in errors] == [("vat_number", "invalid_vat_number")]
-    assert "FR" in errors[0]["message"]
+    errors = {e["field"]: e for e in (await response.json())["errors"]}
+    assert {name: e["code"] for name, e in errors.items()} == {
+        "vat_number": "invalid_vat_number",
+        "zip": "unknown_field",
+    }
+    assert "FR" in errors["vat_number"]["message"]
+    response = await gateway_client.post(
+        "/api/v1/customers", headers=alpeak.headers, json={"name": "Ada", "vat_number": "FR1"}
+    )
+    assert response.status == 422
+    assert [(e["field"], e["code"]) for e in (await response.json())["errors"]] == [
+        ("vat_number", "country_required")
+    ]
