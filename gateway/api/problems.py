@@ -67,10 +67,7 @@ def violations_of(error: Exception) -> dict[str, tuple[str, str]] | None:
     if isinstance(error, InvalidInput):
         return {name: (error.codes[name], message) for name, message in error.errors.items()}
     if isinstance(error, InvalidTenantInput):
-        codes: Mapping[str, str] = getattr(error, "codes", {})
-        return {
-            name: (codes.get(name, "invalid"), message) for name, message in error.errors.items()
-        }
+        return {name: (error.codes[name], message) for name, message in error.errors.items()}
     return None
 
 
@@ -144,7 +141,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                             "Stable machine code: required, unknown_field, wrong_type, too_short, "
                             "too_long, out_of_range, not_allowed, invalid_characters, "
                             "invalid_email, invalid_country, invalid_currency, "
-                            "invalid_vat_number, country_required, invalid_url, invalid."
+                            "invalid_vat_number, country_required, invalid_url, invalid_color, "
+                            "invalid_domain, invalid."
                         ),
                     },
                     "message": {"type": "string"},

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from billing.fields import Request, optional
 from gateway.api.billing_fields import Currency, Resource
 from gateway.api.framework import ApiContext, ApiRoutes
 from gateway.tenants import registry
+from gateway.tenants.brand import parse_brand_color
+from gateway.tenants.errors import InvalidTenantInput
 from gateway.tenants.models import Tenant
 
 routes = ApiRoutes()
+
+
+def _brand_color(value: str) -> str:
+    try:
+        return parse_brand_color(value)
+    except InvalidTenantInput as error:
+        raise PydanticCustomError(error.codes["brand_color"], error.errors["brand_color"]) from None
+
+
+# The brand's own rule, so a wrong colour comes back with the body's other errors.
+BrandColor = Annotated[str, AfterValidator(_brand_color)]
 Money = Annotated[int, Field(ge=1, le=10**12)]
 LinkMode = Literal["customer_id", "signed"]
 LinkTtl = Annotated[int, Field(ge=60, le=2592000)]
@@ -63,7 +77,7 @@ class TenantSettingsUpdate(Request):
     """Settings to change; fields left out keep their value."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)] = optional()
-    brand_color: str = optional(description="#RRGGBB")
+    brand_color: BrandColor = optional(description="#RRGGBB")
     default_currency: Annotated[str, Field(min_length=3, max_length=3)] = optional()
     wallet: WalletSettingsUpdate = optional()
     portal: PortalSettingsUpdate = optional()

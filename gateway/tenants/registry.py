@@ -120,7 +120,10 @@ async def list_tenants(db: Db) -> list[Tenant]:
 
 def _validate_currency(value: object) -> str:
     if not isinstance(value, str) or not CURRENCY.match(value.upper()):
-        raise InvalidTenantInput({"default_currency": "use a three-letter ISO 4217 code"})
+        raise InvalidTenantInput(
+            {"default_currency": "use a three-letter ISO 4217 code"},
+            {"default_currency": "invalid_currency"},
+        )
     return value.upper()
 
 
@@ -156,7 +159,7 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         try:
             return check_webhook_url(value, allow_loopback=allow_loopback_webhooks)
         except WebhookUrlRefused as error:
-            raise InvalidTenantInput({field: str(error)}) from None
+            raise InvalidTenantInput({field: str(error)}, {field: "invalid_url"}) from None
     raise InvalidTenantInput({field: "is not a setting"})
 
 
@@ -170,6 +173,7 @@ async def update_settings(
     """
     current = await get_tenant(db, tenant_id)
     errors: dict[str, str] = {}
+    codes: dict[str, str] = {}
     values: dict[str, Any] = {}
     for field, value in changes.items():
         try:
@@ -178,6 +182,7 @@ async def update_settings(
             )
         except InvalidTenantInput as error:
             errors.update(error.errors)
+            codes.update(error.codes)
     wallet = {
         "wallet.topup_min": values.get("wallet.topup_min", current.wallet.topup_min),
         "wallet.topup_max": values.get("wallet.topup_max", current.wallet.topup_max),
@@ -188,7 +193,7 @@ async def update_settings(
     if not errors and wallet["wallet.topup_max"] > wallet["wallet.max_balance"]:
         errors["wallet.topup_max"] = "must not exceed wallet.max_balance"
     if errors:
-        raise InvalidTenantInput(errors)
+        raise InvalidTenantInput(errors, codes)
     if not values:
         return current
     assignments = ", ".join(

@@ -86,6 +86,15 @@ async def test_bad_settings_name_each_field_and_store_nothing(
         "wallet.colour",
         "brand",
     }
+    response = await gateway_client.patch(
+        "/api/v1/settings", headers=alpeak.headers, json={"brand_color": "teal", "brand": "x"}
+    )
+    assert response.status == 422
+    problem = await response.json()
+    assert {error["field"]: error["code"] for error in problem["errors"]} == {
+        "brand_color": "invalid_color",
+        "brand": "unknown_field",
+    }
     after = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
     assert after == before
 
