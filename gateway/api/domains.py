@@ -170,7 +170,7 @@ async def create_domain(context: ApiContext) -> Domain:
     domain = await domains.add_domain(
         context.pool,
         tenant_id=context.tenant.id,
-        name=context.body["name"],
+        name=context.parsed(DomainCreate).name,
         base_domain=context.settings.base_domain,
         claim_lifetime=timedelta(days=context.settings.domain_claim_days),
     )

@@ -14,7 +14,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -30,6 +30,7 @@ from kernel.text import InvalidText, parse_json
 
 JsonSchema = dict[str, Any]
 Model = type[BaseModel]
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class ApiContext:
     @property
     def sealer(self) -> Sealer:
         return self.request.config_dict[keys.SEALER]
+
+    def parsed(self, model: type[RequestModel]) -> RequestModel:
+        """The validated body as the operation's request model (typed, defaults filled in)."""
+        if not isinstance(self.model, model):
+            raise TypeError(f"the operation's request model is not {model.__name__}")
+        return self.model
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]

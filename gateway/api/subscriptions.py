@@ -232,6 +232,6 @@ async def cancel_subscription(context: ApiContext) -> Subscription:
         context.pool,
         tenant_id=context.tenant.id,
         subscription_id=context.path("id"),
-        at_period_end=bool(context.body.get("at_period_end", False)),
+        at_period_end=context.parsed(SubscriptionCancel).at_period_end,
     )
     return Subscription.of(subscription)

@@ -102,12 +102,13 @@ class WalletCredit(Resource):
     status=201,
 )
 async def create_wallet(context: ApiContext) -> Wallet:
+    request = context.parsed(WalletCreate)
     wallet = await wallets.create_wallet(
         context.pool,
         tenant_id=context.tenant.id,
-        customer_id=context.body["customer"],
-        currency=context.body["currency"],
-        name=context.body.get("name", "Credits"),
+        customer_id=request.customer,
+        currency=request.currency,
+        name=request.name,
     )
     return Wallet.of(wallet)
 
@@ -130,15 +131,16 @@ async def get_wallet(context: ApiContext) -> Wallet:
     status=201,
 )
 async def credit_wallet(context: ApiContext) -> WalletCredit:
+    credit = context.parsed(WalletCreditCreate)
     # The ledger also remembers the Idempotency-Key, so even a retry whose stored
     # API response was lost cannot credit twice.
     wallet, entry = await wallets.credit_wallet(
         context.pool,
         tenant_id=context.tenant.id,
         wallet_id=context.path("id"),
-        amount=context.body["amount"],
+        amount=credit.amount,
         kind="grant",
-        description=context.body.get("description", ""),
+        description=credit.description,
         idempotency_key=context.request.headers.get("Idempotency-Key"),
     )
     return WalletCredit(transaction=WalletTransaction.of(entry), wallet=Wallet.of(wallet))
