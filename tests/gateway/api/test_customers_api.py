@@ -286,3 +286,19 @@ async def test_a_vat_number_that_does_not_fit_the_country_comes_with_the_other_e
     assert [(e["field"], e["code"]) for e in (await response.json())["errors"]] == [
         ("vat_number", "country_required")
     ]
+
+
+async def test_every_wrong_query_parameter_comes_back_at_once(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.get(
+        "/api/v1/customers?limit=0&colour=blue&email=" + "x" * 300, headers=alpeak.headers
+    )
+    assert response.status == 422
+    problem = await response.json()
+    assert {error["field"]: error["code"] for error in problem["errors"]} == {
+        "limit": "out_of_range",
+        "colour": "unknown_field",
+        "email": "too_long",
+    }
