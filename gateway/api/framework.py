@@ -35,7 +35,7 @@ RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list; `items` are already JSON-ready dicts carrying an "id"."""
+    """One page of a list; `items` are response models (or dicts) carrying an "id"."""
 
     items: Sequence[Any]
     has_more: bool
