@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from billing import validation
@@ -56,7 +56,8 @@ LINE_ITEM_FIELDS = frozenset(
 )
 MAX_TAX_RATE_BPS = 10_000
 DETAIL_FIELDS = frozenset({"name", "email", "country", "language"})
-STATUSES = ("open", "complete", "expired")
+Status = Literal["open", "complete", "expired"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 SESSION_COLUMNS = (
     "id, customer_id, customer_details, status, currency, line_items, amount_total, trial_days, "
@@ -148,23 +149,23 @@ def _is_local_host(host: str) -> bool:
 def validate_redirect_url(errors: FieldErrors, field: str, value: Any) -> str | None:
     """An absolute https URL (http only for localhost, *.localhost and loopback addresses)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        errors.add(field, f"must be an absolute URL of at most {MAX_URL} characters")
+        errors.add(field, f"must be an absolute URL of at most {MAX_URL} characters", "invalid_url")
         return None
     try:
         parts = urlsplit(value)
         host = (parts.hostname or "").lower()
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
-        errors.add(field, "must be an absolute URL")
+        errors.add(field, "must be an absolute URL", "invalid_url")
         return None
     if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
-        errors.add(field, "must be an absolute https:// URL")
+        errors.add(field, "must be an absolute https:// URL", "invalid_url")
         return None
     if parts.username is not None or parts.password is not None:
-        errors.add(field, "must not carry a user name or password")
+        errors.add(field, "must not carry a user name or password", "invalid_url")
         return None
     if parts.scheme == "http" and not _is_local_host(host):
-        errors.add(field, "must use https (http is only allowed for localhost)")
+        errors.add(field, "must use https (http is only allowed for localhost)", "invalid_url")
         return None
     return value
 
@@ -201,23 +202,23 @@ def _line_items(
 
 def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
     if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("line_items", "must be a list of items")
+        errors.add("line_items", "must be a list of items", "wrong_type")
         return []
     if not 1 <= len(value) <= MAX_LINE_ITEMS:
-        errors.add("line_items", f"must have 1 to {MAX_LINE_ITEMS} items")
+        errors.add("line_items", f"must have 1 to {MAX_LINE_ITEMS} items", "too_long")
         return []
     found: list[CheckoutLineItem] = []
     for index, raw in enumerate(value):
         at = f"line_items.{index}"
         if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
+            errors.add(at, "must be an object", "wrong_type")
             continue
         for name in raw:
             if name not in LINE_ITEM_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
+                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
         interval = raw.get("interval")
         if interval is not None and interval not in INTERVALS:
-            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS))
+            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS), "not_allowed")
         name = validation.text(
             errors, f"{at}.name", raw.get("name"), maximum=200, required=True, one_line=True
         )
@@ -238,7 +239,7 @@ def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
             maximum=MAX_TAX_RATE_BPS,
         )
         if unit_amount is not None and quantity and unit_amount * quantity > MAX_AMOUNT:
-            errors.add(f"{at}.quantity", "unit_amount x quantity is too large")
+            errors.add(f"{at}.quantity", "unit_amount x quantity is too large", "out_of_range")
             continue
         if name is not None and unit_amount is not None and quantity and count:
             found.append(
@@ -266,11 +267,11 @@ def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
 
 def _customer_details(errors: FieldErrors, value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping):
-        errors.add("customer_details", "must be an object")
+        errors.add("customer_details", "must be an object", "wrong_type")
         return None
     for name in value:
         if name not in DETAIL_FIELDS:
-            errors.add(f"customer_details.{name}", "unknown field")
+            errors.add(f"customer_details.{name}", "unknown field", "unknown_field")
     details: dict[str, str] = {}
     name = validation.text(
         errors,
@@ -314,7 +315,7 @@ async def create_checkout_session(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     customer_id = data.get("customer")
     details = None
     if customer_id is not None and data.get("customer_details") is not None:
@@ -349,11 +350,13 @@ async def create_checkout_session(
         expires_at = parse_instant(errors, "expires_at", data["expires_at"]) or expires_at
         lifetime = expires_at - now
         if not MIN_LIFETIME - LIFETIME_SLACK <= lifetime <= MAX_LIFETIME + LIFETIME_SLACK:
-            errors.add("expires_at", "must be between 30 minutes and 24 hours from now")
+            errors.add(
+                "expires_at", "must be between 30 minutes and 24 hours from now", "out_of_range"
+            )
     metadata = validation.metadata(errors, "metadata", data.get("metadata"))
     total = amount_total(items, trial=trial_days is not None)
     if total > MAX_AMOUNT:
-        errors.add("line_items", "the session's total is too large")
+        errors.add("line_items", "the session's total is too large", "out_of_range")
     errors.raise_if_any()
     if customer_id is not None:
         try:
@@ -424,7 +427,9 @@ async def list_checkout_sessions(
 ) -> tuple[list[CheckoutSession], bool]:
     """The tenant's sessions, newest first."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     await _expire_lapsed(db, tenant_id=tenant_id)
     conditions: list[tuple[str, Any]] = []
     if status is not None:

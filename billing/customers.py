@@ -16,7 +16,9 @@ from typing import Any
 
 from billing import validation
 from billing.countries import validate_country
-from billing.errors import InvalidInput, NotFound
+from billing.errors import InvalidInput, NotFound, RuleViolation
+from billing.fields import SUPPORTED_LANGUAGES as SUPPORTED_LANGUAGES
+from billing.fields import check_language
 from billing.money import validate_currency
 from billing.outbox import record_event
 from billing.pagination import fetch_page
@@ -25,7 +27,6 @@ from billing.vat import validate_vat_number
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl")
 ADDRESS_FIELDS = {
     # API field -> (column, maximum length)
     "line1": ("address_line1", 200),
@@ -71,18 +72,18 @@ class Customer:
 def _reject_unknown(errors: FieldErrors, data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     for name in data:
         if name not in allowed:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
 
 
 def _address(errors: FieldErrors, value: Any) -> dict[str, str | None]:
     """Columns for a (possibly partial) address; fields left out keep their current value."""
     if not isinstance(value, Mapping):
-        errors.add("address", "must be an object")
+        errors.add("address", "must be an object", "wrong_type")
         return {}
     columns: dict[str, str | None] = {}
     for name in value:
         if name not in ADDRESS_FIELDS and name != "country":
-            errors.add(f"address.{name}", "unknown field")
+            errors.add(f"address.{name}", "unknown field", "unknown_field")
     for name, (column, maximum) in ADDRESS_FIELDS.items():
         if name in value:
             columns[column] = validation.text(
@@ -100,10 +101,11 @@ def _address(errors: FieldErrors, value: Any) -> dict[str, str | None]:
 
 
 def _language(errors: FieldErrors, value: Any) -> str | None:
-    if not isinstance(value, str) or value.lower() not in SUPPORTED_LANGUAGES:
-        errors.add("language", "must be one of " + ", ".join(SUPPORTED_LANGUAGES))
+    try:
+        return check_language(value if isinstance(value, str) else "")
+    except RuleViolation as violation:
+        errors.violation("language", violation)
         return None
-    return value.lower()
 
 
 def _billing_columns(
@@ -137,7 +139,11 @@ def _billing_columns(
         try:
             validate_vat_number(current.vat_number, country=country)
         except InvalidInput:
-            errors.add("vat_number", f"the stored VAT number does not fit {country}; change it too")
+            errors.add(
+                "vat_number",
+                f"the stored VAT number does not fit {country}; change it too",
+                "invalid_vat_number",
+            )
     return columns
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
@@ -23,8 +23,10 @@ from billing.validation import FieldErrors
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-KINDS = ("one_off", "subscription", "wallet_topup", "checkout")
+Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+Kind = Literal["one_off", "subscription", "wallet_topup", "checkout"]
+STATUSES: tuple[str, ...] = get_args(Status)
+KINDS: tuple[str, ...] = get_args(Kind)
 MAX_LINES = 100
 DEFAULT_DUE_DAYS = 30
 CREATE_FIELDS = frozenset({"customer", "currency", "lines", "memo", "due_at", "metadata"})
@@ -99,20 +101,20 @@ def _lines(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("lines", "must be a list of lines")
+        errors.add("lines", "must be a list of lines", "wrong_type")
         return []
     if len(value) > MAX_LINES:
-        errors.add("lines", f"must have at most {MAX_LINES} lines")
+        errors.add("lines", f"must have at most {MAX_LINES} lines", "too_long")
         return []
     found = []
     for index, raw in enumerate(value):
         at = f"lines.{index}"
         if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
+            errors.add(at, "must be an object", "wrong_type")
             continue
         for name in raw:
             if name not in LINE_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
+                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
         found.append(
             {
                 "description": validation.text(
@@ -172,7 +174,7 @@ async def create_invoice(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     lines = _lines(errors, data.get("lines"))
     currency = None
     if data.get("currency") is not None:
@@ -278,7 +280,9 @@ async def list_invoices(
 ) -> tuple[list[Invoice], bool]:
     """The tenant's invoices with their lines, newest first, optionally filtered."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:
         conditions.append(("customer_id", customer_id))

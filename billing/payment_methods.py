@@ -81,11 +81,11 @@ async def add_card(
     """Save a card for the customer; with `make_default` it replaces the current default."""
     errors = FieldErrors()
     if brand not in CARD_BRANDS:
-        errors.add("brand", "must be one of " + ", ".join(CARD_BRANDS))
+        errors.add("brand", "must be one of " + ", ".join(CARD_BRANDS), "not_allowed")
     if not (isinstance(last4, str) and len(last4) == 4 and last4.isascii() and last4.isdigit()):
         errors.add("last4", "must be the last four digits of the card")
     if isinstance(exp_month, bool) or not isinstance(exp_month, int) or not 1 <= exp_month <= 12:
-        errors.add("exp_month", "must be a month number from 1 to 12")
+        errors.add("exp_month", "must be a month number from 1 to 12", "out_of_range")
     if isinstance(exp_year, bool) or not isinstance(exp_year, int) or not 2000 <= exp_year <= 2200:
         errors.add("exp_year", "must be a four-digit year")
     if errors.errors:

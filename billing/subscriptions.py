@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
@@ -25,8 +25,10 @@ from kernel import clock
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("incomplete", "trialing", "active", "past_due", "paused", "canceled")
-PRICE_MODELS = ("flat", "per_unit")
+Status = Literal["incomplete", "trialing", "active", "past_due", "paused", "canceled"]
+PriceModel = Literal["flat", "per_unit"]
+STATUSES: tuple[str, ...] = get_args(Status)
+PRICE_MODELS: tuple[str, ...] = get_args(PriceModel)
 MAX_ITEMS = 20
 MAX_TRIAL_DAYS = 730
 CREATE_FIELDS = frozenset(
@@ -142,36 +144,40 @@ def parse_instant(errors: FieldErrors, field: str, value: Any) -> datetime | Non
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            errors.add(field, "must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+            errors.add(
+                field, "must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z", "wrong_type"
+            )
             return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        errors.add(field, "must be an ISO 8601 date-time with a time zone offset")
+        errors.add(field, "must be an ISO 8601 date-time with a time zone offset", "wrong_type")
         return None
     return value
 
 
 def _items(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("items", "must be a list of items")
+        errors.add("items", "must be a list of items", "wrong_type")
         return []
     if not 1 <= len(value) <= MAX_ITEMS:
-        errors.add("items", f"must have 1 to {MAX_ITEMS} items")
+        errors.add("items", f"must have 1 to {MAX_ITEMS} items", "too_long")
         return []
     found: list[dict[str, Any]] = []
     for index, raw in enumerate(value):
         at = f"items.{index}"
         if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
+            errors.add(at, "must be an object", "wrong_type")
             continue
         for name in raw:
             if name not in ITEM_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
+                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
         interval = raw.get("interval", "month")
         if interval not in INTERVALS:
-            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS))
+            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS), "not_allowed")
         price_model = raw.get("price_model", "per_unit")
         if price_model not in PRICE_MODELS:
-            errors.add(f"{at}.price_model", "must be one of " + ", ".join(PRICE_MODELS))
+            errors.add(
+                f"{at}.price_model", "must be one of " + ", ".join(PRICE_MODELS), "not_allowed"
+            )
         found.append(
             {
                 "name": validation.text(
@@ -230,7 +236,7 @@ async def create_subscription(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     plan_name = validation.text(
         errors, "plan_name", data.get("plan_name"), maximum=200, required=True, one_line=True
     )
@@ -251,7 +257,7 @@ async def create_subscription(
     if data.get("start") is not None:
         start = parse_instant(errors, "start", data["start"]) or now
         if abs(start - now) > timedelta(days=366):
-            errors.add("start", "must be within one year of now")
+            errors.add("start", "must be within one year of now", "out_of_range")
     metadata = validation.metadata(errors, "metadata", data.get("metadata"))
     customer_id = data.get("customer")
     if not isinstance(customer_id, str):
@@ -364,7 +370,9 @@ async def list_subscriptions(
 ) -> tuple[list[Subscription], bool]:
     """The tenant's subscriptions, newest first, optionally of one customer or status."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     await _settle_period_end_cancellations(db, tenant_id=tenant_id)
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:

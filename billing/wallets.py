@@ -140,11 +140,11 @@ async def credit_wallet(
     errors = FieldErrors()
     validation.integer(errors, "amount", amount, minimum=1, maximum=MAX_AMOUNT)
     if kind not in CREDIT_KINDS:
-        errors.add("kind", "must be one of " + ", ".join(CREDIT_KINDS))
+        errors.add("kind", "must be one of " + ", ".join(CREDIT_KINDS), "not_allowed")
     if not isinstance(description, str) or len(description) > 500:
-        errors.add("description", "must be a string of at most 500 characters")
+        errors.add("description", "must be a string of at most 500 characters", "too_long")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        errors.add("idempotency_key", "must have 1 to 255 characters")
+        errors.add("idempotency_key", "must have 1 to 255 characters", "too_long")
     errors.raise_if_any()
     if not is_public_id(wallet_id, "wal"):
         raise NotFound("wallet", wallet_id)
@@ -214,7 +214,7 @@ async def list_ledger(
     """The wallet's ledger entries, newest first, and whether older ones follow."""
     await get_wallet(db, tenant_id=tenant_id, wallet_id=wallet_id)
     if not 1 <= limit <= 100:
-        raise InvalidInput({"limit": "must be between 1 and 100"})
+        raise InvalidInput({"limit": "must be between 1 and 100"}, {"limit": "out_of_range"})
     rows = await db.fetch(
         f"SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE tenant_id = $1 AND wallet_id = $2 "
         "AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",

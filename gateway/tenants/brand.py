@@ -21,7 +21,8 @@ def parse_brand_color(value: object) -> str:
     """`#RRGGBB` (any case) as lower case; InvalidTenantInput on anything else."""
     if not isinstance(value, str) or not _HEX_COLOR.fullmatch(value):
         raise InvalidTenantInput(
-            {"brand_color": "must be a colour written as # and six hex digits, like #4f46e5"}
+            {"brand_color": "must be a colour written as # and six hex digits, like #4f46e5"},
+            {"brand_color": "invalid_color"},
         )
     return value.lower()
 

@@ -83,7 +83,7 @@ def new_proof_token() -> str:
 
 
 def _invalid(message: str) -> InvalidTenantInput:
-    return InvalidTenantInput({"name": message})
+    return InvalidTenantInput({"name": message}, {"name": "invalid_domain"})
 
 
 def normalise_domain(name: object, *, base_domain: str) -> str:

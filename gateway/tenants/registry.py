@@ -20,7 +20,7 @@ from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
-from kernel.db import Db
+from kernel.db import Db, transaction
 from kernel.sealing import Sealer
 from kernel.text import control_character_reason
 
@@ -120,7 +120,10 @@ async def list_tenants(db: Db) -> list[Tenant]:
 
 def _validate_currency(value: object) -> str:
     if not isinstance(value, str) or not CURRENCY.match(value.upper()):
-        raise InvalidTenantInput({"default_currency": "use a three-letter ISO 4217 code"})
+        raise InvalidTenantInput(
+            {"default_currency": "use a three-letter ISO 4217 code"},
+            {"default_currency": "invalid_currency"},
+        )
     return value.upper()
 
 
@@ -156,7 +159,7 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         try:
             return check_webhook_url(value, allow_loopback=allow_loopback_webhooks)
         except WebhookUrlRefused as error:
-            raise InvalidTenantInput({field: str(error)}) from None
+            raise InvalidTenantInput({field: str(error)}, {field: "invalid_url"}) from None
     raise InvalidTenantInput({field: "is not a setting"})
 
 
@@ -170,6 +173,7 @@ async def update_settings(
     """
     current = await get_tenant(db, tenant_id)
     errors: dict[str, str] = {}
+    codes: dict[str, str] = {}
     values: dict[str, Any] = {}
     for field, value in changes.items():
         try:
@@ -178,6 +182,7 @@ async def update_settings(
             )
         except InvalidTenantInput as error:
             errors.update(error.errors)
+            codes.update(error.codes)
     wallet = {
         "wallet.topup_min": values.get("wallet.topup_min", current.wallet.topup_min),
         "wallet.topup_max": values.get("wallet.topup_max", current.wallet.topup_max),
@@ -188,7 +193,7 @@ async def update_settings(
     if not errors and wallet["wallet.topup_max"] > wallet["wallet.max_balance"]:
         errors["wallet.topup_max"] = "must not exceed wallet.max_balance"
     if errors:
-        raise InvalidTenantInput(errors)
+        raise InvalidTenantInput(errors, codes)
     if not values:
         return current
     assignments = ", ".join(
@@ -308,3 +313,57 @@ async def remove_icon(db: Db, *, tenant_id: int) -> Tenant:
     if row is None:
         raise TenantNotFound(f"tenant {tenant_id}")
     return Tenant.from_row(row)
+
+
+async def stripe_configuration(db: Db, *, tenant_id: int) -> tuple[bool, bool]:
+    """Whether the tenant has stored (a Stripe secret key, a Stripe webhook signing secret)."""
+    row = await db.fetchrow(
+        "SELECT stripe_secret_key_sealed IS NOT NULL AS key, "
+        "stripe_webhook_secret_sealed IS NOT NULL AS webhook FROM tenants WHERE id = $1",
+        tenant_id,
+    )
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return bool(row["key"]), bool(row["webhook"])
+
+
+async def apply_settings(
+    db: Db,
+    sealer: Sealer,
+    *,
+    tenant_id: int,
+    changes: Mapping[str, Any],
+    allow_loopback_webhooks: bool,
+) -> Tenant:
+    """`update_settings` plus the Stripe keys and webhook secret, all in one transaction.
+
+    `changes` is shaped like the settings API's body: `wallet` and `portal` are
+    objects of the fields to change, `stripe` holds both keys, and
+    `stripe_webhook_secret` (None clears it) is set only when present.
+    """
+    flat: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in ("wallet", "portal"):
+            flat.update({f"{name}.{key}": item for key, item in value.items()})
+        elif name not in ("stripe", "stripe_webhook_secret"):
+            flat[name] = value
+    async with transaction(db) as connection:
+        tenant = await update_settings(
+            connection,
+            tenant_id=tenant_id,
+            changes=flat,
+            allow_loopback_webhooks=allow_loopback_webhooks,
+        )
+        if "stripe_webhook_secret" in changes:
+            await set_stripe_webhook_secret(
+                connection, sealer, tenant_id=tenant_id, secret=changes["stripe_webhook_secret"]
+            )
+        if "stripe" in changes:
+            await set_stripe_keys(
+                connection,
+                sealer,
+                tenant_id=tenant_id,
+                secret_key=changes["stripe"]["secret_key"],
+                publishable_key=changes["stripe"]["publishable_key"],
+            )
+    return tenant
