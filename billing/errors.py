@@ -41,6 +41,10 @@ class InvalidInput(BillingError):
     def field_errors(self) -> Mapping[str, str]:
         return self.errors
 
+    @property
+    def field_codes(self) -> Mapping[str, str]:
+        return self.codes
+
 
 class RuleViolation(BillingError, ValueError):
     """A value breaks one field rule (`billing.fields`): a stable `code` and an English message.

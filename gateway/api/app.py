@@ -19,7 +19,6 @@ from gateway.api.framework import (
     validate_body,
 )
 from gateway.api.openapi import build_openapi
-from gateway.api.problems import invalid_input_middleware
 from gateway.api.query import parse_query
 from gateway.api.resources import all_routes
 from gateway.errors import BadRequest, UnsupportedMediaType
@@ -108,7 +107,7 @@ def create_api_app(settings: Settings, *, validate_responses: bool = False) -> w
     matches the document: `validate_responses` is accepted for existing callers
     and changes nothing.
     """
-    app = web.Application(middlewares=[invalid_input_middleware, authentication_middleware])
+    app = web.Application(middlewares=[authentication_middleware])
     api = all_routes()
     app[ROUTES] = api
     app[DOCUMENT] = build_openapi(api, settings)

@@ -39,6 +39,10 @@ class InvalidTenantInput(TenantError):
     def field_errors(self) -> Mapping[str, str]:
         return self.errors
 
+    @property
+    def field_codes(self) -> Mapping[str, str]:
+        return self.codes
+
 
 class TenantConflict(TenantError):
     """A unique name is taken (slug, domain) or the state forbids the change."""
