@@ -161,6 +161,7 @@ async def save_billing_information(
             customer = await create_customer(
                 connection,
                 tenant_id=tenant_id,
+                default_currency=session.currency,
                 data={
                     **data,
                     "currency": session.currency,

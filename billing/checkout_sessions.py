@@ -307,9 +307,17 @@ def amount_total(items: Sequence[CheckoutLineItem], *, trial: bool) -> int:
 
 
 async def create_checkout_session(
-    db: Db, *, tenant_id: int, data: Mapping[str, Any], now: datetime | None = None
+    db: Db,
+    *,
+    tenant_id: int,
+    data: Mapping[str, Any],
+    default_currency: str,
+    now: datetime | None = None,
 ) -> CheckoutSession:
-    """Create an open session from API-shaped `data`; all field errors at once."""
+    """Create an open session from API-shaped `data`; all field errors at once.
+
+    Without a currency in `data` the customer's applies, else `default_currency`.
+    """
     now = now or clock.utc_now()
     errors = FieldErrors()
     for name in data:
@@ -362,9 +370,7 @@ async def create_checkout_session(
             raise InvalidInput({"customer": "no such customer"}) from None
         currency = currency or customer.currency
     elif currency is None:
-        currency = await db.fetchval(
-            "SELECT default_currency FROM tenants WHERE id = $1", tenant_id
-        )
+        currency = default_currency
     row = await db.fetchrow(
         "INSERT INTO checkout_sessions (id, tenant_id, customer_id, customer_details, currency, "
         "line_items, amount_total, trial_days, success_url, cancel_url, expires_at, metadata) "

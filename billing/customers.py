@@ -141,8 +141,10 @@ def _billing_columns(
     return columns
 
 
-async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) -> Customer:
-    """Create a customer from API-shaped `data`; the currency defaults to the tenant's."""
+async def create_customer(
+    db: Db, *, tenant_id: int, data: Mapping[str, Any], default_currency: str
+) -> Customer:
+    """Create a customer from API-shaped `data`; the currency defaults to `default_currency`."""
     errors = FieldErrors()
     _reject_unknown(errors, data, CREATE_FIELDS)
     columns = _billing_columns(errors, data, None)
@@ -153,11 +155,7 @@ async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) ->
             errors.merge(error)
     columns["metadata"] = validation.metadata(errors, "metadata", data.get("metadata"))
     errors.raise_if_any()
-    if "currency" not in columns:
-        default = await db.fetchval("SELECT default_currency FROM tenants WHERE id = $1", tenant_id)
-        if default is None:
-            raise NotFound("tenant", str(tenant_id))
-        columns["currency"] = default
+    columns.setdefault("currency", default_currency)
     columns = {name: value for name, value in columns.items() if value is not None}
     names = ["id", "tenant_id", *columns]
     placeholders = ", ".join(f"${index}" for index in range(1, len(names) + 1))

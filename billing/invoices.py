@@ -338,17 +338,15 @@ async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoic
         )
         if not lines:
             raise Conflict("an invoice without lines cannot be finalized", field="lines")
-        # The tenant row lock serialises numbering: the counter moves only when an
-        # invoice is finalized in this same transaction, so numbers have no gaps.
-        tenant = await connection.fetchrow(
-            "SELECT slug, next_invoice_number FROM tenants WHERE id = $1 FOR UPDATE", tenant_id
-        )
-        assert tenant is not None  # the invoice's tenant exists (foreign key)
-        number = f"{tenant['slug'].upper()}-{tenant['next_invoice_number']:04d}"
-        await connection.execute(
-            "UPDATE tenants SET next_invoice_number = next_invoice_number + 1 WHERE id = $1",
+        # The counter's row lock serialises numbering: it moves only when an invoice is
+        # finalized in this same transaction, so numbers have no gaps.
+        numbering = await connection.fetchrow(
+            "UPDATE invoice_numbering SET next_number = next_number + 1 WHERE tenant_id = $1 "
+            "RETURNING prefix, next_number - 1 AS number",
             tenant_id,
         )
+        assert numbering is not None  # made with the tenant (migration 0006)
+        number = f"{numbering['prefix']}-{numbering['number']:04d}"
         await connection.execute(
             "UPDATE invoices SET status = 'open', number = $3, finalized_at = now(), "
             "due_at = coalesce(due_at, now() + $4::interval), updated_at = now() "

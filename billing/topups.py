@@ -16,7 +16,7 @@ import contextlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.invoices import create_invoice, finalize_invoice, mark_paid
@@ -25,7 +25,6 @@ from billing.outbox import record_event
 from billing.payment_methods_service import default_card, ensure_stripe_customer
 from billing.stripe_gateway import PaymentFailed, PaymentIntentState, Payments
 from billing.wallets import credit_wallet, get_wallet
-from gateway.tenants.models import Tenant
 from kernel.db import Db, transaction
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -61,6 +60,22 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24) + secrets.token_urlsafe(8)
 
 
+class WalletPolicy(Protocol):
+    """What the tenant allows customers to add to their wallets (amounts in minor units).
+
+    A tenant's wallet settings are one; billing reads them and knows no tenant.
+    """
+
+    @property
+    def topups_enabled(self) -> bool: ...
+    @property
+    def topup_min(self) -> int: ...
+    @property
+    def topup_max(self) -> int: ...
+    @property
+    def max_balance(self) -> int: ...
+
+
 class AmountRefused(InvalidInput):
     """The amount is outside the tenant's caps: data a page can put in its own words.
 
@@ -76,9 +91,9 @@ class AmountRefused(InvalidInput):
         super().__init__({"amount": message})
 
 
-def check_amount(tenant: Tenant, *, balance: int, amount: Any, currency: str) -> int:
-    """`amount` if top-ups are on and it fits the tenant's caps; AmountRefused naming the cap."""
-    settings = tenant.wallet
+def check_amount(policy: WalletPolicy, *, balance: int, amount: Any, currency: str) -> int:
+    """`amount` if top-ups are on and it fits the policy's caps; AmountRefused naming the cap."""
+    settings = policy
     if not settings.topups_enabled:
         raise Conflict("Buying credits is not available for this account.", field="amount")
     if isinstance(amount, bool) or not isinstance(amount, int):
@@ -169,7 +184,8 @@ async def buy_credits(
     db: Db,
     payments: Payments,
     *,
-    tenant: Tenant,
+    tenant_id: int,
+    policy: WalletPolicy,
     customer_id: str,
     wallet_id: str,
     amount: Any,
@@ -183,30 +199,30 @@ async def buy_credits(
     if not isinstance(nonce, str) or not NONCE.match(nonce):
         raise InvalidInput({"nonce": "the form is out of date; reload the page and try again"})
     wallet = await _customer_wallet(
-        db, tenant_id=tenant.id, customer_id=customer_id, wallet_id=wallet_id
+        db, tenant_id=tenant_id, customer_id=customer_id, wallet_id=wallet_id
     )
-    existing = await _row(db, tenant.id, nonce)
+    existing = await _row(db, tenant_id, nonce)
     if existing is not None:
-        return await _replay(db, payments, tenant=tenant, wallet_id=wallet.id, row=existing)
-    card = await default_card(db, tenant_id=tenant.id, customer_id=customer_id)
+        return await _replay(db, payments, tenant_id=tenant_id, wallet_id=wallet.id, row=existing)
+    card = await default_card(db, tenant_id=tenant_id, customer_id=customer_id)
     if card is None or card.stripe_payment_method_id is None:
         raise InvalidInput({"payment_method": "add a card before buying credits"})
     async with transaction(db) as connection:
         # The wallet lock makes the cap check see top-ups still in flight.
         locked = await connection.fetchrow(
             "SELECT balance FROM wallets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant.id,
+            tenant_id,
             wallet.id,
         )
         assert locked is not None  # the wallet was found above, under the same tenant
         pending = await connection.fetchval(
             "SELECT coalesce(sum(amount), 0) FROM wallet_topups WHERE tenant_id = $1 "
             "AND wallet_id = $2 AND status IN ('created', 'processing', 'requires_action')",
-            tenant.id,
+            tenant_id,
             wallet.id,
         )
         check_amount(
-            tenant,
+            policy,
             balance=locked["balance"] + int(pending),
             amount=amount,
             currency=wallet.currency,
@@ -216,19 +232,19 @@ async def buy_credits(
             "VALUES ($1, $2, $3, $4, $5, 'processing') ON CONFLICT (nonce) DO NOTHING "
             f"RETURNING {TOPUP_COLUMNS}",
             nonce,
-            tenant.id,
+            tenant_id,
             wallet.id,
             amount,
             wallet.currency,
         )
     if inserted is None:
         # A twin submission inserted the row between our look and our insert.
-        row = await _row(db, tenant.id, nonce)
+        row = await _row(db, tenant_id, nonce)
         if row is None:
             raise Conflict("this form was already used; reload the page", field="nonce")
-        return await _replay(db, payments, tenant=tenant, wallet_id=wallet.id, row=row)
+        return await _replay(db, payments, tenant_id=tenant_id, wallet_id=wallet.id, row=row)
     stripe_customer = await ensure_stripe_customer(
-        db, payments, tenant_id=tenant.id, customer_id=customer_id
+        db, payments, tenant_id=tenant_id, customer_id=customer_id
     )
     try:
         intent = await _charge_default_card(
@@ -238,18 +254,18 @@ async def buy_credits(
             payment_method_id=card.stripe_payment_method_id,
             amount=amount,
             currency=wallet.currency,
-            metadata={"topup_nonce": nonce, "wallet_id": wallet.id, "tenant_id": str(tenant.id)},
+            metadata={"topup_nonce": nonce, "wallet_id": wallet.id, "tenant_id": str(tenant_id)},
         )
     except PaymentFailed as error:
         row = await _mark_failed(
             db,
-            tenant_id=tenant.id,
+            tenant_id=tenant_id,
             nonce=nonce,
             message=error.message,
             payment_intent_id=error.payment_intent_id,
         )
-        return await _outcome(db, tenant_id=tenant.id, row=row)
-    return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
+        return await _outcome(db, tenant_id=tenant_id, row=row)
+    return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent)
 
 
 async def _charge_default_card(
@@ -299,7 +315,7 @@ async def _charge_default_card(
 
 
 async def _replay(
-    db: Db, payments: Payments, *, tenant: Tenant, wallet_id: str, row: Any
+    db: Db, payments: Payments, *, tenant_id: int, wallet_id: str, row: Any
 ) -> TopupOutcome:
     if row["wallet_id"] != wallet_id:
         raise Conflict("this form was already used; reload the page", field="nonce")
@@ -307,12 +323,12 @@ async def _replay(
     deadline = loop.time() + DUPLICATE_WAIT_SECONDS
     while row["status"] in ("created", "processing") and loop.time() < deadline:
         await asyncio.sleep(0.1)
-        row = await _row(db, tenant.id, row["nonce"])
+        row = await _row(db, tenant_id, row["nonce"])
     client_secret = None
     if row["status"] == "requires_action" and row["stripe_payment_intent_id"]:
         intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
         client_secret = intent.client_secret
-    return await _outcome(db, tenant_id=tenant.id, row=row, client_secret=client_secret)
+    return await _outcome(db, tenant_id=tenant_id, row=row, client_secret=client_secret)
 
 
 async def _mark_failed(
@@ -448,17 +464,17 @@ async def _settle(connection: Any, *, tenant_id: int, row: Any, intent: PaymentI
 
 
 async def complete_topup(
-    db: Db, payments: Payments, *, tenant: Tenant, customer_id: str, wallet_id: str, nonce: str
+    db: Db, payments: Payments, *, tenant_id: int, customer_id: str, wallet_id: str, nonce: str
 ) -> TopupOutcome:
     """After 3-D Secure in the page: ask Stripe how the PaymentIntent ended and settle it."""
-    await _customer_wallet(db, tenant_id=tenant.id, customer_id=customer_id, wallet_id=wallet_id)
-    row = await _row(db, tenant.id, nonce) if isinstance(nonce, str) else None
+    await _customer_wallet(db, tenant_id=tenant_id, customer_id=customer_id, wallet_id=wallet_id)
+    row = await _row(db, tenant_id, nonce) if isinstance(nonce, str) else None
     if row is None or row["wallet_id"] != wallet_id:
         raise NotFound("top-up", str(nonce))
     if row["stripe_payment_intent_id"] is None or row["status"] in ("succeeded", "failed"):
-        return await _outcome(db, tenant_id=tenant.id, row=row)
+        return await _outcome(db, tenant_id=tenant_id, row=row)
     intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
-    return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
+    return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent)
 
 
 async def settle_from_webhook(db: Db, *, tenant_id: int, intent: PaymentIntentState) -> bool:

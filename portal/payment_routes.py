@@ -26,7 +26,13 @@ from billing.payment_methods_service import (
 from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
-from billing.topups import AmountRefused, TopupOutcome, buy_credits, complete_topup, new_nonce
+from billing.topups import (
+    AmountRefused,
+    TopupOutcome,
+    buy_credits,
+    complete_topup,
+    new_nonce,
+)
 from billing.wallets import Wallet, get_wallet
 from gateway import keys
 from gateway.errors import Conflict, NotFound
@@ -75,7 +81,8 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
         removed = await remove_card(
             request.config_dict[keys.POOL],
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            allow_no_payment_method=tenant.portal.allow_no_payment_method,
             customer_id=customer.id,
             payment_method_id=request.match_info["payment_method_id"],
         )
@@ -268,7 +275,8 @@ async def topup(request: web.Request, visit: Visit) -> web.Response:
         outcome = await buy_credits(
             request.config_dict[keys.POOL],
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            policy=tenant.wallet,
             customer_id=customer.id,
             wallet_id=wallet.id,
             amount=parse_amount(typed, wallet.currency, t=visit.t),
@@ -304,7 +312,7 @@ async def topup_complete(request: web.Request, visit: Visit) -> web.Response:
     outcome = await complete_topup(
         request.config_dict[keys.POOL],
         payments,
-        tenant=tenant,
+        tenant_id=tenant.id,
         customer_id=customer.id,
         wallet_id=wallet.id,
         nonce=str(form.get("nonce", "")),

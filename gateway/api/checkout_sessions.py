@@ -205,7 +205,10 @@ def session_json(session: CheckoutSession, base_url: str) -> dict[str, Any]:
 )
 async def create_checkout_session(context: ApiContext) -> dict[str, Any]:
     session = await checkout_sessions.create_checkout_session(
-        context.pool, tenant_id=context.tenant.id, data=context.body
+        context.pool,
+        tenant_id=context.tenant.id,
+        default_currency=context.tenant.default_currency,
+        data=context.body,
     )
     return session_json(session, await tenant_base_url(context))
 

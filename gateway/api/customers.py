@@ -207,7 +207,10 @@ def payment_method_json(method: PaymentMethod) -> dict[str, Any]:
 )
 async def create_customer(context: ApiContext) -> dict[str, Any]:
     customer = await customers.create_customer(
-        context.pool, tenant_id=context.tenant.id, data=context.body
+        context.pool,
+        tenant_id=context.tenant.id,
+        default_currency=context.tenant.default_currency,
+        data=context.body,
     )
     return customer_json(customer)
 

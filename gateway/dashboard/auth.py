@@ -28,9 +28,9 @@ from gateway.dashboard.i18n import choose_language, translator
 from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.sessions import SESSION_LIFETIME, DashboardSession, resolve_session
 from gateway.errors import Forbidden, Unauthorized
-from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
+from kernel.colors import contrast_color
 from web.i18n import Translate
 from web.origin import check_same_origin
 

@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -308,3 +309,20 @@ async def remove_icon(db: Db, *, tenant_id: int) -> Tenant:
     if row is None:
         raise TenantNotFound(f"tenant {tenant_id}")
     return Tenant.from_row(row)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantIcon:
+    data: bytes
+    content_type: str
+    etag: str | None
+
+
+async def tenant_icon(db: Db, *, tenant_id: int) -> TenantIcon | None:
+    """The tenant's icon as stored now, or None when it has none (or no such tenant)."""
+    row = await db.fetchrow(
+        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
+    )
+    if row is None or row["icon"] is None:
+        return None
+    return TenantIcon(data=row["icon"], content_type=row["icon_type"], etag=row["icon_etag"])

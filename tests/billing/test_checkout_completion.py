@@ -36,6 +36,7 @@ async def open_session(pool: Any, tenant: Tenant, **fields: Any) -> str:
     session = await create_checkout_session(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={
             "customer_details": {"name": "Ada Lovelace"},
             "line_items": [{"name": "Pro plan", "unit_amount": 2900, "interval": "month"}],
