@@ -29,6 +29,8 @@ from kernel.ids import new_id
 from kernel.sealing import Sealer, SealingError
 
 ISSUERS = ("acme", "internal")
+# A name written in a transaction that began this long before the last look is still caught.
+CHANGE_MARGIN = "10 minutes"
 _SUMMARY_COLUMNS = (
     "id, tenant_id, domain_id, names, issuer, issuer_detail, serial, not_before, not_after"
 )
@@ -47,6 +49,19 @@ class CertificateSummary:
     serial: str
     not_before: datetime
     not_after: datetime
+
+
+@dataclass(frozen=True)
+class CertificateChanges:
+    """What changed in the certificates table since a look at `since` (see `changes_since`).
+
+    `checked_at` is the next look's `since`; `total` counts every row now, so a
+    caller seeing it shrink knows certificates were deleted.
+    """
+
+    checked_at: datetime
+    total: int
+    names: list[str]
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,25 @@ class CertificateStore:
             raise KeyUnavailable(f"certificate {row['id']}") from None
         return StoredCertificate(
             **_summary_fields(row), chain_pem=row["chain_pem"], key_pem=key_pem
+        )
+
+    async def changes_since(self, db: Db, since: datetime | None) -> CertificateChanges:
+        """Names of certificates written since `since` (none when it is None), by the database's
+        clock, with a margin for transactions that began before the last look."""
+        row = await db.fetchrow(
+            f"""
+            SELECT clock_timestamp() AS checked_at,
+                   (SELECT count(*) FROM certificates) AS total,
+                   ARRAY(SELECT DISTINCT unnest(names) FROM certificates
+                         WHERE $1::timestamptz IS NOT NULL
+                           AND created_at > $1::timestamptz - interval '{CHANGE_MARGIN}'
+                   ) AS names
+            """,
+            since,
+        )
+        assert row is not None
+        return CertificateChanges(
+            checked_at=row["checked_at"], total=row["total"], names=list(row["names"])
         )
 
     async def due_for_renewal(

@@ -38,9 +38,9 @@ import dns.asyncresolver
 
 from certs.budgets import BudgetExhausted
 from certs.errors import CertsError
+from certs.issuance import issue_and_store
 from certs.issuer import IssuanceFailed, IssuanceInProgress, Issuer
 from certs.renewal import backoff, renewal_time
-from gateway.issuers import issue_and_store
 from gateway.settings import Settings
 from gateway.tenants.dns_check import Diagnosis, OwnershipProof, check_domain, make_resolver
 from gateway.tenants.domains import DOMAIN_COLUMNS, DUE_CHANNEL, Domain
