@@ -33,6 +33,7 @@ from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
+from gateway.tenants.registry import stripe_publishable_key
 from web.csrf import FIELD_NAME, issue_csrf_token, verify_csrf_token
 from web.headers import apply_page_headers
 from web.i18n import Translate, choose_language, country_names, format_day, format_money
@@ -205,8 +206,8 @@ async def _render_page(
             "checkout/closed.html", request, context, status=status
         )
     else:
-        publishable_key = await request.config_dict[keys.POOL].fetchval(
-            "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+        publishable_key = await stripe_publishable_key(
+            request.config_dict[keys.POOL], tenant_id=tenant.id
         )
         if publishable_key is None:
             raise PaymentsUnavailable()

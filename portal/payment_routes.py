@@ -37,7 +37,11 @@ from billing.wallets import Wallet, get_wallet
 from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import stripe_secret_key, stripe_webhook_secret
+from gateway.tenants.registry import (
+    stripe_publishable_key,
+    stripe_secret_key,
+    stripe_webhook_secret,
+)
 from portal.access import Visit, portal_page
 from web.amounts import parse_amount
 from web.csrf import FIELD_NAME, verify_csrf_token
@@ -97,8 +101,8 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
 @portal_page
 async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The page where Stripe.js collects a new card and confirms a SetupIntent."""
-    publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
+    publishable_key = await stripe_publishable_key(
+        request.config_dict[keys.POOL], tenant_id=visit.tenant.id
     )
     if publishable_key is None:
         raise PaymentsUnavailable()
@@ -182,8 +186,8 @@ async def _topup_page(
     status: int = 200,
 ) -> web.Response:
     settings = visit.tenant.wallet
-    publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
+    publishable_key = await stripe_publishable_key(
+        request.config_dict[keys.POOL], tenant_id=visit.tenant.id
     )
     context = {
         **visit.context(request),

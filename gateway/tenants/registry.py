@@ -255,6 +255,14 @@ async def stripe_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
     return sealer.open(sealed, f"tenant:{tenant_id}:stripe_webhook_secret").decode()
 
 
+async def stripe_publishable_key(db: Db, *, tenant_id: int) -> str | None:
+    """The tenant's Stripe publishable key for payment pages, or None before it set its keys."""
+    key: str | None = await db.fetchval(
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant_id
+    )
+    return key
+
+
 async def stripe_secret_key(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
     sealed = await db.fetchval(
         "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", tenant_id
@@ -274,6 +282,14 @@ async def rotate_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
         sealed,
     )
     return secret
+
+
+async def has_webhook_secret(db: Db, *, tenant_id: int) -> bool:
+    """Whether the tenant has a secret for signing the webhooks sent to it (never the secret)."""
+    has: bool | None = await db.fetchval(
+        "SELECT webhook_secret_sealed IS NOT NULL FROM tenants WHERE id = $1", tenant_id
+    )
+    return bool(has)
 
 
 async def webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
