@@ -17,14 +17,10 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from billing.checkout_completion import (
-    CheckoutOutcome,
-    complete_checkout,
-    save_billing_information,
-    start_checkout_card_setup,
-    success_redirect,
-)
+from billing.checkout_billing_info import save_billing_information
+from billing.checkout_completion import complete_checkout, start_checkout_card_setup
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
+from billing.checkout_settlement import CheckoutOutcome, success_redirect
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.stripe_gateway import PaymentsUnavailable
