@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from billing.checkout_sessions import SESSION_COLUMNS, CheckoutLineItem, CheckoutSession
+from billing.checkout_line_items import CheckoutLineItem
+from billing.checkout_sessions import SESSION_COLUMNS, CheckoutSession
 from billing.errors import Conflict, NotFound
 from billing.invoices import Invoice, create_invoice, finalize_invoice, mark_paid
 from billing.outbox import record_event
