@@ -20,7 +20,7 @@ from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id, new_id
 
 STATUSES = ("draft", "open", "paid", "void", "uncollectible")
@@ -217,25 +217,31 @@ async def create_invoice(
             due_at,
             metadata,
         )
-        line_rows = []
-        for position, line in enumerate(lines):
-            line_rows.append(
-                await connection.fetchrow(
-                    "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
-                    "quantity, unit_amount, amount, tax_rate_bps) "
-                    f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
-                    new_id("il"),
-                    tenant_id,
-                    invoice_id,
-                    position,
-                    line["description"],
-                    line["quantity"],
-                    line["unit_amount"],
-                    line["unit_amount"] * line["quantity"],
-                    line["tax_rate_bps"],
-                )
-            )
+        line_rows = await _insert_lines(connection, tenant_id, invoice_id, lines)
     return _invoice(row, [_line(line_row) for line_row in line_rows])
+
+
+async def _insert_lines(
+    connection: Connection, tenant_id: int, invoice_id: str, lines: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """Store the invoice's lines in their order; the stored rows."""
+    return [
+        await connection.fetchrow(
+            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
+            "quantity, unit_amount, amount, tax_rate_bps) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
+            new_id("il"),
+            tenant_id,
+            invoice_id,
+            position,
+            line["description"],
+            line["quantity"],
+            line["unit_amount"],
+            line["unit_amount"] * line["quantity"],
+            line["tax_rate_bps"],
+        )
+        for position, line in enumerate(lines)
+    ]
 
 
 async def _with_lines(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Invoice]:

@@ -15,7 +15,7 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.outbox import record_event
 from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card
 from billing.stripe_gateway import Payments, SetupIntentState
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id
 
 
@@ -138,6 +138,40 @@ def payment_method_payload(method: PaymentMethod) -> dict[str, Any]:
     }
 
 
+async def _refuse_last_card_in_use(
+    connection: Connection, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> None:
+    """LastCardInUse when no other active card remains and a subscription is live."""
+    others = await connection.fetchval(
+        "SELECT count(*) FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = 'active' AND id <> $3",
+        tenant_id,
+        customer_id,
+        payment_method_id,
+    )
+    if others:
+        return
+    plan = await connection.fetchval(
+        "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
+        tenant_id,
+        customer_id,
+        list(LIVE_SUBSCRIPTION_STATUSES),
+    )
+    if plan is not None:
+        raise LastCardInUse(str(plan))
+
+
+async def _make_newest_default(connection: Connection, *, tenant_id: int, customer_id: str) -> None:
+    await connection.execute(
+        "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = ("
+        "SELECT id FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = 'active' ORDER BY created_at DESC, id DESC LIMIT 1)",
+        tenant_id,
+        customer_id,
+    )
+
+
 async def remove_card(
     db: Db,
     payments: Payments,
@@ -172,23 +206,13 @@ async def remove_card(
         )
         if row is None:
             raise NotFound("payment method", payment_method_id)
-        others = await connection.fetchval(
-            "SELECT count(*) FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
-            "AND status = 'active' AND id <> $3",
-            tenant_id,
-            customer_id,
-            payment_method_id,
-        )
-        if not others and not allow_no_payment_method:
-            plan = await connection.fetchval(
-                "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
-                "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
-                tenant_id,
-                customer_id,
-                list(LIVE_SUBSCRIPTION_STATUSES),
+        if not allow_no_payment_method:
+            await _refuse_last_card_in_use(
+                connection,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
             )
-            if plan is not None:
-                raise LastCardInUse(str(plan))
         if row["stripe_payment_method_id"]:
             # Detach before recording: if Stripe refuses, the card stays as it was.
             await payments.detach_payment_method(row["stripe_payment_method_id"])
@@ -200,13 +224,7 @@ async def remove_card(
             payment_method_id,
         )
         if row["is_default"]:
-            await connection.execute(
-                "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = ("
-                "SELECT id FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
-                "AND status = 'active' ORDER BY created_at DESC, id DESC LIMIT 1)",
-                tenant_id,
-                customer_id,
-            )
+            await _make_newest_default(connection, tenant_id=tenant_id, customer_id=customer_id)
         await record_event(
             connection,
             tenant_id=tenant_id,
