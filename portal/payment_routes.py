@@ -26,13 +26,9 @@ from billing.payment_methods_service import (
 from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
-from billing.topups import (
-    AmountRefused,
-    TopupOutcome,
-    buy_credits,
-    complete_topup,
-    new_nonce,
-)
+from billing.topup_policy import AmountRefused
+from billing.topup_settlement import TopupOutcome
+from billing.topups import buy_credits, complete_topup, new_nonce
 from billing.wallets import Wallet, get_wallet
 from gateway import keys
 from gateway.errors import Conflict, NotFound
