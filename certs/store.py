@@ -13,6 +13,7 @@ host index does) unless the caller already knows the tenant.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -185,6 +186,22 @@ class CertificateStore:
         return CertificateChanges(
             checked_at=row["checked_at"], total=row["total"], names=list(row["names"])
         )
+
+    async def newest_of_domains(
+        self, db: Db, *, tenant_id: int, domain_ids: Sequence[str]
+    ) -> dict[str, CertificateSummary]:
+        """The newest certificate of each of the tenant's `domain_ids` that has one, by its id."""
+        rows = await db.fetch(
+            f"""
+            SELECT DISTINCT ON (domain_id) {_SUMMARY_COLUMNS}
+            FROM certificates
+            WHERE tenant_id = $1 AND domain_id = ANY($2::text[])
+            ORDER BY domain_id, not_after DESC, created_at DESC
+            """,
+            tenant_id,
+            list(domain_ids),
+        )
+        return {row["domain_id"]: CertificateSummary(**_summary_fields(row)) for row in rows}
 
     async def due_for_renewal(
         self, db: Db, *, before: datetime, limit: int = 1000

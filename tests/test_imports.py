@@ -115,14 +115,16 @@ def test_billing_and_certs_import_only_the_kernel_and_themselves(package: str) -
 
 
 # What the tenants layer may use from outside itself and the kernel: certs' issuing interface
-# (the domain lifecycle issues and renews), the settings value, and the host-name and address
-# rules that the edge shares. Never billing, nor certs' storage or issuers' insides.
+# and certificate store (the domain lifecycle issues, renews and shows certificates), the
+# settings value, and the host-name and address rules that the edge shares. Never billing,
+# nor the insides of certs' issuers (ACME, the internal CA) or challenges.
 TENANTS_MAY_IMPORT = (
     "certs.budgets",
     "certs.errors",
     "certs.issuance",
     "certs.issuer",
     "certs.renewal",
+    "certs.store",
     "gateway.hostnames",
     "gateway.public_addresses",
     "gateway.settings",

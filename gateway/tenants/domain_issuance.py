@@ -19,6 +19,7 @@ from certs.errors import CertsError
 from certs.issuance import issue_and_store
 from certs.issuer import IssuanceFailed, IssuanceInProgress
 from certs.renewal import backoff, renewal_time
+from certs.store import CertificateStore
 from gateway.settings import Settings
 from gateway.tenants.domain_states import (
     ACTIVE,
@@ -58,24 +59,17 @@ async def certificates_of(
     db: Db, *, tenant_id: int, domain_ids: Sequence[str]
 ) -> dict[str, CertificateInfo]:
     """The newest certificate of each of the tenant's `domain_ids` that has one."""
-    rows = await db.fetch(
-        """
-        SELECT DISTINCT ON (domain_id) domain_id, issuer, serial, not_before, not_after
-        FROM certificates
-        WHERE tenant_id = $1 AND domain_id = ANY($2::text[])
-        ORDER BY domain_id, not_after DESC, created_at DESC
-        """,
-        tenant_id,
-        list(domain_ids),
+    newest = await CertificateStore().newest_of_domains(
+        db, tenant_id=tenant_id, domain_ids=domain_ids
     )
     return {
-        row["domain_id"]: CertificateInfo(
-            issuer=row["issuer"],
-            serial=row["serial"],
-            not_before=row["not_before"],
-            not_after=row["not_after"],
+        domain_id: CertificateInfo(
+            issuer=summary.issuer,
+            serial=summary.serial,
+            not_before=summary.not_before,
+            not_after=summary.not_after,
         )
-        for row in rows
+        for domain_id, summary in newest.items()
     }
 
 
