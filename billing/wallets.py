@@ -199,28 +199,18 @@ async def credit_wallet(
         if earlier is not None:
             return Wallet.from_row(locked), earlier
         balance = locked["balance"] + amount
-        try:
-            row = await connection.fetchrow(
-                "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
-                "description, stripe_payment_intent_id, invoice_id, idempotency_key) "
-                f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LEDGER_COLUMNS}",
-                tenant_id,
-                wallet_id,
-                amount,
-                balance,
-                kind,
-                description,
-                stripe_payment_intent_id,
-                invoice_id,
-                idempotency_key,
-            )
-        except asyncpg.UniqueViolationError:
-            # The payment intent id is unique across tenants: another tenant used it.
-            raise Conflict(
-                "this payment was already credited", field="stripe_payment_intent_id"
-            ) from None
-        except asyncpg.ForeignKeyViolationError:
-            raise InvalidInput({"invoice_id": "no such invoice"}) from None
+        row = await _append_entry(
+            connection,
+            tenant_id,
+            wallet_id,
+            amount,
+            balance,
+            kind,
+            description,
+            stripe_payment_intent_id,
+            invoice_id,
+            idempotency_key,
+        )
         wallet_row = await connection.fetchrow(
             f"UPDATE wallets SET balance = $3 WHERE tenant_id = $1 AND id = $2 "
             f"RETURNING {WALLET_COLUMNS}",
@@ -229,6 +219,28 @@ async def credit_wallet(
             balance,
         )
     return Wallet.from_row(wallet_row), LedgerEntry.from_row(row)
+
+
+async def _append_entry(connection: Connection, *values: Any) -> Any:
+    """The ledger row of `values`, given in the INSERT's column order.
+
+    Conflict for a payment already credited (by any tenant), InvalidInput for an
+    unknown invoice.
+    """
+    try:
+        return await connection.fetchrow(
+            "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
+            "description, stripe_payment_intent_id, invoice_id, idempotency_key) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LEDGER_COLUMNS}",
+            *values,
+        )
+    except asyncpg.UniqueViolationError:
+        # The payment intent id is unique across tenants: another tenant used it.
+        raise Conflict(
+            "this payment was already credited", field="stripe_payment_intent_id"
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise InvalidInput({"invoice_id": "no such invoice"}) from None
 
 
 async def _locked_wallet(connection: Connection, *, tenant_id: int, wallet_id: str) -> Any:
