@@ -147,8 +147,10 @@ def _billing_columns(
     return columns
 
 
-async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) -> Customer:
-    """Create a customer from API-shaped `data`; the currency defaults to the tenant's."""
+async def create_customer(
+    db: Db, *, tenant_id: int, data: Mapping[str, Any], default_currency: str
+) -> Customer:
+    """Create a customer from API-shaped `data`; the currency defaults to `default_currency`."""
     errors = FieldErrors()
     _reject_unknown(errors, data, CREATE_FIELDS)
     columns = _billing_columns(errors, data, None)
@@ -159,11 +161,7 @@ async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) ->
             errors.merge(error)
     columns["metadata"] = validation.metadata(errors, "metadata", data.get("metadata"))
     errors.raise_if_any()
-    if "currency" not in columns:
-        default = await db.fetchval("SELECT default_currency FROM tenants WHERE id = $1", tenant_id)
-        if default is None:
-            raise NotFound("tenant", str(tenant_id))
-        columns["currency"] = default
+    columns.setdefault("currency", default_currency)
     columns = {name: value for name, value in columns.items() if value is not None}
     names = ["id", "tenant_id", *columns]
     placeholders = ", ".join(f"${index}" for index in range(1, len(names) + 1))
@@ -290,3 +288,36 @@ async def save_billing_info(
                 payload=billing_info_payload(after),
             )
     return after
+
+
+# Customer search reads at most this many characters of the text typed.
+SEARCH_MAX_LENGTH = 200
+
+
+def _like_pattern(text: str) -> str:
+    """`text` as a LIKE pattern matching it anywhere, its own wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_customers(
+    db: Db, *, tenant_id: int, query: str, limit: int
+) -> tuple[list[Customer], bool]:
+    """The tenant's customers matching `query` (all of them when empty), newest first.
+
+    Returns up to `limit` customers and whether more match.
+    """
+    text = query.strip()[:SEARCH_MAX_LENGTH]
+    rows = await db.fetch(
+        f"""SELECT {CUSTOMER_COLUMNS} FROM customers
+            WHERE tenant_id = $1
+              AND ($2 = '' OR id = $2 OR name ILIKE $3 OR email ILIKE $3)
+            ORDER BY created_at DESC, id DESC
+            LIMIT $4""",
+        tenant_id,
+        text,
+        _like_pattern(text),
+        limit + 1,
+    )
+    found = [Customer.from_row(row) for row in rows]
+    return found[:limit], len(found) > limit

@@ -20,7 +20,7 @@ from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id, new_id
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
@@ -219,25 +219,31 @@ async def create_invoice(
             due_at,
             metadata,
         )
-        line_rows = []
-        for position, line in enumerate(lines):
-            line_rows.append(
-                await connection.fetchrow(
-                    "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
-                    "quantity, unit_amount, amount, tax_rate_bps) "
-                    f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
-                    new_id("il"),
-                    tenant_id,
-                    invoice_id,
-                    position,
-                    line["description"],
-                    line["quantity"],
-                    line["unit_amount"],
-                    line["unit_amount"] * line["quantity"],
-                    line["tax_rate_bps"],
-                )
-            )
+        line_rows = await _insert_lines(connection, tenant_id, invoice_id, lines)
     return _invoice(row, [_line(line_row) for line_row in line_rows])
+
+
+async def _insert_lines(
+    connection: Connection, tenant_id: int, invoice_id: str, lines: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """Store the invoice's lines in their order; the stored rows."""
+    return [
+        await connection.fetchrow(
+            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
+            "quantity, unit_amount, amount, tax_rate_bps) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
+            new_id("il"),
+            tenant_id,
+            invoice_id,
+            position,
+            line["description"],
+            line["quantity"],
+            line["unit_amount"],
+            line["unit_amount"] * line["quantity"],
+            line["tax_rate_bps"],
+        )
+        for position, line in enumerate(lines)
+    ]
 
 
 async def _with_lines(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Invoice]:
@@ -342,17 +348,15 @@ async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoic
         )
         if not lines:
             raise Conflict("an invoice without lines cannot be finalized", field="lines")
-        # The tenant row lock serialises numbering: the counter moves only when an
-        # invoice is finalized in this same transaction, so numbers have no gaps.
-        tenant = await connection.fetchrow(
-            "SELECT slug, next_invoice_number FROM tenants WHERE id = $1 FOR UPDATE", tenant_id
-        )
-        assert tenant is not None  # the invoice's tenant exists (foreign key)
-        number = f"{tenant['slug'].upper()}-{tenant['next_invoice_number']:04d}"
-        await connection.execute(
-            "UPDATE tenants SET next_invoice_number = next_invoice_number + 1 WHERE id = $1",
+        # The counter's row lock serialises numbering: it moves only when an invoice is
+        # finalized in this same transaction, so numbers have no gaps.
+        numbering = await connection.fetchrow(
+            "UPDATE invoice_numbering SET next_number = next_number + 1 WHERE tenant_id = $1 "
+            "RETURNING prefix, next_number - 1 AS number",
             tenant_id,
         )
+        assert numbering is not None  # made with the tenant (migration 0006)
+        number = f"{numbering['prefix']}-{numbering['number']:04d}"
         await connection.execute(
             "UPDATE invoices SET status = 'open', number = $3, finalized_at = now(), "
             "due_at = coalesce(due_at, now() + $4::interval), updated_at = now() "

@@ -168,7 +168,10 @@ class CheckoutSessionCreate(Request):
 )
 async def create_checkout_session(context: ApiContext) -> CheckoutSession:
     session = await checkout_sessions.create_checkout_session(
-        context.pool, tenant_id=context.tenant.id, data=context.body
+        context.pool,
+        tenant_id=context.tenant.id,
+        default_currency=context.tenant.default_currency,
+        data=context.body,
     )
     return CheckoutSession.of(session, await tenant_base_url(context))
 

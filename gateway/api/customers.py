@@ -167,7 +167,10 @@ class PortalLink(Resource):
 )
 async def create_customer(context: ApiContext) -> Customer:
     customer = await customers.create_customer(
-        context.pool, tenant_id=context.tenant.id, data=context.body
+        context.pool,
+        tenant_id=context.tenant.id,
+        default_currency=context.tenant.default_currency,
+        data=context.body,
     )
     return Customer.of(customer)
 

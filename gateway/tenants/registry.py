@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -259,6 +260,14 @@ async def stripe_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
     return sealer.open(sealed, f"tenant:{tenant_id}:stripe_webhook_secret").decode()
 
 
+async def stripe_publishable_key(db: Db, *, tenant_id: int) -> str | None:
+    """The tenant's Stripe publishable key for payment pages, or None before it set its keys."""
+    key: str | None = await db.fetchval(
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant_id
+    )
+    return key
+
+
 async def stripe_secret_key(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
     sealed = await db.fetchval(
         "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", tenant_id
@@ -278,6 +287,14 @@ async def rotate_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
         sealed,
     )
     return secret
+
+
+async def has_webhook_secret(db: Db, *, tenant_id: int) -> bool:
+    """Whether the tenant has a secret for signing the webhooks sent to it (never the secret)."""
+    has: bool | None = await db.fetchval(
+        "SELECT webhook_secret_sealed IS NOT NULL FROM tenants WHERE id = $1", tenant_id
+    )
+    return bool(has)
 
 
 async def webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
@@ -367,3 +384,20 @@ async def apply_settings(
                 publishable_key=changes["stripe"]["publishable_key"],
             )
     return tenant
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantIcon:
+    data: bytes
+    content_type: str
+    etag: str | None
+
+
+async def tenant_icon(db: Db, *, tenant_id: int) -> TenantIcon | None:
+    """The tenant's icon as stored now, or None when it has none (or no such tenant)."""
+    row = await db.fetchrow(
+        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
+    )
+    if row is None or row["icon"] is None:
+        return None
+    return TenantIcon(data=row["icon"], content_type=row["icon_type"], etag=row["icon_etag"])
