@@ -29,10 +29,10 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
 from bench import seed  # noqa: E402
-from gateway import keys  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.database import create_pool  # noqa: E402
-from gateway.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from gateway.database.embedded import EmbeddedPostgres  # noqa: E402
+from gateway.database.pool import create_pool  # noqa: E402
+from gateway.edge import keys  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from kernel.sealing import Sealer  # noqa: E402
 

@@ -46,8 +46,8 @@ from bench.processes import (  # noqa: E402
 )
 from bench.report import Row, machine_lines, render_markdown, render_table  # noqa: E402
 from certs.internal_ca import InternalCA  # noqa: E402
-from gateway.database import create_pool  # noqa: E402
-from gateway.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from gateway.database.embedded import EmbeddedPostgres  # noqa: E402
+from gateway.database.pool import create_pool  # noqa: E402
 from gateway.tenants.api_keys import create_api_key  # noqa: E402
 from kernel.sealing import Sealer  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 A change and its event commit together or not at all, so an event is never
 announced for a change that rolled back, and never lost for one that committed.
-`gateway.outbox_delivery` sends the rows to the tenant's webhook URL later and
+`gateway.jobs.outbox_delivery` sends the rows to the tenant's webhook URL later and
 retries until the tenant accepts them; a row is only marked, never deleted, on
 delivery. `NOTIFY gateway_outbox` (sent at commit) wakes the delivery workers.
 """

@@ -25,9 +25,9 @@ from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.formatting import format_day, format_money
 from billing.stripe_gateway import PaymentsUnavailable
-from gateway import keys
-from gateway.branding import brand_context
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.branding import brand_context
+from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_publishable_key
 from web.assets import BILLING_FORM_SCRIPT

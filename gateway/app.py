@@ -17,24 +17,24 @@ from aiohttp import web
 
 from billing.pdf import pdf_rendering
 from checkout.routes import routes as checkout_routes
-from gateway import keys
-from gateway.acme_http import routes as acme_routes
 from gateway.api.app import create_api_app
-from gateway.branding import routes as brand_routes
 from gateway.dashboard.app import TEMPLATE_DIRECTORY as DASHBOARD_TEMPLATES
 from gateway.dashboard.app import create_dashboard_app
-from gateway.dashboard.paths import PREFIX as DASHBOARD_PREFIX
-from gateway.database import create_pool, locate_database, resolve_kek
-from gateway.domain_worker import domain_worker_context
-from gateway.error_middleware import observed_error_middleware
-from gateway.health import routes as health_routes
-from gateway.http_guard import name_the_server
+from gateway.database.pool import create_pool, locate_database, resolve_kek
+from gateway.edge import keys
+from gateway.edge.acme_http import routes as acme_routes
+from gateway.edge.app_host import PREFIX as DASHBOARD_PREFIX
+from gateway.edge.branding import routes as brand_routes
+from gateway.edge.error_middleware import observed_error_middleware
+from gateway.edge.middleware import edge_middleware, host_index_context, strict_transport_security
+from gateway.edge.proxy_routes import setup_proxy_routes
 from gateway.issuers import issuer_context
-from gateway.logging_setup import request_id_header
-from gateway.metrics import metrics_context
-from gateway.middleware import edge_middleware, host_index_context, strict_transport_security
-from gateway.outbox_delivery import outbox_delivery_context
-from gateway.proxy_routes import setup_proxy_routes
+from gateway.jobs.domain_worker import domain_worker_context
+from gateway.jobs.outbox_delivery import outbox_delivery_context
+from gateway.network.http_guard import name_the_server
+from gateway.ops.health import routes as health_routes
+from gateway.ops.logging_setup import request_id_header
+from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.payment_routes import routes as payment_routes
@@ -43,7 +43,7 @@ from web.assets import routes as web_asset_routes
 from web.i18n import install_gettext
 
 TEMPLATE_DIRECTORIES = [
-    Path(__file__).parent / "templates",
+    Path(__file__).parent / "edge" / "templates",
     Path(__file__).parent.parent / "portal" / "templates",
     Path(__file__).parent.parent / "checkout" / "templates",
     Path(__file__).parent.parent / "web" / "templates",

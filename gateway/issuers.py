@@ -53,9 +53,9 @@ async def build_issuer(
 
 async def issuer_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: build the issuer into `app[keys.ISSUER]`; goes after the database context."""
-    # Imported here: gateway.keys imports aiohttp's server, which the CLI's commands
+    # Imported here: gateway.edge.keys imports aiohttp's server, which the CLI's commands
     # building an issuer do not need.
-    from gateway import keys
+    from gateway.edge import keys
 
     app[keys.ISSUER] = await build_issuer(app[keys.SETTINGS], app[keys.POOL], app[keys.SEALER])
     yield

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway import keys
 from gateway.app import create_app
-from gateway.http_guard import ConnectionLimits, GuardedRunner
-from gateway.ops import OpsSite, start_ops_site
-from gateway.proxy_protocol import ProxyPolicy, ProxyProtocolListener
+from gateway.edge import keys
+from gateway.network.http_guard import ConnectionLimits, GuardedRunner
+from gateway.network.proxy_protocol import ProxyPolicy, ProxyProtocolListener
+from gateway.ops.site import OpsSite, start_ops_site
 from gateway.settings import Settings
 from gateway.tls.certificates import CertificateResolver
 from gateway.tls.contexts import ContextCache
@@ -57,7 +57,7 @@ async def serve(
     HTTP, known hosts are redirected to HTTPS (ACME challenges excepted) unless
     GATEWAY_REDIRECT_HTTP is off.
 
-    Connections get the deadlines and limits of `gateway.http_guard`; with
+    Connections get the deadlines and limits of `gateway.network.http_guard`; with
     GATEWAY_PROXY_PROTOCOL on, both listeners read the PROXY header of trusted
     load balancers first. `reuse_port` binds with SO_REUSEPORT, for worker
     processes sharing the ports.

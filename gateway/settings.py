@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gateway.hostnames import InvalidHostName, normalise_host_name
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 
 ENV_PREFIX = "GATEWAY_"
 

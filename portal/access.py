@@ -21,9 +21,9 @@ from billing import portal_sessions
 from billing.customers import Customer, get_customer
 from billing.formatting import format_day, format_money
 from billing.portal_sessions import PortalLinkInvalid
-from gateway import keys
-from gateway.branding import brand_context
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.branding import brand_context
+from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from kernel import clock
 from web.csrf import issue_csrf_token

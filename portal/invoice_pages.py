@@ -10,7 +10,7 @@ from aiohttp import web
 from billing.errors import NotFound
 from billing.invoices import Invoice, get_invoice, list_invoices
 from billing.pdf import Seller, invoice_pdf
-from gateway import keys
+from gateway.edge import keys
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import tenant_icon
 from kernel.db import Db

@@ -30,8 +30,8 @@ from billing.topup_policy import AmountRefused
 from billing.topup_settlement import TopupOutcome
 from billing.topups import buy_credits, complete_topup, new_nonce
 from billing.wallets import Wallet, get_wallet
-from gateway import keys
-from gateway.errors import Conflict, NotFound
+from gateway.edge import keys
+from gateway.edge.errors import Conflict, NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import (
     stripe_publishable_key,

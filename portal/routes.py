@@ -12,8 +12,8 @@ from billing.invoices import recent_customer_invoices
 from billing.payment_methods import active_payment_methods
 from billing.subscriptions import list_customer_subscriptions
 from billing.wallets import list_customer_wallets
-from gateway import keys
-from gateway.errors import Forbidden
+from gateway.edge import keys
+from gateway.edge.errors import Forbidden
 from portal.access import Visit, portal_page
 from portal.invoice_pages import routes as invoice_routes
 from portal.views import (

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
-from gateway.database import create_pool
-from gateway.embedded_postgres import EmbeddedPostgres
-from gateway.migrate import migrate
+from gateway.database.embedded import EmbeddedPostgres
+from gateway.database.migrate import migrate
+from gateway.database.pool import create_pool
+from gateway.edge import keys
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.models import Tenant

@@ -125,8 +125,8 @@ TENANTS_MAY_IMPORT = (
     "certs.issuer",
     "certs.renewal",
     "certs.store",
-    "gateway.hostnames",
-    "gateway.public_addresses",
+    "gateway.tenants.hostnames",
+    "gateway.tenants.public_addresses",
     "gateway.settings",
 )
 
@@ -186,4 +186,46 @@ def test_page_handlers_run_no_sql() -> None:
         if within(name, ("asyncpg",))
     ]
     offenders += [call for path in handlers for call in sql_calls(path)]
+    assert offenders == []
+
+
+# DESIGN.md, "Packages and layers", top to bottom. Each module may import its own layer and
+# the layers below, never one above. Jobs, ops and the database sit beside the edge (they
+# call the domain layer); the settings are a plain value every layer above the kernel reads.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("gateway.app", "gateway.server", "gateway.cli", "gateway.issuers", "gateway.demo"),
+    ("portal", "checkout", "gateway.dashboard", "gateway.api"),
+    ("web",),
+    (
+        "gateway.edge",
+        "gateway.network",
+        "gateway.tls",
+        "gateway.ops",
+        "gateway.jobs",
+        "gateway.database",
+    ),
+    ("gateway.tenants", "billing", "certs", "gateway.settings"),
+    ("kernel",),
+)
+
+
+def layer_of(module: str) -> int | None:
+    for depth, packages in enumerate(LAYERS):
+        if within(module, packages):
+            return depth
+    return None
+
+
+def test_every_product_module_has_a_layer() -> None:
+    assert [module for module in modules() if layer_of(module) is None] == ["gateway"]
+
+
+def test_imports_point_down_the_layers() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path, name in imports_of(package):
+            module = ".".join(Path(path).with_suffix("").parts).removesuffix(".__init__")
+            own, imported = layer_of(module), layer_of(name)
+            if own is not None and imported is not None and imported < own:
+                offenders.append(f"{path}: {name} ({LAYERS[imported][0]}... is above)")
     assert offenders == []

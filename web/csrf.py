@@ -16,8 +16,8 @@ import hmac
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.errors import Forbidden
+from gateway.edge import keys
+from gateway.edge.errors import Forbidden
 from gateway.tenants.models import Tenant
 from kernel import clock
 from web.origin import check_same_origin

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.errors import Forbidden
+from gateway.edge import keys
+from gateway.edge.errors import Forbidden
 
 
 def check_same_origin(request: web.Request) -> None:

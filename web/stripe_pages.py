@@ -8,7 +8,7 @@ from aiohttp import web
 
 from billing.stripe_gateway import PaymentsUnavailable, StripePayments
 from billing.stripe_refunds import StripeRefunds
-from gateway import keys
+from gateway.edge import keys
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_secret_key
 from web.headers import CONTENT_SECURITY_POLICY

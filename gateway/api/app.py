@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import keys
 from gateway.api import idempotency
 from gateway.api.framework import (
     ApiContext,
@@ -21,7 +20,8 @@ from gateway.api.framework import (
 from gateway.api.openapi import build_openapi
 from gateway.api.query import parse_query
 from gateway.api.resources import all_routes
-from gateway.errors import BadRequest, UnsupportedMediaType
+from gateway.edge import keys
+from gateway.edge.errors import BadRequest, UnsupportedMediaType
 from gateway.settings import Settings
 from gateway.tenants.api_keys import authenticate
 from gateway.tenants.errors import InvalidApiKey

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from billing.fields import Request
-from gateway import keys
 from gateway.api.billing_fields import DomainId, Resource, Timestamp
 from gateway.api.framework import ApiContext, ApiRoutes, Page
+from gateway.edge import keys
 from gateway.settings import Settings
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.dns_check import records_to_create

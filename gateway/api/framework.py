@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway import keys
 from gateway.api.problems import InvalidRequest
 from gateway.api.query import DEFAULT_PAGE, PAGINATION_PARAMS, QueryParam
-from gateway.errors import BadRequest, UnsupportedMediaType
+from gateway.edge import keys
+from gateway.edge.errors import BadRequest, UnsupportedMediaType
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from kernel.sealing import Sealer

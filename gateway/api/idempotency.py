@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.api.problems import InvalidRequest
-from gateway.errors import Conflict
+from gateway.edge.errors import Conflict
 from kernel.sealing import Sealer
 
 KEEP_HOURS = 24

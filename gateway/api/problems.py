@@ -3,14 +3,14 @@
 Request models (pydantic) report field errors as `InvalidRequest`, the domain
 services as `billing.errors.InvalidInput` or `gateway.tenants.errors.InvalidTenantInput`;
 all three carry a code per field, and the one error middleware
-(`gateway.error_middleware`) renders them in one RFC 9457 shape:
+(`gateway.edge.error_middleware`) renders them in one RFC 9457 shape:
 
     {"type": ".../problems/invalid-input", "title": "Invalid input", "status": 422,
      "detail": ..., "instance": ..., "error_id": ...,
      "errors": [{"field": "address.country", "code": "invalid_country", "message": ...}]}
 
 A body that cannot be parsed (not JSON, not UTF-8, nested too deeply, a NUL or
-lone surrogate, an over-long number) stays a 400 from `gateway.errors.BadRequest`.
+lone surrogate, an over-long number) stays a 400 from `gateway.edge.errors.BadRequest`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from billing.fields import field_violations
-from gateway.errors import GatewayError
+from gateway.edge.errors import GatewayError
 
 PROBLEM_TYPE = "https://docs.gateway.invalid/problems/invalid-input"
 PROBLEM_CONTENT_TYPE = "application/problem+json"

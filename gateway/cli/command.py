@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from gateway.database import DatabaseLocation, create_pool, locate_database
+from gateway.database.pool import DatabaseLocation, create_pool, locate_database
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from kernel.text import escape_controls

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from gateway.cli.command import connect, subcommand
-from gateway.database import locate_database
-from gateway.migrate import load_migrations, migrate
+from gateway.database.migrate import load_migrations, migrate
+from gateway.database.pool import locate_database
 from gateway.settings import Settings
 
 

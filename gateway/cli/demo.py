@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from gateway.cli.command import connect, open_pool, subcommand
-from gateway.database import create_pool, locate_database, resolve_kek
+from gateway.database.pool import create_pool, locate_database, resolve_kek
 from gateway.settings import Settings, env_name
 from gateway.tenants import api_keys
 from kernel.sealing import Sealer
 
 if TYPE_CHECKING:  # imported when used: the other commands need neither
-    from gateway.demo import DemoInfo
-    from gateway.demo_payments import LocalStripe
+    from gateway.demo.payments import LocalStripe
+    from gateway.demo.seed import DemoInfo
 
 
 def add_demo_command(commands: Any) -> None:
@@ -42,7 +42,7 @@ def add_demo_command(commands: Any) -> None:
 
 
 async def demo_command(arguments: argparse.Namespace, settings: Settings) -> int:
-    from gateway.demo import check_demo_settings, demo_lines, seed_demo
+    from gateway.demo.seed import check_demo_settings, demo_lines, seed_demo
 
     check_demo_settings(settings)  # before anything is created
     async with open_pool(settings) as pool:
@@ -76,7 +76,7 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     Whatever must outlive serving (an embedded PostgreSQL started here, which the
     app then reuses, and localstripe) is closed by `stack`.
     """
-    from gateway.demo import check_demo_settings, demo_lines
+    from gateway.demo.seed import check_demo_settings, demo_lines
 
     check_demo_settings(settings)  # before anything is created
     location = await asyncio.to_thread(locate_database, settings)
@@ -113,7 +113,7 @@ class _Seeded:
 
 
 async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
-    from gateway.demo import demo_checkout, ensure_demo_api_key, seed_demo
+    from gateway.demo.seed import demo_checkout, ensure_demo_api_key, seed_demo
 
     info = await seed_demo(pool)
     key = await ensure_demo_api_key(
@@ -129,7 +129,7 @@ async def _start_demo_payments(
     settings: Settings, pool: asyncpg.Pool[Any], info: DemoInfo
 ) -> LocalStripe | None:
     """localstripe for the demo (payments work offline), unless a real Stripe is configured."""
-    from gateway.demo_payments import connect_demo_payments, start_local_stripe
+    from gateway.demo.payments import connect_demo_payments, start_local_stripe
 
     if settings.stripe_api_base != Settings().stripe_api_base:
         return None  # the operator pointed the gateway at a Stripe of their own
@@ -142,7 +142,7 @@ async def _start_demo_payments(
 
 def with_settings_page(settings: Settings, lines: list[str]) -> list[str]:
     """The demo lines with the settings page's URL just before the demo API key it takes."""
-    from gateway.dashboard.paths import PREFIX
+    from gateway.edge.app_host import PREFIX
 
     url = settings.public_url(settings.app_host) + PREFIX
     key_line = next(
@@ -159,7 +159,7 @@ async def _write_root(settings: Settings, pool: asyncpg.Pool[Any]) -> Path | Non
     """With the internal issuer: its root written to the data directory, for clients to trust."""
     if settings.issuer != "internal":
         return None
-    from gateway.demo import write_internal_root
+    from gateway.demo.seed import write_internal_root
 
     sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
     return await write_internal_root(

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from gateway.cli.command import open_pool, print_table, subcommand, when
-from gateway.database import resolve_kek
+from gateway.database.pool import resolve_kek
 from gateway.issuers import build_issuer
 from gateway.settings import Settings
 from gateway.tenants import domains, lifecycle, registry

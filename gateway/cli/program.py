@@ -21,9 +21,9 @@ from gateway.cli.demo import add_demo_command
 from gateway.cli.domains import add_domain_commands
 from gateway.cli.serve import add_serve_command
 from gateway.cli.tenants import add_tenant_commands
-from gateway.embedded_postgres import EmbeddedPostgresError
-from gateway.logging_setup import configure_logging
-from gateway.migrate import MigrationError
+from gateway.database.embedded import EmbeddedPostgresError
+from gateway.database.migrate import MigrationError
+from gateway.ops.logging_setup import configure_logging
 from gateway.settings import SettingsError, describe_settings, load_settings
 from gateway.tenants.errors import TenantError
 

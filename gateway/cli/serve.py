@@ -57,7 +57,7 @@ def worker_count_argument(text: str) -> int:
 async def serve_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Serve until stopped; with --demo, seed the demo first and print its URLs when ready."""
     # Imported here: the other commands need neither the app nor the worker supervisor.
-    from gateway import workers
+    from gateway.jobs import workers
     from gateway.server import serve
 
     if arguments.worker is not None:
@@ -90,7 +90,7 @@ async def _serve_as_worker(settings: Settings, index: int) -> None:
     """Serve as worker `index` of `gateway serve --workers N` until the parent goes away.
 
     The parent already seeded and printed."""
-    from gateway import workers
+    from gateway.jobs import workers
     from gateway.server import serve
 
     stop = asyncio.Event()

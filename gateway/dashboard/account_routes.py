@@ -5,7 +5,6 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway import keys
 from gateway.dashboard import sessions
 from gateway.dashboard.auth import (
     CSRF_FIELD,
@@ -27,7 +26,8 @@ from gateway.dashboard.auth import (
     text_field,
     verify_token,
 )
-from gateway.dashboard.paths import PREFIX
+from gateway.edge import keys
+from gateway.edge.app_host import PREFIX
 from gateway.tenants.errors import InvalidApiKey
 from web.origin import check_same_origin
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway import keys
 from gateway.dashboard.account_routes import routes as account_routes
 from gateway.dashboard.customer_routes import routes as customer_routes
 from gateway.dashboard.domain_routes import routes as domain_routes
 from gateway.dashboard.setting_routes import routes as setting_routes
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.errors import NotFound
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 TEMPLATE_DIRECTORY = Path(__file__).parent / "templates"

@@ -22,11 +22,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from gateway import keys
-from gateway.branding import NEUTRAL_COLOR
-from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.sessions import SESSION_LIFETIME, DashboardSession, resolve_session
-from gateway.errors import Forbidden, Unauthorized
+from gateway.edge import keys
+from gateway.edge.app_host import PREFIX
+from gateway.edge.branding import NEUTRAL_COLOR
+from gateway.edge.errors import Forbidden, Unauthorized
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
 from kernel.colors import contrast_color

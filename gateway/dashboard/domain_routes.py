@@ -17,10 +17,10 @@ from urllib.parse import quote
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway import keys
 from gateway.dashboard.auth import Desk, signed_in, text_field
-from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.views import domain_status_label, domain_view
+from gateway.edge import keys
+from gateway.edge.app_host import PREFIX
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.domains import Domain
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict

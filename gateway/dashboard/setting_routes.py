@@ -15,11 +15,11 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from billing.errors import InvalidInput
-from gateway import keys
 from gateway.dashboard.auth import Desk, signed_in, text_field
-from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.views import contrast_report, major_units, size_label
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.app_host import PREFIX
+from gateway.edge.errors import NotFound
 from gateway.tenants import registry
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput

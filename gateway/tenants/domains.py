@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 from kernel.db import Db
 from kernel.ids import new_id
 
@@ -91,7 +91,7 @@ def _invalid(message: str) -> InvalidTenantInput:
 def normalise_domain(name: object, *, base_domain: str) -> str:
     """A custom domain in canonical form (lower case, A-labels) or InvalidTenantInput saying why.
 
-    The spelling is `gateway.hostnames.normalise_host_name` (IDNA 2008, UTS #46),
+    The spelling is `gateway.tenants.hostnames.normalise_host_name` (IDNA 2008, UTS #46),
     the one Host and SNI go through. Refused besides: IP literals, wildcards,
     single labels, and names under the gateway's own base domain.
     """

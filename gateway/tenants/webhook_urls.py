@@ -2,7 +2,7 @@
 
 Checked when the URL is saved (API and settings page) and again before every
 delivery; the delivery also checks the addresses its connection really goes
-to (`gateway.webhook_client`), so a name that resolves to a private address
+to (`gateway.jobs.webhook_client`), so a name that resolves to a private address
 later (DNS rebinding) still fails there.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from gateway.public_addresses import numeric_host_address, parse_address, refusal
+from gateway.tenants.public_addresses import numeric_host_address, parse_address, refusal
 
 MAX_URL_LENGTH = 2000
 

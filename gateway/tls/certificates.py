@@ -53,9 +53,9 @@ from certs.issuance import issue_and_store
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
-from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.settings import Settings
 from gateway.tenants.domains import issuable_domain_id
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.contexts import ContextCache
 from gateway.tls.errors import TlsError

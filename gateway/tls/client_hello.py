@@ -25,7 +25,7 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 
-from gateway.socket_peek import (
+from gateway.network.socket_peek import (
     PeekFailed,
     PeekTimeout,
     PeekTooLarge,
@@ -274,7 +274,7 @@ async def peek_client_hello(
     it on error. While waiting, SO_RCVLOWAT is raised to the bytes still
     missing (so a partial record does not wake the loop on every segment) and
     reset to 1 before returning, so the TLS transport that takes the socket
-    sees normal readiness (`gateway.socket_peek.peek_until`).
+    sees normal readiness (`gateway.network.socket_peek.peek_until`).
     """
     try:
         return await peek_until(sock, _decide, loop=loop, timeout=timeout, max_bytes=max_bytes)

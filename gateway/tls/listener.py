@@ -11,7 +11,7 @@ Every connection gets one deadline for its ClientHello and another for its
 handshake; at most `max_pending` connections are between accept and a
 finished handshake at once, the others wait in the kernel's backlog, so a
 flood of silent or slow clients costs bounded memory. Accepting, that bound
-and closing are `gateway.accept_loop.AcceptLoop`, shared with the plain HTTP
+and closing are `gateway.network.accept_loop.AcceptLoop`, shared with the plain HTTP
 listener of the PROXY protocol.
 
 With `admit`, each accepted socket is first given to it (the PROXY protocol
@@ -27,7 +27,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
-from gateway.accept_loop import AcceptLoop
+from gateway.network.accept_loop import AcceptLoop
 from gateway.tls.alerts import refuse_handshake
 from gateway.tls.client_hello import ClientHello, peek_client_hello
 from gateway.tls.errors import TlsError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 
-from gateway.hostnames import InvalidHostName, normalise_host_name
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 
 
 class ServerNameSSLObject(ssl.SSLObject):
@@ -27,7 +27,7 @@ def _record(ssl_object: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.
 
 
 def _canonical(name: str) -> str:
-    # The spelling Host headers are compared in (`gateway.hostnames`); a name that is no
+    # The spelling Host headers are compared in (`gateway.tenants.hostnames`); a name that is no
     # host name is kept lower-cased so it can never equal a canonical Host.
     try:
         return normalise_host_name(name)

@@ -26,7 +26,7 @@ from billing.checkout_completion import settle_checkout_from_webhook
 from billing.stripe_gateway import PaymentIntentState, StripePayments
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook, signature_header
-from gateway.outbox_delivery import OutboxDelivery
+from gateway.jobs.outbox_delivery import OutboxDelivery
 from kernel.db import transaction
 from tests.checkout.conftest import ALPEAK, JSON, SUCCESS_URL, Shop
 

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from certs.issuer import Issuer
-from gateway import keys
 from gateway.app import create_app
+from gateway.edge import keys
 from gateway.server import serve
 from gateway.settings import Settings
 from tests.fixtures.pebble import free_port

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from gateway.accept_loop import AcceptLoop
+from gateway.network.accept_loop import AcceptLoop
 from tests.conftest import eventually
 
 

@@ -9,10 +9,10 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
 from gateway.app import create_app
-from gateway.branding import IconCache, StoredIcon
-from gateway.demo import brand_icon
+from gateway.demo.seed import brand_icon
+from gateway.edge import keys
+from gateway.edge.branding import IconCache, StoredIcon
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant, set_icon
 from tests.conftest import eventually

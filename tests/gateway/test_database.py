@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from gateway.database import changes_session, create_pool
+from gateway.database.pool import changes_session, create_pool
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from PIL import Image
 
 from billing.checkout_sessions import create_checkout_session, get_checkout_session
 from billing.customers import create_customer
-from gateway.demo import (
+from gateway.demo.seed import (
     DemoCheckout,
     brand_icon,
     check_demo_settings,

@@ -9,12 +9,12 @@ from typing import Any
 from billing.stripe_gateway import StripePayments
 from billing.topups import buy_credits, new_nonce
 from billing.wallets import list_customer_wallets
-from gateway.demo import seed_demo
-from gateway.demo_payments import (
+from gateway.demo.payments import (
     DEMO_SECRET_KEY,
     connect_demo_payments,
     start_local_stripe,
 )
+from gateway.demo.seed import seed_demo
 from gateway.tenants.registry import get_tenant_by_slug, stripe_secret_key
 from kernel.sealing import Sealer
 from tests.fixtures.pebble import free_port

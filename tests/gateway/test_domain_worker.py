@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 
 from certs.challenges import http01_response
-from gateway.database import create_pool
-from gateway.domain_worker import DomainWorker
+from gateway.database.pool import create_pool
 from gateway.issuers import build_issuer
+from gateway.jobs.domain_worker import DomainWorker
 from gateway.settings import Settings
 from gateway.tenants import domains
 from gateway.tenants.domains import Domain

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+from gateway.database.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 pytestmark = pytest.mark.slow
 

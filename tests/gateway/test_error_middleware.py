@@ -17,8 +17,8 @@ from billing import errors as billing_errors
 from billing.stripe_gateway import PaymentFailed
 from certs.budgets import BudgetExhausted
 from gateway.app import create_app
-from gateway.database import connect_to_database
-from gateway.error_middleware import KIND_STATUS
+from gateway.database.pool import connect_to_database
+from gateway.edge.error_middleware import KIND_STATUS
 from gateway.settings import Settings
 from gateway.tenants import errors as tenant_errors
 from kernel.errors import ErrorKind
@@ -104,7 +104,7 @@ async def client(
 async def test_a_crash_shows_a_branded_page_with_an_error_id_that_is_in_the_log(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="gateway.error_middleware"):
+    with caplog.at_level(logging.INFO, logger="gateway.edge.error_middleware"):
         response = await client.get("/test/crash", headers=TENANT_HOST)
     assert response.status == 500
     page = await response.text()
@@ -121,7 +121,7 @@ async def test_a_crash_shows_a_branded_page_with_an_error_id_that_is_in_the_log(
 async def test_a_crash_in_the_api_is_a_problem_document_with_the_logged_error_id(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="gateway.error_middleware"):
+    with caplog.at_level(logging.INFO, logger="gateway.edge.error_middleware"):
         response = await client.get("/api/test/crash", headers=API_HOST)
     assert response.status == 500
     assert response.content_type == "application/problem+json"

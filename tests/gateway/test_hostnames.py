@@ -13,12 +13,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gateway.errors import BadRequest
-from gateway.hostnames import InvalidHostName, normalise_host_name
-from gateway.hosts import canonicalise_host
+from gateway.edge.errors import BadRequest
+from gateway.edge.hosts import canonicalise_host
 from gateway.settings import SettingsError, load_settings
 from gateway.tenants.domains import normalise_domain
 from gateway.tenants.errors import InvalidTenantInput
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 from gateway.tls.certificates import canonical_server_name
 
 PORT = 8443

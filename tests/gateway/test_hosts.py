@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import BadRequest
-from gateway.hosts import canonicalise_host
+from gateway.edge.errors import BadRequest
+from gateway.edge.hosts import canonicalise_host
 
 PORT = 8080
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway.http_guard import SERVER_NAME, ConnectionLimits, GuardedRunner, name_the_server
+from gateway.network.http_guard import SERVER_NAME, ConnectionLimits, GuardedRunner, name_the_server
 
 
 @pytest.fixture

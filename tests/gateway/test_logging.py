@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
-from gateway.logging_setup import OWN_PACKAGES, _timestamp, configure_logging
+from gateway.edge import keys
+from gateway.ops.logging_setup import OWN_PACKAGES, _timestamp, configure_logging
 from gateway.settings import Settings
 from tests.conftest import ApiTenant
 from tests.gateway.ops_gateway import json_lines, observed_app
@@ -139,7 +139,7 @@ async def test_an_error_line_carries_the_error_id_shown_to_the_customer_and_the_
     assert match is not None
     request_id = response.headers["X-Request-Id"]
 
-    [error] = lines_of(log, "gateway.error_middleware")
+    [error] = lines_of(log, "gateway.edge.error_middleware")
     assert error["error_id"] == match[1]
     assert error["request_id"] == request_id
     assert error["level"] == "ERROR"
@@ -217,7 +217,7 @@ def test_log_times_are_iso_utc_to_the_millisecond(created: float) -> None:
 def test_library_info_lines_are_quiet_and_the_gateways_own_are_kept(log: io.StringIO) -> None:
     logging.getLogger("stripe").info("message='Request to Stripe api'")
     logging.getLogger("stripe").warning("a library warning")
-    logging.getLogger("gateway.demo").info("the gateway's own line")
+    logging.getLogger("gateway.demo.seed").info("the gateway's own line")
     logging.getLogger("billing.topups").info("a billing line")
 
     messages = [line["message"] for line in json_lines(log.getvalue())]

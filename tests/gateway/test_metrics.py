@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
-from gateway.metrics import GatewayMetrics
-from gateway.ops import OpsSite, start_ops_site
+from gateway.edge import keys
+from gateway.ops.metrics import GatewayMetrics
+from gateway.ops.site import OpsSite, start_ops_site
 from gateway.settings import Settings
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.listener import HttpsListener

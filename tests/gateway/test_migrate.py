@@ -11,7 +11,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from gateway.migrate import MigrationError, load_migrations, migrate
+from gateway.database.migrate import MigrationError, load_migrations, migrate
 from tests.conftest import with_database
 
 _counter = itertools.count()

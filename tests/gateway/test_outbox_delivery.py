@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from billing.outbox import record_event
-from gateway.outbox_delivery import OutboxDelivery, backoff_seconds
+from gateway.jobs.outbox_delivery import OutboxDelivery, backoff_seconds
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import create_tenant, rotate_webhook_secret, update_settings

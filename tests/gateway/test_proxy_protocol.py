@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from certs.internal_ca import InternalCA
-from gateway.proxy_protocol import (
+from gateway.network.proxy_protocol import (
     V2_SIGNATURE,
     ProxyHeader,
     ProxyProtocolError,

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
-from gateway import keys
+from gateway.edge import keys
 from gateway.settings import Settings, SettingsError, load_settings
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.pebble import free_port
@@ -273,7 +273,7 @@ async def test_the_upstream_session_is_closed_with_the_app(
     upstream: tuple[Upstream, str],
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
-    from gateway.proxy_routes import PROXY_SESSION
+    from gateway.edge.proxy_routes import PROXY_SESSION
 
     client = await proxied_client(settings, (("/reports", upstream[1]),), aiohttp_client)
     session: aiohttp.ClientSession = client.app[PROXY_SESSION]

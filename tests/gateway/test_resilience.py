@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway import keys
-from gateway.embedded_postgres import EmbeddedPostgres, free_port
+from gateway.database.embedded import EmbeddedPostgres, free_port
+from gateway.edge import keys
 from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.registry import create_tenant

@@ -22,11 +22,11 @@ import pytest
 from aiohttp import web
 
 from billing.outbox import record_event
-from gateway.outbox_delivery import OutboxDelivery
+from gateway.jobs.outbox_delivery import OutboxDelivery
+from gateway.jobs.webhook_client import MAX_RESPONSE_BYTES, AddressRefused, WebhookClient
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant, rotate_webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
-from gateway.webhook_client import MAX_RESPONSE_BYTES, AddressRefused, WebhookClient
 from kernel.db import transaction
 from kernel.sealing import Sealer
 from tests.fixtures.pebble import ChallTestSrv, challtestsrv, empty_dns

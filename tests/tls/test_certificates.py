@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from gateway import keys
+from gateway.edge import keys
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant
 from kernel.ids import new_id

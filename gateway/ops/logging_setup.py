@@ -5,7 +5,7 @@
 it is sane, else a fresh one) and makes it and the tenant appear on every log
 line written while the request runs (the error middleware's line with its
 error id included); `end_request` writes one access line per request on the
-`gateway.access` logger. `gateway.error_middleware` calls both. `request_id_header` (an
+`gateway.access` logger. `gateway.edge.error_middleware` calls both. `request_id_header` (an
 `on_response_prepare` signal) echoes the id in the response, streamed
 responses and error pages included.
 """
@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from gateway import keys
+from gateway.edge import keys
 
 # The project's top-level packages: their loggers follow the configured level.
 OWN_PACKAGES = ("gateway", "billing", "certs", "portal", "checkout", "kernel")

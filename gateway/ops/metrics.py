@@ -3,10 +3,10 @@
 Per-request series (`gateway_http_requests_total`, `gateway_http_request_duration_seconds`)
 are labelled by route pattern and status class only, so their number is fixed by
 the routes, not by tenants or scanners. Under worker processes the supervisor
-gives every worker the same fresh PROMETHEUS_MULTIPROC_DIR (`gateway.workers`):
+gives every worker the same fresh PROMETHEUS_MULTIPROC_DIR (`gateway.jobs.workers`):
 prometheus_client's multiprocess mode then keeps these series in files there
 and any worker's /metrics shows the sum over all workers. TLS, connection and
-pool figures are read from their owners at scrape time (`gateway.process_figures`);
+pool figures are read from their owners at scrape time (`gateway.ops.process_figures`);
 certificate expiry and ACME order counts come from PostgreSQL on a timer
 (`metrics_context`), never per scrape, so a scraper cannot load the database.
 """
@@ -28,9 +28,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway import keys
-from gateway.database import DatabaseUnreachable
-from gateway.process_figures import (
+from gateway.database.pool import DatabaseUnreachable
+from gateway.edge import keys
+from gateway.ops.process_figures import (
     ACME_OUTCOMES,
     CertificateCounters,
     GuardCounters,

@@ -12,8 +12,8 @@ import re
 from aiohttp import web
 
 from certs.challenges import http01_response
-from gateway import keys
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.errors import NotFound
 
 routes = web.RouteTableDef()
 

@@ -11,8 +11,8 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
 
-from gateway import keys
-from gateway.errors import NotFound
+from gateway.edge import keys
+from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import tenant_icon
 from kernel.colors import contrast_color

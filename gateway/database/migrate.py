@@ -39,7 +39,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """The migrations shipped in gateway/migrations, in version order."""
     found: list[Migration] = []
-    for entry in resources.files("gateway.migrations").iterdir():
+    for entry in resources.files("gateway.database.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))

@@ -17,7 +17,7 @@ timeout, a refused connection) is retried with exponential backoff up to
 `max_backoff_seconds`. Events of a tenant with no webhook URL or no signing
 secret wait until both exist.
 
-Requests go through `gateway.webhook_client`: https to public addresses only
+Requests go through `gateway.jobs.webhook_client`: https to public addresses only
 (checked on the addresses connected to), no redirects, at most 64 KiB of the
 answer read, one deadline for the whole request. A refused URL or address is
 recorded as the attempt's error and retried like any failure, so a tenant who
@@ -42,10 +42,10 @@ import asyncpg
 from aiohttp import web
 
 from billing.outbox import NOTIFY_CHANNEL
-from gateway import keys
+from gateway.edge import keys
+from gateway.jobs.webhook_client import WebhookClient
 from gateway.tenants.registry import webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused
-from gateway.webhook_client import WebhookClient
 from kernel import clock
 from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
 from kernel.sealing import Sealer

@@ -21,10 +21,10 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys
-from gateway.errors import BadGateway, GatewayTimeout, PayloadTooLarge
-from gateway.logging_setup import REQUEST_ID, REQUEST_ID_HEADER
-from gateway.middleware import tls_object
+from gateway.edge import keys
+from gateway.edge.errors import BadGateway, GatewayTimeout, PayloadTooLarge
+from gateway.edge.middleware import tls_object
+from gateway.ops.logging_setup import REQUEST_ID, REQUEST_ID_HEADER
 from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)

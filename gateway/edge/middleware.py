@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway import keys
-from gateway.dashboard.paths import PREFIX as DASHBOARD_PREFIX
-from gateway.dashboard.paths import is_dashboard_path
-from gateway.errors import BadRequest, MisdirectedRequest, NotFound
-from gateway.health import DATABASE_OUTAGE_ERRORS, DatabaseUnavailable
-from gateway.hosts import canonicalise_host
+from gateway.edge import keys
+from gateway.edge.app_host import PREFIX as DASHBOARD_PREFIX
+from gateway.edge.app_host import is_dashboard_path
+from gateway.edge.errors import BadRequest, MisdirectedRequest, NotFound
+from gateway.edge.hosts import canonicalise_host
+from gateway.ops.health import DATABASE_OUTAGE_ERRORS, DatabaseUnavailable
 from gateway.tenants.index import HostIndex
 from gateway.tls.server_name import server_name_of
 from kernel.text import request_target_problem

@@ -5,7 +5,7 @@ public addresses: otherwise a tenant could make the gateway call its own ops
 port, a cloud metadata service (169.254.169.254) or hosts on the private
 network behind it (server-side request forgery, OWASP SSRF prevention sheet).
 Pure functions, no I/O: the save-time check and the connect-time check of
-`gateway.webhook_client` share them.
+`gateway.jobs.webhook_client` share them.
 """
 
 from __future__ import annotations

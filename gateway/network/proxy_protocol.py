@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.accept_loop import AcceptLoop
-from gateway.socket_peek import (
+from gateway.network.accept_loop import AcceptLoop
+from gateway.network.socket_peek import (
     UNDECIDED,
     PeekFailed,
     PeekTimeout,

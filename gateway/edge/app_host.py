@@ -1,4 +1,4 @@
-"""Where the settings page lives on the app host (no imports: the host middleware reads it)."""
+"""Where the settings page lives on the app host: the edge routes by it, the page mounts there."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Errors of the gateway package: data with a readable message, translated once at the edge.
 
-`gateway.error_middleware` maps these (and the other packages' roots) to a
+`gateway.edge.error_middleware` maps these (and the other packages' roots) to a
 branded HTML page or an RFC 9457 problem document.
 """
 

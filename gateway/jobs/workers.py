@@ -46,8 +46,8 @@ from typing import Any
 
 from prometheus_client.multiprocess import mark_process_dead
 
-from gateway.database import locate_database, resolve_kek
-from gateway.metrics import MULTIPROCESS_DIRECTORY
+from gateway.database.pool import locate_database, resolve_kek
+from gateway.ops.metrics import MULTIPROCESS_DIRECTORY
 from gateway.settings import Settings, env_name
 
 logger = logging.getLogger(__name__)

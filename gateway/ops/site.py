@@ -12,10 +12,10 @@ import logging
 
 from aiohttp import web
 
-from gateway import keys
-from gateway.health import routes as health_routes
-from gateway.http_guard import name_the_server
-from gateway.metrics import (
+from gateway.edge import keys
+from gateway.network.http_guard import name_the_server
+from gateway.ops.health import routes as health_routes
+from gateway.ops.metrics import (
     METRICS,
     CertificateCounters,
     GuardCounters,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from gateway.errors import BadRequest
-from gateway.hostnames import InvalidHostName, normalise_host_name
+from gateway.edge.errors import BadRequest
+from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
 
 # A Host header is a name and a port; anything much longer is not a host at all.
 MAX_RAW_LENGTH = 1024

@@ -27,8 +27,8 @@ import dns.rdatatype
 import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from gateway.public_addresses import parse_address, refusal
 from gateway.tenants.dns_check import make_resolver
+from gateway.tenants.public_addresses import parse_address, refusal
 from gateway.tenants.webhook_urls import check_webhook_url
 
 # Enough for any acknowledgement; an endpoint answering more is not read further.

@@ -15,9 +15,9 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from gateway import keys
-from gateway.database import DatabaseUnreachable
-from gateway.errors import ServiceUnavailable
+from gateway.database.pool import DatabaseUnreachable
+from gateway.edge import keys
+from gateway.edge.errors import ServiceUnavailable
 
 READY_TIMEOUT_SECONDS = 2.0
 

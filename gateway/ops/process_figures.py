@@ -4,7 +4,7 @@ and the certificate and ACME figures last read from PostgreSQL.
 A `prometheus_client` collector: nothing here is counted per request. With
 worker processes each worker serves its own ops port (GATEWAY_OPS_PORT + n), so
 these figures are those of the worker scraped; the per-request series of
-`gateway.metrics` aggregate every worker instead.
+`gateway.ops.metrics` aggregate every worker instead.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class HandshakeCounters(Protocol):
 
 
 class GuardCounters(Protocol):
-    """What the HTTP connection guard counts (gateway.http_guard.GuardedServer)."""
+    """What the HTTP connection guard counts (gateway.network.http_guard.GuardedServer)."""
 
     open_connections: int
     head_timeouts: int

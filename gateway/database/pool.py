@@ -25,8 +25,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.embedded_postgres import EmbeddedPostgres
-from gateway.migrate import migrate
+from gateway.database.embedded import EmbeddedPostgres
+from gateway.database.migrate import migrate
 from gateway.settings import Settings, SettingsError, env_name
 
 

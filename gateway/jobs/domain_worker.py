@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from certs.challenges import ChallengeStore
-from gateway import keys
+from gateway.edge import keys
 from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices

@@ -18,12 +18,12 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway import keys
-from gateway.branding import brand_context
-from gateway.errors import GatewayError, PayloadTooLarge, Unauthorized
-from gateway.logging_setup import REQUEST_ID, REQUEST_ID_HEADER, begin_request, end_request
-from gateway.metrics import record_request
-from gateway.middleware import apply_security_headers, is_api_path
+from gateway.edge import keys
+from gateway.edge.branding import brand_context
+from gateway.edge.errors import GatewayError, PayloadTooLarge, Unauthorized
+from gateway.edge.middleware import apply_security_headers, is_api_path
+from gateway.ops.logging_setup import REQUEST_ID, REQUEST_ID_HEADER, begin_request, end_request
+from gateway.ops.metrics import record_request
 from kernel.errors import DomainError, ErrorKind
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The database: the pool, the embedded PostgreSQL, migrations."""

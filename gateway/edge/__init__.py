@@ -1,0 +1,1 @@
+"""The HTTP edge: middleware, host -> tenant, errors as responses, branding, proxy routes."""

@@ -1,0 +1,1 @@
+"""Background jobs beside the edge: domain worker, outbox delivery, worker supervisor."""

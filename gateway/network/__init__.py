@@ -1,0 +1,1 @@
+"""The network: listening sockets, one accept loop, PROXY protocol, the connection guard."""

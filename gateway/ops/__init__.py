@@ -1,0 +1,1 @@
+"""Ops: health, metrics, logging and the ops site."""
