@@ -35,11 +35,11 @@ BENCH_PACKAGES := wrk
 # expiry of cards, portal links, sessions and checkouts, signed webhooks, invoice due dates),
 # run again with the clock of pytest and of everything it starts (PostgreSQL, localstripe)
 # moved ahead by faketime, so no test can lean on today's date. tests/kernel checks that the
-# clock really moved. Chromium hangs under faketime and Pebble (Go) ignores it: browser and
-# ACME tests stay out.
+# clock really moved. Chromium hangs under faketime and Pebble (Go) ignores it: browser
+# tests (the accessibility audits run in Chromium too) and ACME tests stay out.
 CLOCK_DIRS := tests/kernel tests/billing tests/portal tests/checkout tests/dashboard \
 	tests/gateway/api
-CLOCK_IGNORE := --ignore-glob='*/test_browser*.py'
+CLOCK_IGNORE := --ignore-glob='*/test_browser*.py' --ignore-glob='*/test_accessibility.py'
 CLOCK_OFFSET := +3y
 CLOCK_OFFSETS := +400d +3y
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
