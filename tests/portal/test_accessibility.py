@@ -10,6 +10,7 @@ link mode shows the page that asks for a fresh link.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +145,12 @@ async def test_every_portal_page_passes_wcag_21_aa_in_every_brand_language_and_w
     await page.locator("#field-email").fill("not an email")
     await page.locator("form.card button[type=submit]").click()
     await expect(page.locator("#field-email")).to_have_attribute("aria-invalid", "true")
+    failures += await audit(page, look)
+    # A refused top-up comes back with what went wrong.
+    await page.goto(portal.origin + portal.paths[-1])
+    await page.locator("#topup-amount").fill("0")
+    await page.locator("#topup-form button[type=submit]").click()
+    await expect(page.get_by_role("alert").filter(has_text=re.compile(r"\w"))).to_be_visible()
     failures += await audit(page, look)
     failures += await audit_at(page, look, portal.link_required_url, status=403)
     assert failures == [], "\n".join(failures)
