@@ -3,7 +3,8 @@
 A look is the tenant's brand colour (light or dark: the brand section previews
 the portal in it), the language (English or French) and the screen (a 360 px
 phone or a 1280 px desktop). The pages: sign-in (empty, refused, signed out)
-and every section after it, with a custom domain and a customer to list.
+and every section after it, with a custom domain and a customer to list, and
+the brand section's preview redrawn in the other brand colour as it is typed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gateway.app import create_app
 from gateway.tenants.api_keys import create_api_key
 from gateway.tenants.domains import add_domain
 from gateway.tenants.registry import create_tenant
-from tests.fixtures.axe import Look, audit, audit_at, look  # noqa: F401
+from tests.fixtures.axe import BRANDS, Look, audit, audit_at, look  # noqa: F401
 from tests.fixtures.browser import NewPage, browser_endpoint, new_page, page_errors  # noqa: F401
 from tests.fixtures.pebble import free_port
 
@@ -73,6 +74,12 @@ async def test_every_settings_page_passes_wcag_21_aa_in_every_brand_language_and
     await page.wait_for_url(f"{desk.url}/domains")
     for section in SECTIONS:
         failures += await audit_at(page, look, f"{desk.url}/{section}")
+    # The preview follows a colour as it is typed, drawing its text in a colour of its own.
+    await page.goto(f"{desk.url}/brand")
+    other = next(color for color in BRANDS.values() if color != look.brand_color)
+    await page.locator("#field-brand_color").fill(other)
+    await expect(page.locator("#portal-preview")).to_have_attribute("data-color", other)
+    failures += await audit(page, look)
     await page.locator(".sign-out button").click()
     await expect(page.get_by_role("status")).to_be_visible()
     failures += await audit(page, look)
