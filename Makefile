@@ -57,7 +57,7 @@ help:
 	@echo "make deps         install Debian packages and the virtualenv only"
 	@echo "make sslyze-venv  install sslyze in its own virtualenv (make test does it)"
 	@echo "make axe-core     install axe-core for the accessibility tests (make test does it)"
-	@echo "make clean        remove the virtualenv and caches (keeps .data)"
+	@echo "make clean        remove the virtualenv, axe-core and caches (keeps .data)"
 
 # $(call install-debian,PACKAGES): install the packages dpkg does not know (as root), else
 # say how to.
@@ -146,4 +146,4 @@ bench: deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(AXE_CORE_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
