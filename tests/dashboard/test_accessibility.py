@@ -50,7 +50,10 @@ async def desk(aiohttp_server: Any, settings: Any, pool: Any, look: Look) -> Des
     _, key = await create_api_key(pool, tenant_id=tenant.id)
     await add_domain(pool, tenant_id=tenant.id, name=DOMAIN, base_domain=settings.base_domain)
     await create_customer(
-        pool, tenant_id=tenant.id, data={"name": "Ada Lovelace", "email": "ada@example.com"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada Lovelace", "email": "ada@example.com"},
     )
     await aiohttp_server(create_app(served, domain_worker=False), host="127.0.0.1", port=port)
     return Desk(url=f"http://app.localhost:{port}/settings", key=key)

@@ -61,6 +61,7 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
     ada = await create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={
             "name": "Ada Lovelace",
             "email": "ada@example.com",
@@ -121,7 +122,12 @@ async def portal(
         pool, slug="borealis", name="Borealis", brand_color=look.brand_color
     )
     await update_settings(pool, tenant_id=borealis.id, changes={"portal.link_mode": "signed"})
-    linus = await create_customer(pool, tenant_id=borealis.id, data={"name": "Linus Torvalds"})
+    linus = await create_customer(
+        pool,
+        tenant_id=borealis.id,
+        default_currency=borealis.default_currency,
+        data={"name": "Linus Torvalds"},
+    )
     await aiohttp_server(create_app(served, domain_worker=False), host="127.0.0.1", port=port)
     return Portal(
         origin=f"http://alpeak.localhost:{port}",
