@@ -10,6 +10,13 @@ STAMP := $(VENV)/.installed
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := $(VENV)/tools/sslyze
 SSLYZE_STAMP := $(SSLYZE_VENV)/.installed-$(SSLYZE_VERSION)
+# axe-core, the accessibility rules tests/portal/test_accessibility.py injects into Chromium,
+# is an npm package: installed here under tests/fixtures (never fetched by a test). The stamp
+# names the pin, so changing AXE_CORE_VERSION reinstalls it. Debian's npm is installed only
+# when no npm is on PATH.
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE_DIR := tests/fixtures/axe-core
+AXE_CORE_STAMP := $(AXE_CORE_DIR)/.installed-$(AXE_CORE_VERSION)
 
 # Debian packages the gateway and its tests need: postgresql (server binaries initdb/pg_ctl
 # for the embedded PostgreSQL), pebble (the ACME CA and pebble-challtestsrv DNS the
@@ -28,16 +35,16 @@ BENCH_PACKAGES := wrk
 # expiry of cards, portal links, sessions and checkouts, signed webhooks, invoice due dates),
 # run again with the clock of pytest and of everything it starts (PostgreSQL, localstripe)
 # moved ahead by faketime, so no test can lean on today's date. tests/kernel checks that the
-# clock really moved. Chromium hangs under faketime and Pebble (Go) ignores it: browser and
-# ACME tests stay out.
+# clock really moved. Chromium hangs under faketime and Pebble (Go) ignores it: browser
+# tests (the accessibility audits run in Chromium too) and ACME tests stay out.
 CLOCK_DIRS := tests/kernel tests/billing tests/portal tests/checkout tests/dashboard \
 	tests/gateway/api
-CLOCK_IGNORE := --ignore-glob='*/test_browser*.py'
+CLOCK_IGNORE := --ignore-glob='*/test_browser*.py' --ignore-glob='*/test_accessibility.py'
 CLOCK_OFFSET := +3y
 CLOCK_OFFSETS := +400d +3y
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
-.PHONY: help deps system-deps venv catalogues catalogues-update sslyze-venv run test test-clock lint format bench clean
+.PHONY: help deps system-deps venv catalogues catalogues-update sslyze-venv axe-core run test test-clock lint format bench clean
 
 help:
 	@echo "make run          start the gateway with an embedded PostgreSQL and demo data"
@@ -49,7 +56,8 @@ help:
 	@echo "make bench        run the benchmarks in bench/"
 	@echo "make deps         install Debian packages and the virtualenv only"
 	@echo "make sslyze-venv  install sslyze in its own virtualenv (make test does it)"
-	@echo "make clean        remove the virtualenv and caches (keeps .data)"
+	@echo "make axe-core     install axe-core for the accessibility tests (make test does it)"
+	@echo "make clean        remove the virtualenv, axe-core and caches (keeps .data)"
 
 # $(call install-debian,PACKAGES): install the packages dpkg does not know (as root), else
 # say how to.
@@ -102,10 +110,19 @@ $(SSLYZE_STAMP):
 	rm -f $(SSLYZE_VENV)/.installed-*
 	touch $(SSLYZE_STAMP)
 
+axe-core: $(AXE_CORE_STAMP)
+
+$(AXE_CORE_STAMP):
+	$(if $(shell command -v npm),,$(call install-debian,npm))
+	npm install --prefix $(AXE_CORE_DIR) --no-save --no-package-lock --no-audit --no-fund \
+		'axe-core@$(AXE_CORE_VERSION)'
+	rm -f $(AXE_CORE_DIR)/.installed-*
+	touch $(AXE_CORE_STAMP)
+
 run: deps
 	GATEWAY_REDIRECT_HTTP=false $(BIN)/gateway serve --demo
 
-test: deps sslyze-venv
+test: deps sslyze-venv axe-core
 	$(PYTEST)
 	faketime -f '$(CLOCK_OFFSET)' $(PYTEST) $(CLOCK_IGNORE) $(CLOCK_DIRS)
 
@@ -129,4 +146,4 @@ bench: deps
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(AXE_CORE_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
