@@ -188,3 +188,8 @@ def test_every_offered_language_writes_money_and_dates_its_own_way(language: str
     day = format_day(date(2026, 10, 1), language)
     assert "2026" in day, day
     assert day != format_day(date(2026, 10, 1), "en"), day
+
+
+def test_portuguese_writes_money_and_dates_as_in_portugal() -> None:
+    assert format_money(123450, "EUR", "pt") == "1\xa0234,50\xa0€"  # Brazil: € 1.234,50
+    assert format_day(date(2026, 10, 1), "pt") == "1 out. 2026"
