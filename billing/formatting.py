@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_percent
 
 from billing.money import exponent
 
@@ -28,6 +28,12 @@ def format_money(amount_minor: int, currency: str, language: str) -> str:
     """An amount in minor units as `language` writes it: 12,50 € or €12.50."""
     major = Decimal(amount_minor).scaleb(-exponent(currency))
     return str(format_currency(major, currency, locale=_locale(language)))
+
+
+def format_rate(rate_bps: int, language: str) -> str:
+    """A tax rate in basis points as `language` writes it: 20%, 5,5 %, 5,5%."""
+    rate = Decimal(rate_bps).scaleb(-4)
+    return str(format_percent(rate, locale=_locale(language), decimal_quantization=False))
 
 
 def format_day(moment: datetime | date, language: str) -> str:

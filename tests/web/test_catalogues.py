@@ -20,7 +20,7 @@ from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
 from billing.customers import SUPPORTED_LANGUAGES
-from billing.formatting import format_day, format_money
+from billing.formatting import format_day, format_money, format_rate
 from web.catalogues import (
     catalogue_path,
     complete_languages,
@@ -179,12 +179,13 @@ def test_a_catalogue_missing_a_message_added_since_is_not_offered(tmp_path: Path
 
 
 @pytest.mark.parametrize("language", [code for code in EU_LANGUAGES if code != "en"])
-def test_every_offered_language_writes_money_and_dates_its_own_way(language: str) -> None:
+def test_every_offered_language_writes_money_rates_and_dates_its_own_way(language: str) -> None:
     assert language in offered_languages()
     money = format_money(123450, "EUR", language)
     assert money != format_money(123450, "EUR", "en")
     assert "€" in money, money
     assert ",50" in money, money  # a decimal comma in each of them
+    assert format_rate(550, language).startswith("5,5"), format_rate(550, language)
     day = format_day(date(2026, 10, 1), language)
     assert "2026" in day, day
     assert day != format_day(date(2026, 10, 1), "en"), day
