@@ -193,10 +193,17 @@ async def test_a_german_customer_sees_a_german_overview_and_a_german_invoice_pdf
         "Rechnungsangaben",
         "Letzte Rechnungen",
         "Offen",
+        "Zum Inhalt springen",
         "12,50 €",
     ):
         assert german in page, german
-    for english in ("Subscriptions", "Payment methods", "Billing information", "Recent invoices"):
+    for english in (
+        "Subscriptions",
+        "Payment methods",
+        "Billing information",
+        "Recent invoices",
+        "Skip to content",
+    ):
         assert english not in page, english
 
     response = await client.get(f"{portal}/invoices/{invoice_id}/pdf", headers=GERMAN)
