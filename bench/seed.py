@@ -80,6 +80,7 @@ async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str)
     customer = await customers.create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={
             "name": "Atelier Lumière SARL",
             "email": "billing@atelier.example",
@@ -129,7 +130,10 @@ async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str)
         pool, tenant_id=tenant.id, wallet_id=wallet.id, amount=2500, description="Welcome"
     )
     load_customer = await customers.create_customer(
-        pool, tenant_id=tenant.id, data={"name": "PDF Load GmbH", "currency": "EUR"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "PDF Load GmbH", "currency": "EUR"},
     )
     load_invoice_ids = [
         await _final_invoice(pool, tenant.id, load_customer.id, None, paid=True)

@@ -3,11 +3,10 @@
 A session is for an existing customer or carries the details of a new one.
 Its currency defaults to the one its line items name, else the customer's (or
 the tenant's default for a new customer); items in another currency are refused.
-Each line may carry a tax rate (basis points); its tax is rounded half-up per
-line, as on invoices. `amount_total` is what is charged at completion, tax
-included: every one-off item, plus the recurring items unless a trial defers
-them. An open session whose `expires_at` has passed reads as expired (the row
-is updated lazily on read).
+The lines and their tax are billing/checkout_line_items.py. `amount_total` is
+what is charged at completion, tax included: every one-off item, plus the
+recurring items unless a trial defers them. An open session whose
+`expires_at` has passed reads as expired (the row is updated lazily on read).
 """
 
 from __future__ import annotations
@@ -16,27 +15,30 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from billing import validation
+from billing.checkout_line_items import MAX_LINE_ITEMS as MAX_LINE_ITEMS
+from billing.checkout_line_items import MAX_TAX_RATE_BPS as MAX_TAX_RATE_BPS
+from billing.checkout_line_items import CheckoutLineItem, amount_total, line_items
 from billing.countries import validate_country
 from billing.customers import SUPPORTED_LANGUAGES, get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.money import MAX_AMOUNT, tax_for, validate_currency
+from billing.money import MAX_AMOUNT, validate_currency
 from billing.pagination import fetch_page
-from billing.periods import INTERVALS
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
 from kernel import clock
 from kernel.db import Db
 from kernel.ids import is_public_id, new_id
 
+# MAX_LINE_ITEMS and MAX_TAX_RATE_BPS are imported "as" themselves above: the API's request
+# schema reads a session's limits from this module.
 MIN_LIFETIME = timedelta(minutes=30)
 MAX_LIFETIME = timedelta(hours=24)
 # Clients compute expires_at before their request travels: allow this much clock slack.
 LIFETIME_SLACK = timedelta(seconds=60)
-MAX_LINE_ITEMS = 20
 MAX_URL = 2000
 CREATE_FIELDS = frozenset(
     {
@@ -51,48 +53,15 @@ CREATE_FIELDS = frozenset(
         "metadata",
     }
 )
-LINE_ITEM_FIELDS = frozenset(
-    {"name", "unit_amount", "quantity", "interval", "interval_count", "tax_rate_bps", "currency"}
-)
-MAX_TAX_RATE_BPS = 10_000
 DETAIL_FIELDS = frozenset({"name", "email", "country", "language"})
-STATUSES = ("open", "complete", "expired")
+Status = Literal["open", "complete", "expired"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 SESSION_COLUMNS = (
     "id, customer_id, customer_details, status, currency, line_items, amount_total, trial_days, "
     "success_url, cancel_url, expires_at, completed_at, subscription_id, invoice_id, metadata, "
     "created_at, updated_at"
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckoutLineItem:
-    name: str
-    unit_amount: int
-    quantity: int
-    interval: str | None  # None: charged once; else recurring every interval_count intervals
-    interval_count: int
-    tax_rate_bps: int = 0  # 2000 = 20%; sessions stored before tax existed read as untaxed
-
-    @property
-    def amount(self) -> int:
-        """Before tax."""
-        return self.unit_amount * self.quantity
-
-    @property
-    def tax(self) -> int:
-        """This line's tax, rounded half-up to a minor unit (as on its invoice line)."""
-        return tax_for(self.amount, self.tax_rate_bps)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "unit_amount": self.unit_amount,
-            "quantity": self.quantity,
-            "interval": self.interval,
-            "interval_count": self.interval_count,
-            "tax_rate_bps": self.tax_rate_bps,
-        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,129 +117,34 @@ def _is_local_host(host: str) -> bool:
 def validate_redirect_url(errors: FieldErrors, field: str, value: Any) -> str | None:
     """An absolute https URL (http only for localhost, *.localhost and loopback addresses)."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        errors.add(field, f"must be an absolute URL of at most {MAX_URL} characters")
+        errors.add(field, f"must be an absolute URL of at most {MAX_URL} characters", "invalid_url")
         return None
     try:
         parts = urlsplit(value)
         host = (parts.hostname or "").lower()
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
-        errors.add(field, "must be an absolute URL")
+        errors.add(field, "must be an absolute URL", "invalid_url")
         return None
     if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
-        errors.add(field, "must be an absolute https:// URL")
+        errors.add(field, "must be an absolute https:// URL", "invalid_url")
         return None
     if parts.username is not None or parts.password is not None:
-        errors.add(field, "must not carry a user name or password")
+        errors.add(field, "must not carry a user name or password", "invalid_url")
         return None
     if parts.scheme == "http" and not _is_local_host(host):
-        errors.add(field, "must use https (http is only allowed for localhost)")
+        errors.add(field, "must use https (http is only allowed for localhost)", "invalid_url")
         return None
     return value
 
 
-def _line_items(
-    errors: FieldErrors, value: Any, currency: str | None
-) -> tuple[list[CheckoutLineItem], str | None]:
-    """The valid items, and the currency they name (checked against `currency` and each other).
-
-    A line item may repeat the session's currency; one that names another is the
-    "mixed currencies" mistake and is refused naming that item.
-    """
-    items = _items(errors, value)
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return items, None
-    named = currency
-    for index, raw in enumerate(value[:MAX_LINE_ITEMS]):
-        if not isinstance(raw, Mapping) or raw.get("currency") is None:
-            continue
-        at = f"line_items.{index}.currency"
-        try:
-            code = validate_currency(raw["currency"], at)
-        except InvalidInput as error:
-            errors.merge(error)
-            continue
-        if named is None:
-            named = code
-        elif code != named:
-            errors.add(
-                at, f"must be {named} like the rest of the session: one currency per session"
-            )
-    return items, named
-
-
-def _items(errors: FieldErrors, value: Any) -> list[CheckoutLineItem]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("line_items", "must be a list of items")
-        return []
-    if not 1 <= len(value) <= MAX_LINE_ITEMS:
-        errors.add("line_items", f"must have 1 to {MAX_LINE_ITEMS} items")
-        return []
-    found: list[CheckoutLineItem] = []
-    for index, raw in enumerate(value):
-        at = f"line_items.{index}"
-        if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
-            continue
-        for name in raw:
-            if name not in LINE_ITEM_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
-        interval = raw.get("interval")
-        if interval is not None and interval not in INTERVALS:
-            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS))
-        name = validation.text(
-            errors, f"{at}.name", raw.get("name"), maximum=200, required=True, one_line=True
-        )
-        unit_amount = validation.integer(
-            errors, f"{at}.unit_amount", raw.get("unit_amount"), minimum=0, maximum=MAX_AMOUNT
-        )
-        quantity = validation.integer(
-            errors, f"{at}.quantity", raw.get("quantity", 1), minimum=1, maximum=1_000_000
-        )
-        count = validation.integer(
-            errors, f"{at}.interval_count", raw.get("interval_count", 1), minimum=1, maximum=36
-        )
-        tax_rate = validation.integer(
-            errors,
-            f"{at}.tax_rate_bps",
-            raw.get("tax_rate_bps", 0),
-            minimum=0,
-            maximum=MAX_TAX_RATE_BPS,
-        )
-        if unit_amount is not None and quantity and unit_amount * quantity > MAX_AMOUNT:
-            errors.add(f"{at}.quantity", "unit_amount x quantity is too large")
-            continue
-        if name is not None and unit_amount is not None and quantity and count:
-            found.append(
-                CheckoutLineItem(
-                    name=name,
-                    unit_amount=unit_amount,
-                    quantity=quantity,
-                    interval=interval if interval in INTERVALS else None,
-                    interval_count=count,
-                    tax_rate_bps=tax_rate if tax_rate is not None else 0,
-                )
-            )
-    recurring = [(i, item) for i, item in enumerate(found) if item.interval is not None]
-    for index, item in recurring[1:]:
-        if (item.interval, item.interval_count) != (
-            recurring[0][1].interval,
-            recurring[0][1].interval_count,
-        ):
-            errors.add(
-                f"line_items.{index}.interval",
-                "every recurring item must share the first recurring item's interval",
-            )
-    return found
-
-
 def _customer_details(errors: FieldErrors, value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping):
-        errors.add("customer_details", "must be an object")
+        errors.add("customer_details", "must be an object", "wrong_type")
         return None
     for name in value:
         if name not in DETAIL_FIELDS:
-            errors.add(f"customer_details.{name}", "unknown field")
+            errors.add(f"customer_details.{name}", "unknown field", "unknown_field")
     details: dict[str, str] = {}
     name = validation.text(
         errors,
@@ -301,59 +175,83 @@ def _customer_details(errors: FieldErrors, value: Any) -> dict[str, str] | None:
     return details
 
 
-def amount_total(items: Sequence[CheckoutLineItem], *, trial: bool) -> int:
-    """What completing the session charges now, tax included: a trial defers recurring items."""
-    return sum(item.amount + item.tax for item in items if item.interval is None or not trial)
-
-
-async def create_checkout_session(
-    db: Db, *, tenant_id: int, data: Mapping[str, Any], now: datetime | None = None
-) -> CheckoutSession:
-    """Create an open session from API-shaped `data`; all field errors at once."""
-    now = now or clock.utc_now()
-    errors = FieldErrors()
-    for name in data:
-        if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+def _customer_choice(
+    errors: FieldErrors, data: Mapping[str, Any]
+) -> tuple[str | None, dict[str, str] | None]:
+    """(existing customer id, new customer's details): exactly one of them is given."""
     customer_id = data.get("customer")
-    details = None
     if customer_id is not None and data.get("customer_details") is not None:
         errors.add("customer_details", "give either customer or customer_details, not both")
     elif customer_id is not None:
         if not isinstance(customer_id, str):
             errors.add("customer", "must be a customer id")
     elif data.get("customer_details") is not None:
-        details = _customer_details(errors, data["customer_details"])
+        return None, _customer_details(errors, data["customer_details"])
     else:
         errors.add("customer", "give a customer id or customer_details for a new customer")
+    return customer_id, None
+
+
+def _trial_days(
+    errors: FieldErrors, data: Mapping[str, Any], items: Sequence[CheckoutLineItem]
+) -> int | None:
+    if data.get("trial_days") is None:
+        return None
+    trial_days = validation.integer(
+        errors, "trial_days", data["trial_days"], minimum=1, maximum=730
+    )
+    if items and all(item.interval is None for item in items):
+        errors.add("trial_days", "a trial needs at least one recurring line item")
+    return trial_days
+
+
+def _expires_at(errors: FieldErrors, data: Mapping[str, Any], now: datetime) -> datetime:
+    expires_at = now + MAX_LIFETIME
+    if data.get("expires_at") is not None:
+        expires_at = parse_instant(errors, "expires_at", data["expires_at"]) or expires_at
+        lifetime = expires_at - now
+        if not MIN_LIFETIME - LIFETIME_SLACK <= lifetime <= MAX_LIFETIME + LIFETIME_SLACK:
+            errors.add(
+                "expires_at", "must be between 30 minutes and 24 hours from now", "out_of_range"
+            )
+    return expires_at
+
+
+async def create_checkout_session(
+    db: Db,
+    *,
+    tenant_id: int,
+    data: Mapping[str, Any],
+    default_currency: str,
+    now: datetime | None = None,
+) -> CheckoutSession:
+    """Create an open session from API-shaped `data`; all field errors at once.
+
+    Without a currency in `data` the customer's applies, else `default_currency`.
+    """
+    now = now or clock.utc_now()
+    errors = FieldErrors()
+    for name in data:
+        if name not in CREATE_FIELDS:
+            errors.add(name, "unknown field", "unknown_field")
+    customer_id, details = _customer_choice(errors, data)
     currency = None
     if data.get("currency") is not None:
         try:
             currency = validate_currency(data["currency"])
         except InvalidInput as error:
             errors.merge(error)
-    items, currency = _line_items(errors, data.get("line_items"), currency)
-    trial_days = None
-    if data.get("trial_days") is not None:
-        trial_days = validation.integer(
-            errors, "trial_days", data["trial_days"], minimum=1, maximum=730
-        )
-        if items and all(item.interval is None for item in items):
-            errors.add("trial_days", "a trial needs at least one recurring line item")
+    items, currency = line_items(errors, data.get("line_items"), currency)
+    trial_days = _trial_days(errors, data, items)
     success_url = validate_redirect_url(errors, "success_url", data.get("success_url"))
     cancel_url = None
     if data.get("cancel_url") is not None:
         cancel_url = validate_redirect_url(errors, "cancel_url", data["cancel_url"])
-    expires_at = now + MAX_LIFETIME
-    if data.get("expires_at") is not None:
-        expires_at = parse_instant(errors, "expires_at", data["expires_at"]) or expires_at
-        lifetime = expires_at - now
-        if not MIN_LIFETIME - LIFETIME_SLACK <= lifetime <= MAX_LIFETIME + LIFETIME_SLACK:
-            errors.add("expires_at", "must be between 30 minutes and 24 hours from now")
+    expires_at = _expires_at(errors, data, now)
     metadata = validation.metadata(errors, "metadata", data.get("metadata"))
     total = amount_total(items, trial=trial_days is not None)
     if total > MAX_AMOUNT:
-        errors.add("line_items", "the session's total is too large")
+        errors.add("line_items", "the session's total is too large", "out_of_range")
     errors.raise_if_any()
     if customer_id is not None:
         try:
@@ -362,9 +260,7 @@ async def create_checkout_session(
             raise InvalidInput({"customer": "no such customer"}) from None
         currency = currency or customer.currency
     elif currency is None:
-        currency = await db.fetchval(
-            "SELECT default_currency FROM tenants WHERE id = $1", tenant_id
-        )
+        currency = default_currency
     row = await db.fetchrow(
         "INSERT INTO checkout_sessions (id, tenant_id, customer_id, customer_details, currency, "
         "line_items, amount_total, trial_days, success_url, cancel_url, expires_at, metadata) "
@@ -424,7 +320,9 @@ async def list_checkout_sessions(
 ) -> tuple[list[CheckoutSession], bool]:
     """The tenant's sessions, newest first."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     await _expire_lapsed(db, tenant_id=tenant_id)
     conditions: list[tuple[str, Any]] = []
     if status is not None:

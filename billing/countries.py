@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing.errors import InvalidInput
+from billing.errors import InvalidInput, RuleViolation
 
 # ISO 3166-1 alpha-2, officially assigned codes (249).
 _ALPHA_2 = """
@@ -19,8 +19,20 @@ _ALPHA_2 = """
 COUNTRY_CODES = frozenset(_ALPHA_2.split())
 
 
+def check_country(value: str) -> str:
+    """The upper-cased ISO 3166-1 alpha-2 code, or RuleViolation `invalid_country`."""
+    if value.strip().upper() not in COUNTRY_CODES:
+        raise RuleViolation(
+            "invalid_country", "must be an ISO 3166-1 alpha-2 country code such as FR"
+        )
+    return value.strip().upper()
+
+
 def validate_country(value: object, field: str = "address.country") -> str:
     """The upper-cased alpha-2 code, or InvalidInput naming `field`."""
-    if not isinstance(value, str) or value.strip().upper() not in COUNTRY_CODES:
-        raise InvalidInput({field: "must be an ISO 3166-1 alpha-2 country code such as FR"})
-    return value.strip().upper()
+    if not isinstance(value, str):
+        value = ""
+    try:
+        return check_country(value)
+    except RuleViolation as violation:
+        raise InvalidInput({field: violation.message}, {field: violation.code}) from None

@@ -16,7 +16,9 @@ from typing import Any
 
 from billing import validation
 from billing.countries import validate_country
-from billing.errors import InvalidInput, NotFound
+from billing.errors import InvalidInput, NotFound, RuleViolation
+from billing.fields import SUPPORTED_LANGUAGES as SUPPORTED_LANGUAGES
+from billing.fields import check_language
 from billing.money import validate_currency
 from billing.outbox import record_event
 from billing.pagination import fetch_page
@@ -25,7 +27,6 @@ from billing.vat import validate_vat_number
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl")
 ADDRESS_FIELDS = {
     # API field -> (column, maximum length)
     "line1": ("address_line1", 200),
@@ -71,18 +72,18 @@ class Customer:
 def _reject_unknown(errors: FieldErrors, data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     for name in data:
         if name not in allowed:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
 
 
 def _address(errors: FieldErrors, value: Any) -> dict[str, str | None]:
     """Columns for a (possibly partial) address; fields left out keep their current value."""
     if not isinstance(value, Mapping):
-        errors.add("address", "must be an object")
+        errors.add("address", "must be an object", "wrong_type")
         return {}
     columns: dict[str, str | None] = {}
     for name in value:
         if name not in ADDRESS_FIELDS and name != "country":
-            errors.add(f"address.{name}", "unknown field")
+            errors.add(f"address.{name}", "unknown field", "unknown_field")
     for name, (column, maximum) in ADDRESS_FIELDS.items():
         if name in value:
             columns[column] = validation.text(
@@ -100,10 +101,11 @@ def _address(errors: FieldErrors, value: Any) -> dict[str, str | None]:
 
 
 def _language(errors: FieldErrors, value: Any) -> str | None:
-    if not isinstance(value, str) or value.lower() not in SUPPORTED_LANGUAGES:
-        errors.add("language", "must be one of " + ", ".join(SUPPORTED_LANGUAGES))
+    try:
+        return check_language(value if isinstance(value, str) else "")
+    except RuleViolation as violation:
+        errors.violation("language", violation)
         return None
-    return value.lower()
 
 
 def _billing_columns(
@@ -137,12 +139,18 @@ def _billing_columns(
         try:
             validate_vat_number(current.vat_number, country=country)
         except InvalidInput:
-            errors.add("vat_number", f"the stored VAT number does not fit {country}; change it too")
+            errors.add(
+                "vat_number",
+                f"the stored VAT number does not fit {country}; change it too",
+                "invalid_vat_number",
+            )
     return columns
 
 
-async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) -> Customer:
-    """Create a customer from API-shaped `data`; the currency defaults to the tenant's."""
+async def create_customer(
+    db: Db, *, tenant_id: int, data: Mapping[str, Any], default_currency: str
+) -> Customer:
+    """Create a customer from API-shaped `data`; the currency defaults to `default_currency`."""
     errors = FieldErrors()
     _reject_unknown(errors, data, CREATE_FIELDS)
     columns = _billing_columns(errors, data, None)
@@ -153,11 +161,7 @@ async def create_customer(db: Db, *, tenant_id: int, data: Mapping[str, Any]) ->
             errors.merge(error)
     columns["metadata"] = validation.metadata(errors, "metadata", data.get("metadata"))
     errors.raise_if_any()
-    if "currency" not in columns:
-        default = await db.fetchval("SELECT default_currency FROM tenants WHERE id = $1", tenant_id)
-        if default is None:
-            raise NotFound("tenant", str(tenant_id))
-        columns["currency"] = default
+    columns.setdefault("currency", default_currency)
     columns = {name: value for name, value in columns.items() if value is not None}
     names = ["id", "tenant_id", *columns]
     placeholders = ", ".join(f"${index}" for index in range(1, len(names) + 1))
@@ -284,3 +288,36 @@ async def save_billing_info(
                 payload=billing_info_payload(after),
             )
     return after
+
+
+# Customer search reads at most this many characters of the text typed.
+SEARCH_MAX_LENGTH = 200
+
+
+def _like_pattern(text: str) -> str:
+    """`text` as a LIKE pattern matching it anywhere, its own wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_customers(
+    db: Db, *, tenant_id: int, query: str, limit: int
+) -> tuple[list[Customer], bool]:
+    """The tenant's customers matching `query` (all of them when empty), newest first.
+
+    Returns up to `limit` customers and whether more match.
+    """
+    text = query.strip()[:SEARCH_MAX_LENGTH]
+    rows = await db.fetch(
+        f"""SELECT {CUSTOMER_COLUMNS} FROM customers
+            WHERE tenant_id = $1
+              AND ($2 = '' OR id = $2 OR name ILIKE $3 OR email ILIKE $3)
+            ORDER BY created_at DESC, id DESC
+            LIMIT $4""",
+        tenant_id,
+        text,
+        _like_pattern(text),
+        limit + 1,
+    )
+    found = [Customer.from_row(row) for row in rows]
+    return found[:limit], len(found) > limit

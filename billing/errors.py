@@ -23,17 +23,39 @@ class NotFound(BillingError):
 
 
 class InvalidInput(BillingError):
-    """One or more fields are wrong; `errors` maps each field (dotted path) to what is wrong."""
+    """One or more fields are wrong; `errors` maps each field (dotted path) to what is wrong.
+
+    `codes` maps the same fields to a stable machine code (`required`, `too_long`,
+    `invalid_email`...; `billing.fields` lists them) that clients and translated
+    forms switch on instead of the English message; a field without one is `invalid`.
+    """
 
     kind = ErrorKind.INVALID
 
-    def __init__(self, errors: Mapping[str, str]) -> None:
+    def __init__(self, errors: Mapping[str, str], codes: Mapping[str, str] | None = None) -> None:
         self.errors = dict(errors)
+        self.codes = {name: (codes or {}).get(name, "invalid") for name in self.errors}
         super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
 
     @property
     def field_errors(self) -> Mapping[str, str]:
         return self.errors
+
+    @property
+    def field_codes(self) -> Mapping[str, str]:
+        return self.codes
+
+
+class RuleViolation(BillingError, ValueError):
+    """A value breaks one field rule (`billing.fields`): a stable `code` and an English message.
+
+    Raised by the single-value checks; the services collect them into `InvalidInput`.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
 
 
 class Conflict(BillingError):

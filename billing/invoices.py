@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
@@ -20,11 +20,13 @@ from billing.money import MAX_AMOUNT, tax_for, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-KINDS = ("one_off", "subscription", "wallet_topup", "checkout")
+Status = Literal["draft", "open", "paid", "void", "uncollectible"]
+Kind = Literal["one_off", "subscription", "wallet_topup", "checkout"]
+STATUSES: tuple[str, ...] = get_args(Status)
+KINDS: tuple[str, ...] = get_args(Kind)
 MAX_LINES = 100
 DEFAULT_DUE_DAYS = 30
 CREATE_FIELDS = frozenset({"customer", "currency", "lines", "memo", "due_at", "metadata"})
@@ -99,20 +101,20 @@ def _lines(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("lines", "must be a list of lines")
+        errors.add("lines", "must be a list of lines", "wrong_type")
         return []
     if len(value) > MAX_LINES:
-        errors.add("lines", f"must have at most {MAX_LINES} lines")
+        errors.add("lines", f"must have at most {MAX_LINES} lines", "too_long")
         return []
     found = []
     for index, raw in enumerate(value):
         at = f"lines.{index}"
         if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
+            errors.add(at, "must be an object", "wrong_type")
             continue
         for name in raw:
             if name not in LINE_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
+                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
         found.append(
             {
                 "description": validation.text(
@@ -172,7 +174,7 @@ async def create_invoice(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     lines = _lines(errors, data.get("lines"))
     currency = None
     if data.get("currency") is not None:
@@ -217,25 +219,31 @@ async def create_invoice(
             due_at,
             metadata,
         )
-        line_rows = []
-        for position, line in enumerate(lines):
-            line_rows.append(
-                await connection.fetchrow(
-                    "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
-                    "quantity, unit_amount, amount, tax_rate_bps) "
-                    f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
-                    new_id("il"),
-                    tenant_id,
-                    invoice_id,
-                    position,
-                    line["description"],
-                    line["quantity"],
-                    line["unit_amount"],
-                    line["unit_amount"] * line["quantity"],
-                    line["tax_rate_bps"],
-                )
-            )
+        line_rows = await _insert_lines(connection, tenant_id, invoice_id, lines)
     return _invoice(row, [_line(line_row) for line_row in line_rows])
+
+
+async def _insert_lines(
+    connection: Connection, tenant_id: int, invoice_id: str, lines: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """Store the invoice's lines in their order; the stored rows."""
+    return [
+        await connection.fetchrow(
+            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
+            "quantity, unit_amount, amount, tax_rate_bps) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
+            new_id("il"),
+            tenant_id,
+            invoice_id,
+            position,
+            line["description"],
+            line["quantity"],
+            line["unit_amount"],
+            line["unit_amount"] * line["quantity"],
+            line["tax_rate_bps"],
+        )
+        for position, line in enumerate(lines)
+    ]
 
 
 async def _with_lines(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Invoice]:
@@ -278,7 +286,9 @@ async def list_invoices(
 ) -> tuple[list[Invoice], bool]:
     """The tenant's invoices with their lines, newest first, optionally filtered."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:
         conditions.append(("customer_id", customer_id))
@@ -338,17 +348,15 @@ async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoic
         )
         if not lines:
             raise Conflict("an invoice without lines cannot be finalized", field="lines")
-        # The tenant row lock serialises numbering: the counter moves only when an
-        # invoice is finalized in this same transaction, so numbers have no gaps.
-        tenant = await connection.fetchrow(
-            "SELECT slug, next_invoice_number FROM tenants WHERE id = $1 FOR UPDATE", tenant_id
-        )
-        assert tenant is not None  # the invoice's tenant exists (foreign key)
-        number = f"{tenant['slug'].upper()}-{tenant['next_invoice_number']:04d}"
-        await connection.execute(
-            "UPDATE tenants SET next_invoice_number = next_invoice_number + 1 WHERE id = $1",
+        # The counter's row lock serialises numbering: it moves only when an invoice is
+        # finalized in this same transaction, so numbers have no gaps.
+        numbering = await connection.fetchrow(
+            "UPDATE invoice_numbering SET next_number = next_number + 1 WHERE tenant_id = $1 "
+            "RETURNING prefix, next_number - 1 AS number",
             tenant_id,
         )
+        assert numbering is not None  # made with the tenant (migration 0006)
+        number = f"{numbering['prefix']}-{numbering['number']:04d}"
         await connection.execute(
             "UPDATE invoices SET status = 'open', number = $3, finalized_at = now(), "
             "due_at = coalesce(due_at, now() + $4::interval), updated_at = now() "

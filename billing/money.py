@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.errors import InvalidInput
+from billing.errors import InvalidInput, RuleViolation
 
 # ISO 4217 code -> minor-unit exponent (number of decimals). Only currencies we can
 # bill in are listed; an unknown code is a field error, not a silent default.
@@ -93,11 +93,21 @@ def exponent(currency: str) -> int:
     return CURRENCY_EXPONENTS[currency]
 
 
+def check_currency(code: str) -> str:
+    """The upper-cased ISO 4217 code of a supported currency, or RuleViolation."""
+    if code.upper() not in CURRENCY_EXPONENTS:
+        raise RuleViolation(
+            "invalid_currency", "must be a supported ISO 4217 currency code such as EUR"
+        )
+    return code.upper()
+
+
 def validate_currency(code: object, field: str = "currency") -> str:
     """The upper-cased ISO 4217 code, or InvalidInput naming `field`."""
-    if not isinstance(code, str) or code.upper() not in CURRENCY_EXPONENTS:
-        raise InvalidInput({field: "must be a supported ISO 4217 currency code such as EUR"})
-    return code.upper()
+    try:
+        return check_currency(code if isinstance(code, str) else "")
+    except RuleViolation as violation:
+        raise InvalidInput({field: violation.message}, {field: violation.code}) from None
 
 
 def is_amount(value: Any, *, minimum: int = 0, maximum: int = MAX_AMOUNT) -> bool:

@@ -30,7 +30,7 @@ async def fetch_page(
     pairs a column expression (fixed SQL) with the value it must equal (a $n parameter).
     """
     if not 1 <= limit <= 100:
-        raise InvalidInput({"limit": "must be between 1 and 100"})
+        raise InvalidInput({"limit": "must be between 1 and 100"}, {"limit": "out_of_range"})
     params: list[Any] = [tenant_id]
     where = ["tenant_id = $1"]
     for expression, value in conditions:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from billing.customers import get_customer
-from billing.errors import InvalidInput
 from billing.validation import FieldErrors
 from kernel import clock
 from kernel.db import Db, transaction
@@ -66,6 +65,20 @@ async def active_payment_methods(
     return [PaymentMethod.from_row(row) for row in rows]
 
 
+def _check_card(*, brand: str, last4: str, exp_month: int, exp_year: int) -> None:
+    """InvalidInput naming every field of the card that is wrong."""
+    errors = FieldErrors()
+    if brand not in CARD_BRANDS:
+        errors.add("brand", "must be one of " + ", ".join(CARD_BRANDS), "not_allowed")
+    if not (isinstance(last4, str) and len(last4) == 4 and last4.isascii() and last4.isdigit()):
+        errors.add("last4", "must be the last four digits of the card")
+    if isinstance(exp_month, bool) or not isinstance(exp_month, int) or not 1 <= exp_month <= 12:
+        errors.add("exp_month", "must be a month number from 1 to 12", "out_of_range")
+    if isinstance(exp_year, bool) or not isinstance(exp_year, int) or not 2000 <= exp_year <= 2200:
+        errors.add("exp_year", "must be a four-digit year")
+    errors.raise_if_any()
+
+
 async def add_card(
     db: Db,
     *,
@@ -79,17 +92,7 @@ async def add_card(
     make_default: bool = True,
 ) -> PaymentMethod:
     """Save a card for the customer; with `make_default` it replaces the current default."""
-    errors = FieldErrors()
-    if brand not in CARD_BRANDS:
-        errors.add("brand", "must be one of " + ", ".join(CARD_BRANDS))
-    if not (isinstance(last4, str) and len(last4) == 4 and last4.isascii() and last4.isdigit()):
-        errors.add("last4", "must be the last four digits of the card")
-    if isinstance(exp_month, bool) or not isinstance(exp_month, int) or not 1 <= exp_month <= 12:
-        errors.add("exp_month", "must be a month number from 1 to 12")
-    if isinstance(exp_year, bool) or not isinstance(exp_year, int) or not 2000 <= exp_year <= 2200:
-        errors.add("exp_year", "must be a four-digit year")
-    if errors.errors:
-        raise InvalidInput(errors.errors)
+    _check_card(brand=brand, last4=last4, exp_month=exp_month, exp_year=exp_year)
     await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
     async with transaction(db) as connection:
         # Lock the customer so two cards added at once cannot both become the default.

@@ -15,8 +15,7 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.outbox import record_event
 from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card
 from billing.stripe_gateway import Payments, SetupIntentState
-from gateway.tenants.models import Tenant
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id
 
 
@@ -139,8 +138,48 @@ def payment_method_payload(method: PaymentMethod) -> dict[str, Any]:
     }
 
 
+async def _refuse_last_card_in_use(
+    connection: Connection, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> None:
+    """LastCardInUse when no other active card remains and a subscription is live."""
+    others = await connection.fetchval(
+        "SELECT count(*) FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = 'active' AND id <> $3",
+        tenant_id,
+        customer_id,
+        payment_method_id,
+    )
+    if others:
+        return
+    plan = await connection.fetchval(
+        "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
+        tenant_id,
+        customer_id,
+        list(LIVE_SUBSCRIPTION_STATUSES),
+    )
+    if plan is not None:
+        raise LastCardInUse(str(plan))
+
+
+async def _make_newest_default(connection: Connection, *, tenant_id: int, customer_id: str) -> None:
+    await connection.execute(
+        "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = ("
+        "SELECT id FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
+        "AND status = 'active' ORDER BY created_at DESC, id DESC LIMIT 1)",
+        tenant_id,
+        customer_id,
+    )
+
+
 async def remove_card(
-    db: Db, payments: Payments, *, tenant: Tenant, customer_id: str, payment_method_id: str
+    db: Db,
+    payments: Payments,
+    *,
+    tenant_id: int,
+    allow_no_payment_method: bool,
+    customer_id: str,
+    payment_method_id: str,
 ) -> PaymentMethod:
     """Detach the card in Stripe and keep it as `detached`; the newest other card becomes default.
 
@@ -149,41 +188,31 @@ async def remove_card(
     """
     if not is_public_id(payment_method_id, "pm"):
         raise NotFound("payment method", payment_method_id)
-    await get_customer(db, tenant_id=tenant.id, customer_id=customer_id)
+    await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
     async with transaction(db) as connection:
         # The customer row lock serialises card changes of one customer, so two
         # removals at once cannot both pass the "another card remains" check.
         await connection.execute(
             "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant.id,
+            tenant_id,
             customer_id,
         )
         row = await connection.fetchrow(
             f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
             "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
-            tenant.id,
+            tenant_id,
             customer_id,
             payment_method_id,
         )
         if row is None:
             raise NotFound("payment method", payment_method_id)
-        others = await connection.fetchval(
-            "SELECT count(*) FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
-            "AND status = 'active' AND id <> $3",
-            tenant.id,
-            customer_id,
-            payment_method_id,
-        )
-        if not others and not tenant.portal.allow_no_payment_method:
-            plan = await connection.fetchval(
-                "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
-                "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
-                tenant.id,
-                customer_id,
-                list(LIVE_SUBSCRIPTION_STATUSES),
+        if not allow_no_payment_method:
+            await _refuse_last_card_in_use(
+                connection,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
             )
-            if plan is not None:
-                raise LastCardInUse(str(plan))
         if row["stripe_payment_method_id"]:
             # Detach before recording: if Stripe refuses, the card stays as it was.
             await payments.detach_payment_method(row["stripe_payment_method_id"])
@@ -191,20 +220,14 @@ async def remove_card(
             "UPDATE payment_methods SET status = 'detached', is_default = false, "
             "detached_at = now() WHERE tenant_id = $1 AND id = $2 "
             f"RETURNING {PAYMENT_METHOD_COLUMNS}",
-            tenant.id,
+            tenant_id,
             payment_method_id,
         )
         if row["is_default"]:
-            await connection.execute(
-                "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = ("
-                "SELECT id FROM payment_methods WHERE tenant_id = $1 AND customer_id = $2 "
-                "AND status = 'active' ORDER BY created_at DESC, id DESC LIMIT 1)",
-                tenant.id,
-                customer_id,
-            )
+            await _make_newest_default(connection, tenant_id=tenant_id, customer_id=customer_id)
         await record_event(
             connection,
-            tenant_id=tenant.id,
+            tenant_id=tenant_id,
             type="payment_method.updated",
             payload=payment_method_payload(PaymentMethod.from_row(detached)),
         )

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ from billing.customers import Customer
 from billing.errors import Conflict, NotFound
 from billing.formatting import format_day, format_money, format_rate
 from billing.invoices import Invoice
-from gateway.tenants.brand import contrast_color
+from kernel.colors import contrast_color
 from kernel.db import Db
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 
 @dataclass(frozen=True, kw_only=True)
 class Seller:
-    """The tenant as printed on its invoices."""
+    """The tenant as printed on its invoices; the caller builds it from the tenant."""
 
     name: str
     brand_color: str
@@ -323,20 +323,6 @@ async def pdf_rendering(_app: object) -> AsyncIterator[None]:
     await renderer.close()
 
 
-async def _seller(db: Db, tenant_id: int) -> Seller:
-    row = await db.fetchrow(
-        "SELECT name, brand_color, icon, icon_type FROM tenants WHERE id = $1", tenant_id
-    )
-    if row is None:
-        raise NotFound("tenant", str(tenant_id))
-    return Seller(
-        name=row["name"],
-        brand_color=row["brand_color"],
-        icon=row["icon"],
-        icon_type=row["icon_type"],
-    )
-
-
 def _words(catalogue: InvoiceCatalogue | None) -> dict[str, Any]:
     if catalogue is None:
         return {"language": "en", "gettext": _source_text}
@@ -349,14 +335,16 @@ async def invoice_pdf(
     tenant_id: int,
     invoice: Invoice,
     customer: Customer,
+    seller: Callable[[], Awaitable[Seller]],
     catalogue: Callable[[str], InvoiceCatalogue] | None = None,
 ) -> bytes:
     """The PDF of a final invoice of `customer`: the stored copy, else rendered now and stored.
 
-    Drafts raise Conflict. The invoice's own customer's language is the
-    document's, so every download of one invoice is the same file: `catalogue`
-    gives its words (the language it has, English standing in); without one the
-    document is in English.
+    `seller` is called only when the document must be rendered (its icon is
+    loaded then, not on every download). Drafts raise Conflict. The invoice's
+    own customer's language is the document's, so every download of one
+    invoice is the same file: `catalogue` gives its words (the language it has,
+    English standing in); without one the document is in English.
     """
     if invoice.status not in FINAL_STATUSES:
         raise Conflict("a draft invoice has no document yet")
@@ -373,7 +361,7 @@ async def invoice_pdf(
     html = invoice_html(
         invoice=invoice,
         customer=customer,
-        seller=await _seller(db, tenant_id),
+        seller=await seller(),
         **_words(catalogue(customer.language) if catalogue else None),
     )
     document = await renderer.render(html)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
 
-INTERVALS = ("day", "week", "month", "year")
+Interval = Literal["day", "week", "month", "year"]
+INTERVALS: tuple[str, ...] = get_args(Interval)
 
 
 def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:

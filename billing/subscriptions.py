@@ -12,60 +12,42 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from billing import validation
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.money import MAX_AMOUNT, tax_for, validate_currency
+from billing.money import tax_for, validate_currency
 from billing.pagination import fetch_page
-from billing.periods import INTERVALS, add_interval
+from billing.periods import add_interval
+from billing.subscription_items import (
+    ITEM_COLUMNS,
+    SubscriptionItem,
+    insert_items,
+    item_from_row,
+    parse_items,
+)
+from billing.subscription_items import MAX_ITEMS as MAX_ITEMS
+from billing.subscription_items import PRICE_MODELS as PRICE_MODELS
+from billing.subscription_items import PriceModel as PriceModel
 from billing.validation import FieldErrors
 from kernel import clock
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-STATUSES = ("incomplete", "trialing", "active", "past_due", "paused", "canceled")
-PRICE_MODELS = ("flat", "per_unit")
-MAX_ITEMS = 20
+Status = Literal["incomplete", "trialing", "active", "past_due", "paused", "canceled"]
+STATUSES: tuple[str, ...] = get_args(Status)
+# MAX_ITEMS, PRICE_MODELS and PriceModel are imported "as" themselves above: the API's
+# request schema reads a subscription's limits from this module.
 MAX_TRIAL_DAYS = 730
 CREATE_FIELDS = frozenset(
     {"customer", "plan_name", "currency", "items", "trial_days", "start", "metadata"}
-)
-ITEM_FIELDS = frozenset(
-    {"name", "unit_amount", "quantity", "interval", "interval_count", "price_model", "tax_rate_bps"}
 )
 
 SUBSCRIPTION_COLUMNS = (
     "id, customer_id, status, plan_name, currency, current_period_start, current_period_end, "
     "cancel_at_period_end, canceled_at, trial_end, metadata, created_at, updated_at"
 )
-ITEM_COLUMNS = (
-    "id, subscription_id, name, price_model, unit_amount, quantity, billing_interval, "
-    "interval_count, tax_rate_bps"
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubscriptionItem:
-    id: str
-    name: str
-    price_model: str  # "flat": unit_amount per period; "per_unit": unit_amount x quantity
-    unit_amount: int
-    quantity: int
-    billing_interval: str
-    interval_count: int
-    tax_rate_bps: int = 0  # 2000 = 20%
-
-    @property
-    def amount(self) -> int:
-        """What this item costs per period before tax, in minor units."""
-        return self.unit_amount if self.price_model == "flat" else self.unit_amount * self.quantity
-
-    @property
-    def tax(self) -> int:
-        """The tax on one period of this item, rounded half-up to a minor unit."""
-        return tax_for(self.amount, self.tax_rate_bps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,101 +105,39 @@ def _subscription(row: Any, items: list[SubscriptionItem]) -> Subscription:
     )
 
 
-def _item(row: Any) -> SubscriptionItem:
-    return SubscriptionItem(
-        id=row["id"],
-        name=row["name"],
-        price_model=row["price_model"],
-        unit_amount=row["unit_amount"],
-        quantity=row["quantity"],
-        billing_interval=row["billing_interval"],
-        interval_count=row["interval_count"],
-        tax_rate_bps=row["tax_rate_bps"],
-    )
-
-
 def parse_instant(errors: FieldErrors, field: str, value: Any) -> datetime | None:
     """An ISO 8601 instant with a UTC offset (string or aware datetime), or None with an error."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            errors.add(field, "must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+            errors.add(
+                field, "must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z", "wrong_type"
+            )
             return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        errors.add(field, "must be an ISO 8601 date-time with a time zone offset")
+        errors.add(field, "must be an ISO 8601 date-time with a time zone offset", "wrong_type")
         return None
     return value
 
 
-def _items(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("items", "must be a list of items")
-        return []
-    if not 1 <= len(value) <= MAX_ITEMS:
-        errors.add("items", f"must have 1 to {MAX_ITEMS} items")
-        return []
-    found: list[dict[str, Any]] = []
-    for index, raw in enumerate(value):
-        at = f"items.{index}"
-        if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object")
-            continue
-        for name in raw:
-            if name not in ITEM_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field")
-        interval = raw.get("interval", "month")
-        if interval not in INTERVALS:
-            errors.add(f"{at}.interval", "must be one of " + ", ".join(INTERVALS))
-        price_model = raw.get("price_model", "per_unit")
-        if price_model not in PRICE_MODELS:
-            errors.add(f"{at}.price_model", "must be one of " + ", ".join(PRICE_MODELS))
-        found.append(
-            {
-                "name": validation.text(
-                    errors, f"{at}.name", raw.get("name"), maximum=200, required=True, one_line=True
-                ),
-                "unit_amount": validation.integer(
-                    errors,
-                    f"{at}.unit_amount",
-                    raw.get("unit_amount"),
-                    minimum=0,
-                    maximum=MAX_AMOUNT,
-                ),
-                "quantity": validation.integer(
-                    errors,
-                    f"{at}.quantity",
-                    raw.get("quantity", 1),
-                    minimum=1,
-                    maximum=1_000_000,
-                ),
-                "interval": interval,
-                "interval_count": validation.integer(
-                    errors,
-                    f"{at}.interval_count",
-                    raw.get("interval_count", 1),
-                    minimum=1,
-                    maximum=36,
-                ),
-                "price_model": price_model,
-                "tax_rate_bps": validation.integer(
-                    errors,
-                    f"{at}.tax_rate_bps",
-                    raw.get("tax_rate_bps", 0),
-                    minimum=0,
-                    maximum=10_000,
-                ),
-            }
-        )
-    if found and not errors.errors:
-        first = (found[0]["interval"], found[0]["interval_count"])
-        for index, item in enumerate(found[1:], start=1):
-            if (item["interval"], item["interval_count"]) != first:
-                errors.add(
-                    f"items.{index}.interval",
-                    "every item of a subscription must share the first item's interval",
-                )
-    return found
+def _start(errors: FieldErrors, data: Mapping[str, Any], now: datetime) -> datetime:
+    if data.get("start") is None:
+        return now
+    start = parse_instant(errors, "start", data["start"]) or now
+    if abs(start - now) > timedelta(days=366):
+        errors.add("start", "must be within one year of now", "out_of_range")
+    return start
+
+
+def _first_period(
+    start: datetime, trial_days: int | None, first_item: Mapping[str, Any]
+) -> tuple[str, datetime | None, datetime]:
+    """(status, trial end, end of the first period): a trial is the first period itself."""
+    if trial_days is not None:
+        trial_end = start + timedelta(days=trial_days)
+        return "trialing", trial_end, trial_end
+    return "active", None, add_interval(start, first_item["interval"], first_item["interval_count"])
 
 
 async def create_subscription(
@@ -230,11 +150,11 @@ async def create_subscription(
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
-            errors.add(name, "unknown field")
+            errors.add(name, "unknown field", "unknown_field")
     plan_name = validation.text(
         errors, "plan_name", data.get("plan_name"), maximum=200, required=True, one_line=True
     )
-    items = _items(errors, data.get("items"))
+    items = parse_items(errors, data.get("items"))
     currency = None
     if data.get("currency") is not None:
         try:
@@ -247,11 +167,7 @@ async def create_subscription(
             errors, "trial_days", data["trial_days"], minimum=1, maximum=MAX_TRIAL_DAYS
         )
     now = now or clock.utc_now()
-    start = now
-    if data.get("start") is not None:
-        start = parse_instant(errors, "start", data["start"]) or now
-        if abs(start - now) > timedelta(days=366):
-            errors.add("start", "must be within one year of now")
+    start = _start(errors, data, now)
     metadata = validation.metadata(errors, "metadata", data.get("metadata"))
     customer_id = data.get("customer")
     if not isinstance(customer_id, str):
@@ -262,12 +178,7 @@ async def create_subscription(
         customer = await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
     except NotFound:
         raise InvalidInput({"customer": "no such customer"}) from None
-    if trial_days is not None:
-        status, trial_end = "trialing", start + timedelta(days=trial_days)
-        period_end = trial_end
-    else:
-        status, trial_end = "active", None
-        period_end = add_interval(start, items[0]["interval"], items[0]["interval_count"])
+    status, trial_end, period_end = _first_period(start, trial_days, items[0])
     subscription_id = new_id("sub")
     async with transaction(db) as connection:
         row = await connection.fetchrow(
@@ -285,28 +196,10 @@ async def create_subscription(
             trial_end,
             metadata,
         )
-        item_rows = []
-        for position, item in enumerate(items):
-            item_rows.append(
-                await connection.fetchrow(
-                    "INSERT INTO subscription_items (id, tenant_id, subscription_id, position, "
-                    "name, price_model, unit_amount, quantity, billing_interval, interval_count, "
-                    "tax_rate_bps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-                    f"RETURNING {ITEM_COLUMNS}",
-                    new_id("si"),
-                    tenant_id,
-                    subscription_id,
-                    position,
-                    item["name"],
-                    item["price_model"],
-                    item["unit_amount"],
-                    item["quantity"],
-                    item["interval"],
-                    item["interval_count"],
-                    item["tax_rate_bps"],
-                )
-            )
-    return _subscription(row, [_item(item_row) for item_row in item_rows])
+        stored = await insert_items(
+            connection, tenant_id=tenant_id, subscription_id=subscription_id, items=items
+        )
+    return _subscription(row, stored)
 
 
 async def _settle_period_end_cancellations(
@@ -334,7 +227,7 @@ async def _with_items(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Subsc
     )
     by_subscription: dict[str, list[SubscriptionItem]] = {}
     for item_row in item_rows:
-        by_subscription.setdefault(item_row["subscription_id"], []).append(_item(item_row))
+        by_subscription.setdefault(item_row["subscription_id"], []).append(item_from_row(item_row))
     return [_subscription(row, by_subscription.get(row["id"], [])) for row in rows]
 
 
@@ -364,7 +257,9 @@ async def list_subscriptions(
 ) -> tuple[list[Subscription], bool]:
     """The tenant's subscriptions, newest first, optionally of one customer or status."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput({"status": "must be one of " + ", ".join(STATUSES)})
+        raise InvalidInput(
+            {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
+        )
     await _settle_period_end_cancellations(db, tenant_id=tenant_id)
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:

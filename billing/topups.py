@@ -4,9 +4,9 @@ The form carries a server-issued nonce. The first submission inserts the
 `wallet_topups` row keyed by that nonce before Stripe is called, so a double
 click, a refresh or ten concurrent retries make one charge even where the
 provider ignores idempotency keys (localstripe does); the key derived from the
-nonce is still sent for real Stripe. A succeeded PaymentIntent is settled once:
-a paid `wallet_topup` invoice and one ledger entry unique on the PaymentIntent
-id, whether the page, the 3-D Secure completion or the webhook gets there first.
+nonce is still sent for real Stripe. The amount is checked against the tenant's
+wallet policy (billing/topup_policy.py); a succeeded PaymentIntent is settled
+once (billing/topup_settlement.py).
 """
 
 from __future__ import annotations
@@ -16,48 +16,25 @@ import contextlib
 import dataclasses
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.invoices import create_invoice, finalize_invoice, mark_paid
-from billing.money import format_amount
-from billing.outbox import record_event
 from billing.payment_methods_service import default_card, ensure_stripe_customer
 from billing.stripe_gateway import PaymentFailed, PaymentIntentState, Payments
-from billing.wallets import credit_wallet, get_wallet
-from gateway.tenants.models import Tenant
+from billing.topup_policy import WalletPolicy, check_amount
+from billing.topup_settlement import (
+    TOPUP_COLUMNS,
+    TopupOutcome,
+    apply_payment_intent,
+    topup_outcome,
+    topup_row,
+)
+from billing.wallets import Wallet, get_wallet
 from kernel.db import Db, transaction
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 # How long a duplicate submission waits for the first one to reach Stripe and back.
 DUPLICATE_WAIT_SECONDS = 20.0
-TOPUP_COLUMNS = (
-    "nonce, wallet_id, amount, currency, status, stripe_payment_intent_id, failure_message"
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TopupOutcome:
-    """Where a top-up stands: `status` is processing, requires_action, succeeded or failed.
-
-    `client_secret` is set for requires_action (the page runs 3-D Secure with it);
-    `message` says in words what happened; `balance` is the wallet's balance now.
-    """
-
-    nonce: str
-    wallet_id: str
-    amount: int
-    currency: str
-    status: str
-    message: str
-    balance: int
-    payment_intent_id: str | None = None
-    client_secret: str | None = None
-    invoice_id: str | None = None
-    # Stripe's code for a refusal just made (expired_card, insufficient_funds), so pages
-    # can say it in the reader's language; None for replays and other outcomes.
-    failure_code: str | None = None
 
 
 def new_nonce() -> str:
@@ -65,115 +42,55 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24) + secrets.token_urlsafe(8)
 
 
-class AmountRefused(InvalidInput):
-    """The amount is outside the tenant's caps: data a page can put in its own words.
-
-    `cap` is `topup_min`, `topup_max` or `max_balance`; `limit` is that cap in minor
-    units of `currency`, and `room` what may still be added under `max_balance`.
-    """
-
-    def __init__(self, message: str, *, cap: str, limit: int, currency: str, room: int) -> None:
-        self.cap = cap
-        self.limit = limit
-        self.currency = currency
-        self.room = room
-        super().__init__({"amount": message})
-
-
-def check_amount(tenant: Tenant, *, balance: int, amount: Any, currency: str) -> int:
-    """`amount` if top-ups are on and it fits the tenant's caps; AmountRefused naming the cap."""
-    settings = tenant.wallet
-    if not settings.topups_enabled:
-        raise Conflict("Buying credits is not available for this account.", field="amount")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput({"amount": "enter an amount"})
-    room = max(settings.max_balance - balance, 0)
-    if amount < settings.topup_min:
-        low = format_amount(settings.topup_min, currency, "en")
-        raise AmountRefused(
-            f"the smallest top-up is {low}",
-            cap="topup_min",
-            limit=settings.topup_min,
-            currency=currency,
-            room=room,
-        )
-    if amount > settings.topup_max:
-        high = format_amount(settings.topup_max, currency, "en")
-        raise AmountRefused(
-            f"the largest top-up is {high}",
-            cap="topup_max",
-            limit=settings.topup_max,
-            currency=currency,
-            room=room,
-        )
-    if balance + amount > settings.max_balance:
-        cap = format_amount(settings.max_balance, currency, "en")
-        raise AmountRefused(
-            f"your balance may not exceed {cap}; "
-            f"you can add at most {format_amount(room, currency, 'en')}",
-            cap="max_balance",
-            limit=settings.max_balance,
-            currency=currency,
-            room=room,
-        )
-    return amount
-
-
-async def _customer_wallet(db: Db, *, tenant_id: int, customer_id: str, wallet_id: str) -> Any:
+async def _customer_wallet(db: Db, *, tenant_id: int, customer_id: str, wallet_id: str) -> Wallet:
     wallet = await get_wallet(db, tenant_id=tenant_id, wallet_id=wallet_id)
     if wallet.customer_id != customer_id:
         raise NotFound("wallet", wallet_id)
     return wallet
 
 
-async def _row(db: Db, tenant_id: int, nonce: str) -> Any:
-    return await db.fetchrow(
-        f"SELECT {TOPUP_COLUMNS} FROM wallet_topups WHERE tenant_id = $1 AND nonce = $2",
-        tenant_id,
-        nonce,
-    )
-
-
-async def _outcome(
-    db: Db, *, tenant_id: int, row: Any, client_secret: str | None = None
-) -> TopupOutcome:
-    balance = await db.fetchval(
-        "SELECT balance FROM wallets WHERE tenant_id = $1 AND id = $2", tenant_id, row["wallet_id"]
-    )
-    invoice_id = None
-    if row["stripe_payment_intent_id"]:
-        invoice_id = await db.fetchval(
-            "SELECT id FROM invoices WHERE tenant_id = $1 AND stripe_payment_intent_id = $2",
+async def _reserve(
+    db: Db, *, tenant_id: int, policy: WalletPolicy, wallet: Wallet, amount: Any, nonce: str
+) -> Any:
+    """The top-up row for `nonce`, inserted once `amount` fits the policy; None if a twin won."""
+    async with transaction(db) as connection:
+        # The wallet lock makes the cap check see top-ups still in flight.
+        locked = await connection.fetchrow(
+            "SELECT balance FROM wallets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             tenant_id,
-            row["stripe_payment_intent_id"],
+            wallet.id,
         )
-    amount = format_amount(row["amount"], row["currency"], "en")
-    messages = {
-        "created": "Your payment is being processed.",
-        "processing": "Your payment is being processed.",
-        "requires_action": "Your bank asks you to confirm this payment.",
-        "succeeded": f"{amount} was added to your wallet.",
-        "failed": row["failure_message"] or "The payment failed. Nothing was charged.",
-    }
-    return TopupOutcome(
-        nonce=row["nonce"],
-        wallet_id=row["wallet_id"],
-        amount=row["amount"],
-        currency=row["currency"],
-        status=row["status"],
-        message=messages[row["status"]],
-        balance=int(balance),
-        payment_intent_id=row["stripe_payment_intent_id"],
-        client_secret=client_secret if row["status"] == "requires_action" else None,
-        invoice_id=invoice_id,
-    )
+        assert locked is not None  # the wallet was found by the caller, under the same tenant
+        pending = await connection.fetchval(
+            "SELECT coalesce(sum(amount), 0) FROM wallet_topups WHERE tenant_id = $1 "
+            "AND wallet_id = $2 AND status IN ('created', 'processing', 'requires_action')",
+            tenant_id,
+            wallet.id,
+        )
+        check_amount(
+            policy,
+            balance=locked["balance"] + int(pending),
+            amount=amount,
+            currency=wallet.currency,
+        )
+        return await connection.fetchrow(
+            "INSERT INTO wallet_topups (nonce, tenant_id, wallet_id, amount, currency, status) "
+            "VALUES ($1, $2, $3, $4, $5, 'processing') ON CONFLICT (nonce) DO NOTHING "
+            f"RETURNING {TOPUP_COLUMNS}",
+            nonce,
+            tenant_id,
+            wallet.id,
+            amount,
+            wallet.currency,
+        )
 
 
 async def buy_credits(
     db: Db,
     payments: Payments,
     *,
-    tenant: Tenant,
+    tenant_id: int,
+    policy: WalletPolicy,
     customer_id: str,
     wallet_id: str,
     amount: Any,
@@ -187,52 +104,25 @@ async def buy_credits(
     if not isinstance(nonce, str) or not NONCE.match(nonce):
         raise InvalidInput({"nonce": "the form is out of date; reload the page and try again"})
     wallet = await _customer_wallet(
-        db, tenant_id=tenant.id, customer_id=customer_id, wallet_id=wallet_id
+        db, tenant_id=tenant_id, customer_id=customer_id, wallet_id=wallet_id
     )
-    existing = await _row(db, tenant.id, nonce)
+    existing = await topup_row(db, tenant_id, nonce)
     if existing is not None:
-        return await _replay(db, payments, tenant=tenant, wallet_id=wallet.id, row=existing)
-    card = await default_card(db, tenant_id=tenant.id, customer_id=customer_id)
+        return await _replay(db, payments, tenant_id=tenant_id, wallet_id=wallet.id, row=existing)
+    card = await default_card(db, tenant_id=tenant_id, customer_id=customer_id)
     if card is None or card.stripe_payment_method_id is None:
         raise InvalidInput({"payment_method": "add a card before buying credits"})
-    async with transaction(db) as connection:
-        # The wallet lock makes the cap check see top-ups still in flight.
-        locked = await connection.fetchrow(
-            "SELECT balance FROM wallets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant.id,
-            wallet.id,
-        )
-        assert locked is not None  # the wallet was found above, under the same tenant
-        pending = await connection.fetchval(
-            "SELECT coalesce(sum(amount), 0) FROM wallet_topups WHERE tenant_id = $1 "
-            "AND wallet_id = $2 AND status IN ('created', 'processing', 'requires_action')",
-            tenant.id,
-            wallet.id,
-        )
-        check_amount(
-            tenant,
-            balance=locked["balance"] + int(pending),
-            amount=amount,
-            currency=wallet.currency,
-        )
-        inserted = await connection.fetchrow(
-            "INSERT INTO wallet_topups (nonce, tenant_id, wallet_id, amount, currency, status) "
-            "VALUES ($1, $2, $3, $4, $5, 'processing') ON CONFLICT (nonce) DO NOTHING "
-            f"RETURNING {TOPUP_COLUMNS}",
-            nonce,
-            tenant.id,
-            wallet.id,
-            amount,
-            wallet.currency,
-        )
+    inserted = await _reserve(
+        db, tenant_id=tenant_id, policy=policy, wallet=wallet, amount=amount, nonce=nonce
+    )
     if inserted is None:
         # A twin submission inserted the row between our look and our insert.
-        row = await _row(db, tenant.id, nonce)
+        row = await topup_row(db, tenant_id, nonce)
         if row is None:
             raise Conflict("this form was already used; reload the page", field="nonce")
-        return await _replay(db, payments, tenant=tenant, wallet_id=wallet.id, row=row)
+        return await _replay(db, payments, tenant_id=tenant_id, wallet_id=wallet.id, row=row)
     stripe_customer = await ensure_stripe_customer(
-        db, payments, tenant_id=tenant.id, customer_id=customer_id
+        db, payments, tenant_id=tenant_id, customer_id=customer_id
     )
     try:
         intent = await _charge_default_card(
@@ -242,19 +132,19 @@ async def buy_credits(
             payment_method_id=card.stripe_payment_method_id,
             amount=amount,
             currency=wallet.currency,
-            metadata={"topup_nonce": nonce, "wallet_id": wallet.id, "tenant_id": str(tenant.id)},
+            metadata={"topup_nonce": nonce, "wallet_id": wallet.id, "tenant_id": str(tenant_id)},
         )
     except PaymentFailed as error:
         row = await _mark_failed(
             db,
-            tenant_id=tenant.id,
+            tenant_id=tenant_id,
             nonce=nonce,
             message=error.message,
             payment_intent_id=error.payment_intent_id,
         )
-        outcome = await _outcome(db, tenant_id=tenant.id, row=row)
+        outcome = await topup_outcome(db, tenant_id=tenant_id, row=row)
         return dataclasses.replace(outcome, failure_code=error.code)
-    return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
+    return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent)
 
 
 async def _charge_default_card(
@@ -304,7 +194,7 @@ async def _charge_default_card(
 
 
 async def _replay(
-    db: Db, payments: Payments, *, tenant: Tenant, wallet_id: str, row: Any
+    db: Db, payments: Payments, *, tenant_id: int, wallet_id: str, row: Any
 ) -> TopupOutcome:
     if row["wallet_id"] != wallet_id:
         raise Conflict("this form was already used; reload the page", field="nonce")
@@ -312,12 +202,12 @@ async def _replay(
     deadline = loop.time() + DUPLICATE_WAIT_SECONDS
     while row["status"] in ("created", "processing") and loop.time() < deadline:
         await asyncio.sleep(0.1)
-        row = await _row(db, tenant.id, row["nonce"])
+        row = await topup_row(db, tenant_id, row["nonce"])
     client_secret = None
     if row["status"] == "requires_action" and row["stripe_payment_intent_id"]:
         intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
         client_secret = intent.client_secret
-    return await _outcome(db, tenant_id=tenant.id, row=row, client_secret=client_secret)
+    return await topup_outcome(db, tenant_id=tenant_id, row=row, client_secret=client_secret)
 
 
 async def _mark_failed(
@@ -331,139 +221,21 @@ async def _mark_failed(
         nonce,
         message[:500],
         payment_intent_id,
-    ) or await _row(db, tenant_id, nonce)
-
-
-async def apply_payment_intent(
-    db: Db, *, tenant_id: int, nonce: str, intent: PaymentIntentState
-) -> TopupOutcome:
-    """Record what Stripe says about the top-up's PaymentIntent; settle it once if it succeeded."""
-    async with transaction(db) as connection:
-        row = await connection.fetchrow(
-            f"SELECT {TOPUP_COLUMNS} FROM wallet_topups WHERE tenant_id = $1 AND nonce = $2 "
-            "FOR UPDATE",
-            tenant_id,
-            nonce,
-        )
-        if row is None:
-            raise NotFound("top-up", nonce)
-        if row["stripe_payment_intent_id"] not in (None, intent.id):
-            raise Conflict("this top-up was paid by another payment", field="payment_intent")
-        if intent.amount != row["amount"] or intent.currency != row["currency"]:
-            raise Conflict("the payment does not match the top-up", field="payment_intent")
-        if row["status"] == "succeeded":
-            return await _outcome(connection, tenant_id=tenant_id, row=row)
-        if intent.status == "succeeded":
-            row = await _settle(connection, tenant_id=tenant_id, row=row, intent=intent)
-        elif intent.status == "requires_action":
-            row = await connection.fetchrow(
-                "UPDATE wallet_topups SET status = 'requires_action', "
-                "stripe_payment_intent_id = $3, updated_at = now() "
-                f"WHERE tenant_id = $1 AND nonce = $2 RETURNING {TOPUP_COLUMNS}",
-                tenant_id,
-                nonce,
-                intent.id,
-            )
-        elif intent.status in ("requires_payment_method", "canceled"):
-            row = await connection.fetchrow(
-                "UPDATE wallet_topups SET status = 'failed', stripe_payment_intent_id = $3, "
-                "failure_message = $4, updated_at = now() "
-                f"WHERE tenant_id = $1 AND nonce = $2 RETURNING {TOPUP_COLUMNS}",
-                tenant_id,
-                nonce,
-                intent.id,
-                (intent.failure_message or "The payment was not completed. Nothing was charged.")[
-                    :500
-                ],
-            )
-        else:  # processing, requires_confirmation, requires_capture
-            row = await connection.fetchrow(
-                "UPDATE wallet_topups SET status = 'processing', stripe_payment_intent_id = $3, "
-                f"updated_at = now() WHERE tenant_id = $1 AND nonce = $2 RETURNING {TOPUP_COLUMNS}",
-                tenant_id,
-                nonce,
-                intent.id,
-            )
-        return await _outcome(
-            connection, tenant_id=tenant_id, row=row, client_secret=intent.client_secret
-        )
-
-
-async def _settle(connection: Any, *, tenant_id: int, row: Any, intent: PaymentIntentState) -> Any:
-    """A paid top-up invoice and one ledger entry, in the caller's transaction."""
-    wallet = await get_wallet(connection, tenant_id=tenant_id, wallet_id=row["wallet_id"])
-    invoice_id = await connection.fetchval(
-        "SELECT id FROM invoices WHERE tenant_id = $1 AND stripe_payment_intent_id = $2",
-        tenant_id,
-        intent.id,
-    )
-    if invoice_id is None:
-        invoice = await create_invoice(
-            connection,
-            tenant_id=tenant_id,
-            kind="wallet_topup",
-            data={
-                "customer": wallet.customer_id,
-                "currency": wallet.currency,
-                "lines": [
-                    {"description": f"Wallet credits: {wallet.name}", "unit_amount": row["amount"]}
-                ],
-                "metadata": {"wallet": wallet.id},
-            },
-        )
-        await finalize_invoice(connection, tenant_id=tenant_id, invoice_id=invoice.id)
-        await mark_paid(
-            connection,
-            tenant_id=tenant_id,
-            invoice_id=invoice.id,
-            stripe_payment_intent_id=intent.id,
-        )
-        invoice_id = invoice.id
-    await credit_wallet(
-        connection,
-        tenant_id=tenant_id,
-        wallet_id=wallet.id,
-        amount=row["amount"],
-        kind="topup",
-        description="Credits bought in the portal",
-        stripe_payment_intent_id=intent.id,
-        invoice_id=invoice_id,
-    )
-    await record_event(
-        connection,
-        tenant_id=tenant_id,
-        type="wallet.credited",
-        payload={
-            "wallet": wallet.id,
-            "customer": wallet.customer_id,
-            "amount": row["amount"],
-            "currency": wallet.currency,
-            "invoice": invoice_id,
-            "payment_intent": intent.id,
-        },
-    )
-    return await connection.fetchrow(
-        "UPDATE wallet_topups SET status = 'succeeded', stripe_payment_intent_id = $3, "
-        "failure_message = NULL, updated_at = now() "
-        f"WHERE tenant_id = $1 AND nonce = $2 RETURNING {TOPUP_COLUMNS}",
-        tenant_id,
-        row["nonce"],
-        intent.id,
-    )
+    ) or await topup_row(db, tenant_id, nonce)
 
 
 async def complete_topup(
-    db: Db, payments: Payments, *, tenant: Tenant, customer_id: str, wallet_id: str, nonce: str
+    db: Db, payments: Payments, *, tenant_id: int, customer_id: str, wallet_id: str, nonce: str
 ) -> TopupOutcome:
     """After 3-D Secure in the page: ask Stripe how the PaymentIntent ended and settle it."""
-    await _customer_wallet(db, tenant_id=tenant.id, customer_id=customer_id, wallet_id=wallet_id)
-    row = await _row(db, tenant.id, nonce) if isinstance(nonce, str) else None
+    await _customer_wallet(db, tenant_id=tenant_id, customer_id=customer_id, wallet_id=wallet_id)
+    row = await topup_row(db, tenant_id, nonce) if isinstance(nonce, str) else None
     if row is None or row["wallet_id"] != wallet_id:
         raise NotFound("top-up", str(nonce))
     if row["stripe_payment_intent_id"] is None or row["status"] in ("succeeded", "failed"):
-        return await _outcome(db, tenant_id=tenant.id, row=row)
+        return await topup_outcome(db, tenant_id=tenant_id, row=row)
     intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
-    return await apply_payment_intent(db, tenant_id=tenant.id, nonce=nonce, intent=intent)
+    return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent)
 
 
 async def settle_from_webhook(db: Db, *, tenant_id: int, intent: PaymentIntentState) -> bool:
@@ -476,7 +248,7 @@ async def settle_from_webhook(db: Db, *, tenant_id: int, intent: PaymentIntentSt
             tenant_id,
             intent.id,
         )
-    if nonce is None or await _row(db, tenant_id, nonce) is None:
+    if nonce is None or await topup_row(db, tenant_id, nonce) is None:
         return False
     await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent)
     return True

@@ -1,18 +1,32 @@
-"""Field checks shared by the billing modules: each collects errors under the API field name."""
+"""Field checks of the billing services: each collects errors under the API field name.
+
+The rules themselves live once in `billing.fields` (the tenant API's request
+models use the same ones); these functions keep the forms' calling style:
+collect every error of a submission, then raise one `InvalidInput` carrying
+each field's message and code.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from billing.errors import InvalidInput
-from kernel.text import control_character_reason, unstorable_reason
+from billing import fields
+from billing.errors import InvalidInput, RuleViolation
+from billing.fields import MAX_METADATA_KEY, MAX_METADATA_KEYS, MAX_METADATA_VALUE
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_METADATA_KEYS = 50
-MAX_METADATA_KEY = 40
-MAX_METADATA_VALUE = 500
+EMAIL = fields.EMAIL
+__all__ = [
+    "EMAIL",
+    "MAX_METADATA_KEY",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_VALUE",
+    "FieldErrors",
+    "email",
+    "integer",
+    "metadata",
+    "text",
+]
 
 
 class FieldErrors:
@@ -20,17 +34,23 @@ class FieldErrors:
 
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
 
-    def add(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, message)
+    def add(self, field: str, message: str, code: str = "invalid") -> None:
+        if field not in self.errors:
+            self.errors[field] = message
+            self.codes[field] = code
+
+    def violation(self, field: str, violation: RuleViolation) -> None:
+        self.add(field, violation.message, violation.code)
 
     def merge(self, error: InvalidInput, prefix: str = "") -> None:
         for name, message in error.errors.items():
-            self.add(prefix + name, message)
+            self.add(prefix + name, message, error.codes.get(name, "invalid"))
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise InvalidInput(self.errors)
+            raise InvalidInput(self.errors, self.codes)
 
 
 def text(
@@ -50,45 +70,39 @@ def text(
     """
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
-            errors.add(field, "is required")
+            errors.add(field, "is required", "required")
         return None
     if not isinstance(value, str):
-        errors.add(field, "must be a string")
+        errors.add(field, "must be a string", "wrong_type")
         return None
-    stripped = value.strip()
-    problem = control_character_reason(stripped) if one_line else unstorable_reason(stripped)
-    if problem is not None:
-        errors.add(field, problem)
+    try:
+        return fields.check_text(value, maximum=maximum, minimum=minimum, one_line=one_line)
+    except RuleViolation as violation:
+        errors.violation(field, violation)
         return None
-    if len(stripped) < minimum:
-        errors.add(field, "must not be empty" if minimum == 1 else f"needs {minimum}+ characters")
-        return None
-    if len(stripped) > maximum:
-        errors.add(field, f"must have at most {maximum} characters")
-        return None
-    return stripped
 
 
 def email(errors: FieldErrors, field: str, value: Any) -> str | None:
     """An e-mail address of a plausible shape (one @, a dot in the domain), or None."""
-    found = text(errors, field, value, maximum=254)
-    if found is not None and not EMAIL.match(found):
-        errors.add(field, "must be an e-mail address such as name@example.com")
+    found = text(errors, field, value, maximum=fields.EMAIL_MAX)
+    if found is None:
         return None
-    return found
+    try:
+        return fields.check_email(found)
+    except RuleViolation as violation:
+        errors.violation(field, violation)
+        return None
 
 
 def integer(
     errors: FieldErrors, field: str, value: Any, *, minimum: int, maximum: int
 ) -> int | None:
     """An integer (not a boolean) within [minimum, maximum], or None with an error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(field, "must be an integer")
+    try:
+        return fields.check_integer(value, minimum=minimum, maximum=maximum)
+    except RuleViolation as violation:
+        errors.violation(field, violation)
         return None
-    if not minimum <= value <= maximum:
-        errors.add(field, f"must be between {minimum} and {maximum}")
-        return None
-    return value
 
 
 def metadata(errors: FieldErrors, field: str, value: Any) -> dict[str, str]:
@@ -96,17 +110,19 @@ def metadata(errors: FieldErrors, field: str, value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        errors.add(field, "must be an object of string values")
+        errors.add(field, "must be an object of string values", "wrong_type")
         return {}
     if len(value) > MAX_METADATA_KEYS:
-        errors.add(field, f"must have at most {MAX_METADATA_KEYS} keys")
+        errors.add(field, f"must have at most {MAX_METADATA_KEYS} keys", "too_long")
         return {}
     found: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY:
-            errors.add(f"{field}.{key}", f"keys must have 1 to {MAX_METADATA_KEY} characters")
+            message = f"keys must have 1 to {MAX_METADATA_KEY} characters"
+            errors.add(f"{field}.{key}", message, "too_long")
         elif not isinstance(item, str) or len(item) > MAX_METADATA_VALUE:
-            errors.add(f"{field}.{key}", f"must be a string of at most {MAX_METADATA_VALUE}")
+            message = f"must be a string of at most {MAX_METADATA_VALUE}"
+            errors.add(f"{field}.{key}", message, "too_long")
         else:
             found[key] = item
     return found

@@ -77,13 +77,18 @@ def validate_vat_number(value: object, *, country: str | None, field: str = "vat
     "DE123456789"). Greek numbers typed with GR are rewritten to EL.
     """
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput({field: "must be a non-empty string"})
+        raise InvalidInput({field: "must be a non-empty string"}, {field: "required"})
     if country is None:
-        raise InvalidInput({field: "needs a billing country (address.country) to be checked"})
+        raise InvalidInput(
+            {field: "needs a billing country (address.country) to be checked"},
+            {field: "country_required"},
+        )
     number = normalize_vat_number(value)
     if country not in VAT_FORMATS:
         if not GENERIC.match(number):
-            raise InvalidInput({field: "must have 4 to 20 letters and digits"})
+            raise InvalidInput(
+                {field: "must have 4 to 20 letters and digits"}, {field: "invalid_vat_number"}
+            )
         return number
     prefix, pattern = VAT_FORMATS[country]
     if country == "GR" and number.startswith("GR"):
@@ -92,6 +97,7 @@ def validate_vat_number(value: object, *, country: str | None, field: str = "vat
         number = prefix + number
     if not pattern.match(number):
         raise InvalidInput(
-            {field: f"is not a valid VAT number for {country} (expected like {example(country)})"}
+            {field: f"is not a valid VAT number for {country} (expected like {example(country)})"},
+            {field: "invalid_vat_number"},
         )
     return number

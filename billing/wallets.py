@@ -19,7 +19,7 @@ from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.money import MAX_AMOUNT, validate_currency
 from billing.validation import FieldErrors
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id, new_id
 
 CREDIT_KINDS = ("topup", "grant", "adjustment")
@@ -119,6 +119,48 @@ async def list_customer_wallets(db: Db, *, tenant_id: int, customer_id: str) -> 
     return [Wallet.from_row(row) for row in rows]
 
 
+def _check_credit(*, amount: int, kind: str, description: str, idempotency_key: str | None) -> None:
+    errors = FieldErrors()
+    validation.integer(errors, "amount", amount, minimum=1, maximum=MAX_AMOUNT)
+    if kind not in CREDIT_KINDS:
+        errors.add("kind", "must be one of " + ", ".join(CREDIT_KINDS), "not_allowed")
+    if not isinstance(description, str) or len(description) > 500:
+        errors.add("description", "must be a string of at most 500 characters", "too_long")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        errors.add("idempotency_key", "must have 1 to 255 characters", "too_long")
+    errors.raise_if_any()
+
+
+async def _earlier_credit(
+    connection: Connection,
+    *,
+    tenant_id: int,
+    wallet_id: str,
+    amount: int,
+    idempotency_key: str | None,
+    stripe_payment_intent_id: str | None,
+) -> LedgerEntry | None:
+    """The entry an earlier credit with this key or payment wrote; Conflict if it differs."""
+    earlier = await connection.fetchrow(
+        f"SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE tenant_id = $1 AND ("
+        "(wallet_id = $2 AND idempotency_key = $3) OR stripe_payment_intent_id = $4) "
+        "ORDER BY id LIMIT 1",
+        tenant_id,
+        wallet_id,
+        idempotency_key,
+        stripe_payment_intent_id,
+    )
+    if earlier is None:
+        return None
+    entry = LedgerEntry.from_row(earlier)
+    if entry.wallet_id != wallet_id or entry.amount != amount:
+        raise Conflict(
+            "this idempotency key or payment was already used for another credit",
+            field="idempotency_key",
+        )
+    return entry
+
+
 async def credit_wallet(
     db: Db,
     *,
@@ -137,67 +179,38 @@ async def credit_wallet(
     entry written the first time and the wallet as it is now; nothing is credited twice.
     Reusing a key for a different amount is a Conflict.
     """
-    errors = FieldErrors()
-    validation.integer(errors, "amount", amount, minimum=1, maximum=MAX_AMOUNT)
-    if kind not in CREDIT_KINDS:
-        errors.add("kind", "must be one of " + ", ".join(CREDIT_KINDS))
-    if not isinstance(description, str) or len(description) > 500:
-        errors.add("description", "must be a string of at most 500 characters")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        errors.add("idempotency_key", "must have 1 to 255 characters")
-    errors.raise_if_any()
+    _check_credit(
+        amount=amount, kind=kind, description=description, idempotency_key=idempotency_key
+    )
     if not is_public_id(wallet_id, "wal"):
         raise NotFound("wallet", wallet_id)
     async with transaction(db) as connection:
         # Lock first, then look for an earlier credit: a concurrent twin waits here and
         # then sees the committed entry, so the same key never credits twice.
-        locked = await connection.fetchrow(
-            f"SELECT {WALLET_COLUMNS} FROM wallets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant_id,
-            wallet_id,
-        )
-        if locked is None:
-            raise NotFound("wallet", wallet_id)
-        earlier = await connection.fetchrow(
-            f"SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE tenant_id = $1 AND ("
-            "(wallet_id = $2 AND idempotency_key = $3) OR stripe_payment_intent_id = $4) "
-            "ORDER BY id LIMIT 1",
-            tenant_id,
-            wallet_id,
-            idempotency_key,
-            stripe_payment_intent_id,
+        locked = await _locked_wallet(connection, tenant_id=tenant_id, wallet_id=wallet_id)
+        earlier = await _earlier_credit(
+            connection,
+            tenant_id=tenant_id,
+            wallet_id=wallet_id,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            stripe_payment_intent_id=stripe_payment_intent_id,
         )
         if earlier is not None:
-            entry = LedgerEntry.from_row(earlier)
-            if entry.wallet_id != wallet_id or entry.amount != amount:
-                raise Conflict(
-                    "this idempotency key or payment was already used for another credit",
-                    field="idempotency_key",
-                )
-            return Wallet.from_row(locked), entry
+            return Wallet.from_row(locked), earlier
         balance = locked["balance"] + amount
-        try:
-            row = await connection.fetchrow(
-                "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
-                "description, stripe_payment_intent_id, invoice_id, idempotency_key) "
-                f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LEDGER_COLUMNS}",
-                tenant_id,
-                wallet_id,
-                amount,
-                balance,
-                kind,
-                description,
-                stripe_payment_intent_id,
-                invoice_id,
-                idempotency_key,
-            )
-        except asyncpg.UniqueViolationError:
-            # The payment intent id is unique across tenants: another tenant used it.
-            raise Conflict(
-                "this payment was already credited", field="stripe_payment_intent_id"
-            ) from None
-        except asyncpg.ForeignKeyViolationError:
-            raise InvalidInput({"invoice_id": "no such invoice"}) from None
+        row = await _append_entry(
+            connection,
+            tenant_id,
+            wallet_id,
+            amount,
+            balance,
+            kind,
+            description,
+            stripe_payment_intent_id,
+            invoice_id,
+            idempotency_key,
+        )
         wallet_row = await connection.fetchrow(
             f"UPDATE wallets SET balance = $3 WHERE tenant_id = $1 AND id = $2 "
             f"RETURNING {WALLET_COLUMNS}",
@@ -208,13 +221,47 @@ async def credit_wallet(
     return Wallet.from_row(wallet_row), LedgerEntry.from_row(row)
 
 
+async def _append_entry(connection: Connection, *values: Any) -> Any:
+    """The ledger row of `values`, given in the INSERT's column order.
+
+    Conflict for a payment already credited (by any tenant), InvalidInput for an
+    unknown invoice.
+    """
+    try:
+        return await connection.fetchrow(
+            "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
+            "description, stripe_payment_intent_id, invoice_id, idempotency_key) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LEDGER_COLUMNS}",
+            *values,
+        )
+    except asyncpg.UniqueViolationError:
+        # The payment intent id is unique across tenants: another tenant used it.
+        raise Conflict(
+            "this payment was already credited", field="stripe_payment_intent_id"
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise InvalidInput({"invoice_id": "no such invoice"}) from None
+
+
+async def _locked_wallet(connection: Connection, *, tenant_id: int, wallet_id: str) -> Any:
+    """The wallet's row, locked until the transaction ends; NotFound for another tenant's."""
+    locked = await connection.fetchrow(
+        f"SELECT {WALLET_COLUMNS} FROM wallets WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        wallet_id,
+    )
+    if locked is None:
+        raise NotFound("wallet", wallet_id)
+    return locked
+
+
 async def list_ledger(
     db: Db, *, tenant_id: int, wallet_id: str, limit: int = 20, starting_after: int | None = None
 ) -> tuple[list[LedgerEntry], bool]:
     """The wallet's ledger entries, newest first, and whether older ones follow."""
     await get_wallet(db, tenant_id=tenant_id, wallet_id=wallet_id)
     if not 1 <= limit <= 100:
-        raise InvalidInput({"limit": "must be between 1 and 100"})
+        raise InvalidInput({"limit": "must be between 1 and 100"}, {"limit": "out_of_range"})
     rows = await db.fetch(
         f"SELECT {LEDGER_COLUMNS} FROM wallet_ledger WHERE tenant_id = $1 AND wallet_id = $2 "
         "AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",

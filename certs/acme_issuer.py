@@ -19,39 +19,35 @@ How an issuance goes:
 The library is blocking (`requests`, `time.sleep` while polling): every call
 runs in a worker thread through `asyncio.to_thread`. A cancelled issuance
 leaves its thread running until the deadline; the lock and challenge answers
-are still released. One ACME account per directory: its ECDSA P-256 key is
-sealed in acme_accounts, created once under a transaction-level advisory lock.
+are still released. One ACME account per directory (certs/acme_account.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
-import requests
 from acme import challenges, client, messages
-from acme import errors as acme_errors
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from josepy.b64 import b64encode
-from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
+from certs.acme_account import AcmeAccount, lock_key
+from certs.acme_failures import describe_failure
 from certs.budgets import DEFAULT_BUDGETS, Budgets, registered_domain
 from certs.challenges import HTTP_01, TLS_ALPN_01, ChallengeStore
 from certs.issuer import IssuanceFailed, IssuanceInProgress, IssuedCertificate, OnIssued
 from certs.keys import (
     build_csr,
     generate_private_key,
-    load_private_key_pem,
     normalise_names,
     private_key_pem,
 )
@@ -60,21 +56,10 @@ from kernel.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "billing-edge-gateway"
 DEFAULT_DEADLINE = dt.timedelta(seconds=90)  # one order, from new-order to certificate
 DEFAULT_LOCK_WAIT = dt.timedelta(minutes=3)  # a waiter outlasts one whole order
-NETWORK_TIMEOUT = 30  # seconds per HTTP request to the CA
 # Issuances in flight per process: each holds a pooled connection (its lock) and a thread.
 DEFAULT_MAX_CONCURRENT = 4
-
-
-def _lock_key(text: str) -> int:
-    """A pg_advisory_lock key: the first 8 bytes of SHA-256 as a signed bigint."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
-
-
-def _account_purpose(directory_url: str) -> str:
-    return f"acme_account:{directory_url}"
 
 
 class TLSALPN01Response(challenges.KeyAuthorizationChallengeResponse):
@@ -132,16 +117,20 @@ class AcmeIssuer:
         self._db = db
         self._sealer = sealer
         # requests' `verify` takes a bool or a CA bundle path; the library passes it through.
-        self._verify: bool | str = True if ca_bundle is None else str(ca_bundle)
-        self._contact = contact
         self._challenge_kinds = tuple(challenge_kinds)
         self._budgets = budgets
         self._deadline = deadline
         self._lock_wait = lock_wait
         self._challenges = ChallengeStore()
         self._certificates = CertificateStore()
-        self._account: tuple[JWKEC, str] | None = None
-        self._account_lock = asyncio.Lock()
+        # requests' `verify` takes a bool or a CA bundle path; the library passes it through.
+        self._account = AcmeAccount(
+            directory_url,
+            db=db,
+            sealer=sealer,
+            verify=True if ca_bundle is None else str(ca_bundle),
+            contact=contact,
+        )
         self._slots = asyncio.Semaphore(max_concurrent)
 
     @property
@@ -150,7 +139,7 @@ class AcmeIssuer:
 
     async def account_uri(self) -> str:
         """The URI of this directory's account, registering it first if needed."""
-        _, uri = await self._load_account()
+        _, uri = await self._account.load()
         return uri
 
     async def issue(
@@ -160,7 +149,7 @@ class AcmeIssuer:
         checked = normalise_names(names)
         # Before the name lock: registering needs a connection of its own, and waiters for the
         # lock each hold one; the semaphore keeps issuances from starving the shared pool.
-        account = await self._load_account()
+        account = await self._account.load()
         async with self._slots, self._db.acquire() as connection:
             waiting_since: dt.datetime = await connection.fetchval("SELECT clock_timestamp()")
             async with self._name_locks(connection, checked):
@@ -173,7 +162,7 @@ class AcmeIssuer:
 
     @asynccontextmanager
     async def _name_locks(self, connection: Any, names: list[str]) -> AsyncIterator[None]:
-        keys = sorted({_lock_key(f"gateway:acme_order:{name}") for name in names})
+        keys = sorted({lock_key(f"gateway:acme_order:{name}") for name in names})
         taken: list[int] = []
         wait = self._lock_wait.total_seconds()
         try:
@@ -239,29 +228,8 @@ class AcmeIssuer:
         csr_pem = build_csr(certificate_key, names)
         answered: list[_Pending] = []
         try:
-            acme = await asyncio.to_thread(self._client, account_key, account_uri)
-            try:
-                order = await asyncio.to_thread(acme.new_order, csr_pem)
-            except messages.Error as error:
-                if error.code != "accountDoesNotExist":
-                    raise
-                # The CA forgot the account (a test CA restarted): register the same key again.
-                account_uri = await self._register_again(account_key)
-                acme = await asyncio.to_thread(self._client, account_key, account_uri)
-                order = await asyncio.to_thread(acme.new_order, csr_pem)
-            for authorization in order.authorizations:
-                if authorization.body.status == messages.STATUS_VALID:
-                    continue  # the CA reused an earlier validation
-                pending = self._choose_challenge(authorization, account_key)
-                # Stored before the CA is told: its validator may connect at once, to any replica.
-                await self._challenges.put(
-                    connection,
-                    kind=pending.kind,
-                    name=pending.name,
-                    token=pending.token,
-                    key_authorization=pending.key_authorization,
-                )
-                answered.append(pending)
+            acme, order = await self._new_order(account_key, account_uri, csr_pem)
+            await self._answer(connection, order, account_key, answered)
             for pending in answered:
                 response = _response(pending)
                 await asyncio.to_thread(acme.answer_challenge, pending.body, response)
@@ -271,7 +239,7 @@ class AcmeIssuer:
             await self._record_outcome(connection, order_ids, "error", "the issuance was cancelled")
             raise
         except Exception as error:
-            validation_failed, detail = _describe_failure(error)
+            validation_failed, detail = describe_failure(error)
             await self._record_outcome(
                 connection, order_ids, "invalid" if validation_failed else "error", detail
             )
@@ -287,6 +255,47 @@ class AcmeIssuer:
         if on_issued is not None:
             await on_issued(issued)
         return issued
+
+    async def _new_order(
+        self, account_key: JWKEC, account_uri: str, csr_pem: bytes
+    ) -> tuple[client.ClientV2, messages.OrderResource]:
+        """A client logged in as the account, and a new order for the CSR's names."""
+        acme = await asyncio.to_thread(self._account.client, account_key, account_uri)
+        try:
+            return acme, await asyncio.to_thread(acme.new_order, csr_pem)
+        except messages.Error as error:
+            if error.code != "accountDoesNotExist":
+                raise
+        # The CA forgot the account (a test CA restarted): register the same key again.
+        account_uri = await self._account.register_again(account_key)
+        acme = await asyncio.to_thread(self._account.client, account_key, account_uri)
+        return acme, await asyncio.to_thread(acme.new_order, csr_pem)
+
+    async def _answer(
+        self,
+        connection: Any,
+        order: messages.OrderResource,
+        account_key: JWKEC,
+        answered: list[_Pending],
+    ) -> None:
+        """Store the answer to each pending authorization's challenge, before the CA is told.
+
+        Each stored answer is appended to `answered` at once, so the caller removes every
+        one of them afterwards even when a later authorization fails.
+        """
+        for authorization in order.authorizations:
+            if authorization.body.status == messages.STATUS_VALID:
+                continue  # the CA reused an earlier validation
+            pending = self._choose_challenge(authorization, account_key)
+            # Stored before the CA is told: its validator may connect at once, to any replica.
+            await self._challenges.put(
+                connection,
+                kind=pending.kind,
+                name=pending.name,
+                token=pending.token,
+                key_authorization=pending.key_authorization,
+            )
+            answered.append(pending)
 
     def _choose_challenge(
         self, authorization: messages.AuthorizationResource, account_key: JWKEC
@@ -308,97 +317,6 @@ class AcmeIssuer:
             f"the CA offers none of {', '.join(self._challenge_kinds)}"
             f" (it offers {', '.join(sorted(offered))})",
         )
-
-    def _client(self, account_key: JWKEC, account_uri: str) -> client.ClientV2:
-        """A client logged in as the account (blocking: fetches the directory)."""
-        network = client.ClientNetwork(
-            account_key,
-            alg=ES256,
-            verify_ssl=cast(bool, self._verify),
-            user_agent=USER_AGENT,
-            timeout=NETWORK_TIMEOUT,
-        )
-        network.account = messages.RegistrationResource(
-            body=messages.Registration(), uri=account_uri
-        )
-        return client.ClientV2(client.ClientV2.get_directory(self.directory_url, network), network)
-
-    def _register(self, account_key: JWKEC) -> str:
-        """Register (or find, for a known key) the account; returns its URI. Blocking."""
-        network = client.ClientNetwork(
-            account_key,
-            alg=ES256,
-            verify_ssl=cast(bool, self._verify),
-            user_agent=USER_AGENT,
-            timeout=NETWORK_TIMEOUT,
-        )
-        acme = client.ClientV2(client.ClientV2.get_directory(self.directory_url, network), network)
-        registration = messages.NewRegistration.from_data(
-            email=self._contact, terms_of_service_agreed=True
-        )
-        try:
-            return str(acme.new_account(registration).uri)
-        except acme_errors.ConflictError as existing:
-            return str(existing.location)
-
-    async def _load_account(self) -> tuple[JWKEC, str]:
-        """This directory's account key and URI: cached, stored, or registered now (once)."""
-        async with self._account_lock:
-            if self._account is not None:
-                return self._account
-            async with self._db.acquire() as connection, connection.transaction():
-                # Serialises concurrent creators across replicas; released at commit.
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock($1)",
-                    _lock_key(f"gateway:acme_account:{self.directory_url}"),
-                )
-                row = await connection.fetchrow(
-                    "SELECT account_uri, key_sealed FROM acme_accounts WHERE directory_url = $1",
-                    self.directory_url,
-                )
-                purpose = _account_purpose(self.directory_url)
-                if row is not None and row["account_uri"]:
-                    key_pem = self._sealer.open(bytes(row["key_sealed"]), purpose)
-                    account_key = JWKEC(key=load_private_key_pem(key_pem))
-                    self._account = (account_key, str(row["account_uri"]))
-                    return self._account
-                private_key = generate_private_key()
-                account_key = JWKEC(key=private_key)
-                uri = await self._call_ca(self._register, account_key)
-                await connection.execute(
-                    """
-                    INSERT INTO acme_accounts (directory_url, account_uri, key_sealed, contact)
-                    VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (directory_url) DO UPDATE
-                        SET account_uri = EXCLUDED.account_uri,
-                            key_sealed = EXCLUDED.key_sealed,
-                            contact = EXCLUDED.contact
-                    """,
-                    self.directory_url,
-                    uri,
-                    self._sealer.seal(private_key_pem(private_key), purpose),
-                    self._contact,
-                )
-                self._account = (account_key, uri)
-                return self._account
-
-    async def _register_again(self, account_key: JWKEC) -> str:
-        uri = await self._call_ca(self._register, account_key)
-        async with self._account_lock:
-            await self._db.execute(
-                "UPDATE acme_accounts SET account_uri = $2 WHERE directory_url = $1",
-                self.directory_url,
-                uri,
-            )
-            self._account = (account_key, uri)
-        return str(uri)
-
-    async def _call_ca(self, function: Any, *arguments: Any) -> Any:
-        try:
-            return await asyncio.to_thread(function, *arguments)
-        except Exception as error:
-            _, detail = _describe_failure(error)
-            raise IssuanceFailed([], f"the ACME account could not be set up: {detail}") from error
 
     async def _record_pending(self, connection: Any, names: list[str]) -> list[int]:
         rows = await connection.fetch(
@@ -438,41 +356,6 @@ def _response(pending: _Pending) -> challenges.KeyAuthorizationChallengeResponse
     if pending.kind == HTTP_01:
         return challenges.HTTP01Response(key_authorization=pending.key_authorization)
     return TLSALPN01Response(key_authorization=pending.key_authorization)
-
-
-def _describe_failure(error: BaseException) -> tuple[bool, str]:
-    """(whether a challenge failed validation, a readable detail with the CA's problem)."""
-    if isinstance(error, acme_errors.ValidationError):
-        details = []
-        for authorization in error.failed_authzrs:
-            name = authorization.body.identifier.value
-            for body in authorization.body.challenges:
-                if body.error is not None:
-                    details.append(f"{name}: {_problem(body.error)}")
-        return True, "; ".join(details) or "a challenge failed validation"
-    if isinstance(error, acme_errors.IssuanceError):
-        return False, f"the CA refused to issue: {_problem(error.error)}"
-    if isinstance(error, acme_errors.TimeoutError):
-        return False, "the CA did not finish the order before the deadline"
-    if isinstance(error, messages.Error):
-        return False, f"the CA answered with an error: {_problem(error)}"
-    if isinstance(error, requests.RequestException):
-        return False, f"the CA could not be reached: {error}"
-    if isinstance(error, IssuanceFailed):
-        return error.validation_failed, error.reason
-    return False, f"{type(error).__name__}: {error}"
-
-
-def _problem(problem: messages.Error) -> str:
-    """An RFC 7807 problem document in one line: its type, detail and sub-problems."""
-    parts = [str(problem.typ or "about:blank")]
-    if problem.detail:
-        parts.append(str(problem.detail))
-    text = " :: ".join(parts)
-    subproblems = getattr(problem, "subproblems", None) or ()
-    if subproblems:
-        text += " (" + "; ".join(str(sub) for sub in subproblems) + ")"
-    return text
 
 
 def _issued(names: list[str], fullchain_pem: str, key_pem: bytes) -> IssuedCertificate:

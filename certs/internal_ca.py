@@ -53,6 +53,18 @@ ROOT_PURPOSE = "internal_ca:root"
 ROOT_VALIDITY = timedelta(days=730)
 # Three months, as a public CA's leaves.
 LEAF_VALIDITY = timedelta(days=90)
+# A TLS server leaf signs handshakes (ECDSA) and does nothing else (RFC 5280 4.2.1.3).
+LEAF_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 # Backdating absorbs clock skew between the gateway and its clients.
 BACKDATE = timedelta(minutes=5)
 # pg_advisory_xact_lock key: the first 8 bytes of sha256("gateway:internal_ca") as a signed bigint.
@@ -270,20 +282,7 @@ class InternalCA:
                 critical=not subject,  # RFC 5280 4.2.1.6: critical when the subject is empty
             )
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(LEAF_KEY_USAGE, critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False

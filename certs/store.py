@@ -13,6 +13,7 @@ host index does) unless the caller already knows the tenant.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ from kernel.ids import new_id
 from kernel.sealing import Sealer, SealingError
 
 ISSUERS = ("acme", "internal")
+# A name written in a transaction that began this long before the last look is still caught.
+CHANGE_MARGIN = "10 minutes"
 _SUMMARY_COLUMNS = (
     "id, tenant_id, domain_id, names, issuer, issuer_detail, serial, not_before, not_after"
 )
@@ -47,6 +50,19 @@ class CertificateSummary:
     serial: str
     not_before: datetime
     not_after: datetime
+
+
+@dataclass(frozen=True)
+class CertificateChanges:
+    """What changed in the certificates table since a look at `since` (see `changes_since`).
+
+    `checked_at` is the next look's `since`; `total` counts every row now, so a
+    caller seeing it shrink knows certificates were deleted.
+    """
+
+    checked_at: datetime
+    total: int
+    names: list[str]
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,41 @@ class CertificateStore:
         return StoredCertificate(
             **_summary_fields(row), chain_pem=row["chain_pem"], key_pem=key_pem
         )
+
+    async def changes_since(self, db: Db, since: datetime | None) -> CertificateChanges:
+        """Names of certificates written since `since` (none when it is None), by the database's
+        clock, with a margin for transactions that began before the last look."""
+        row = await db.fetchrow(
+            f"""
+            SELECT clock_timestamp() AS checked_at,
+                   (SELECT count(*) FROM certificates) AS total,
+                   ARRAY(SELECT DISTINCT unnest(names) FROM certificates
+                         WHERE $1::timestamptz IS NOT NULL
+                           AND created_at > $1::timestamptz - interval '{CHANGE_MARGIN}'
+                   ) AS names
+            """,
+            since,
+        )
+        assert row is not None
+        return CertificateChanges(
+            checked_at=row["checked_at"], total=row["total"], names=list(row["names"])
+        )
+
+    async def newest_of_domains(
+        self, db: Db, *, tenant_id: int, domain_ids: Sequence[str]
+    ) -> dict[str, CertificateSummary]:
+        """The newest certificate of each of the tenant's `domain_ids` that has one, by its id."""
+        rows = await db.fetch(
+            f"""
+            SELECT DISTINCT ON (domain_id) {_SUMMARY_COLUMNS}
+            FROM certificates
+            WHERE tenant_id = $1 AND domain_id = ANY($2::text[])
+            ORDER BY domain_id, not_after DESC, created_at DESC
+            """,
+            tenant_id,
+            list(domain_ids),
+        )
+        return {row["domain_id"]: CertificateSummary(**_summary_fields(row)) for row in rows}
 
     async def due_for_renewal(
         self, db: Db, *, before: datetime, limit: int = 1000

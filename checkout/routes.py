@@ -17,14 +17,10 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from billing.checkout_completion import (
-    CheckoutOutcome,
-    complete_checkout,
-    save_billing_information,
-    start_checkout_card_setup,
-    success_redirect,
-)
+from billing.checkout_billing_info import save_billing_information
+from billing.checkout_completion import complete_checkout, start_checkout_card_setup
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
+from billing.checkout_settlement import CheckoutOutcome, success_redirect
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.formatting import format_day, format_money, format_rate
@@ -33,6 +29,7 @@ from gateway import keys
 from gateway.branding import brand_context
 from gateway.errors import NotFound
 from gateway.tenants.models import Tenant
+from gateway.tenants.registry import stripe_publishable_key
 from web.assets import BILLING_FORM_SCRIPT
 from web.billing_form import (
     billing_changes,
@@ -201,8 +198,8 @@ async def _render_page(
             "checkout/closed.html", request, context, status=status
         )
     else:
-        publishable_key = await request.config_dict[keys.POOL].fetchval(
-            "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant.id
+        publishable_key = await stripe_publishable_key(
+            request.config_dict[keys.POOL], tenant_id=tenant.id
         )
         if publishable_key is None:
             raise PaymentsUnavailable()

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
 
 from gateway import keys
 from gateway.errors import NotFound
-from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
+from gateway.tenants.registry import tenant_icon
+from kernel.colors import contrast_color
+from kernel.db import Db
 
 ICON_PATH = "/brand/icon"
 # The icon URL carries its ETag (`?v=`), so a changed icon is a new URL: cache forever.
@@ -97,16 +98,13 @@ class IconCache:
 icon_cache = IconCache()
 
 
-async def load_icon(pool: asyncpg.Pool[Any], tenant_id: int) -> StoredIcon | None:
+async def load_icon(db: Db, tenant_id: int) -> StoredIcon | None:
     """The tenant's icon as stored now, or None when it has none."""
-    row = await pool.fetchrow(
-        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
-    )
-    if row is None or row["icon"] is None:
+    icon = await tenant_icon(db, tenant_id=tenant_id)
+    if icon is None:
         return None
-    icon: bytes = row["icon"]
-    tag = (row["icon_etag"] or hashlib.sha256(icon).hexdigest()).strip('"')
-    return StoredIcon(data=icon, content_type=row["icon_type"], tag=tag)
+    tag = (icon.etag or hashlib.sha256(icon.data).hexdigest()).strip('"')
+    return StoredIcon(data=icon.data, content_type=icon.content_type, tag=tag)
 
 
 def _icon_headers(request: web.Request, tag: str) -> dict[str, str]:

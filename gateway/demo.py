@@ -220,7 +220,9 @@ def _sorted(found: list[DemoCustomer]) -> list[DemoCustomer]:
 
 
 async def _seed_customer(connection: Db, tenant: Tenant, plan: _CustomerPlan) -> DemoCustomer:
-    customer = await customers.create_customer(connection, tenant_id=tenant.id, data=plan.data)
+    customer = await customers.create_customer(
+        connection, tenant_id=tenant.id, default_currency=tenant.default_currency, data=plan.data
+    )
     brand, last4, exp_month, exp_year = plan.card
     await payment_methods.add_card(
         connection,
@@ -468,7 +470,10 @@ async def demo_checkout(pool: Any, settings: Settings, info: DemoInfo) -> DemoCh
     )
     if row is None:
         session = await create_checkout_session(
-            pool, tenant_id=info.tenant.id, data=demo_checkout_data(settings)
+            pool,
+            tenant_id=info.tenant.id,
+            default_currency=info.tenant.default_currency,
+            data=demo_checkout_data(settings),
         )
         session_id, trial_days = session.id, session.trial_days
     else:

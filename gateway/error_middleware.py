@@ -45,13 +45,21 @@ class Problem:
     title: str
     detail: str
     errors: Mapping[str, str] = field(default_factory=dict)
+    codes: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     slug: str = ""
 
     @property
     def type_uri(self) -> str:
-        slug = self.slug or self.title.lower().replace(" ", "-")
-        return PROBLEM_TYPE_BASE + slug
+        return PROBLEM_TYPE_BASE + self.type_slug
+
+    @property
+    def type_slug(self) -> str:
+        return self.slug or self.title.lower().replace(" ", "-")
+
+    def code(self, name: str) -> str:
+        """The machine code of field `name`'s error: its own, else `invalid` (422) or the type."""
+        return self.codes.get(name, "invalid" if self.status == 422 else self.type_slug)
 
 
 @web.middleware
@@ -132,6 +140,7 @@ def describe_error(error: Exception) -> Problem:
             title=error.title,
             detail=error.detail,
             errors=error.errors,
+            codes=error.codes,
             headers=headers,
         )
     if isinstance(error, DomainError):
@@ -155,7 +164,12 @@ def _from_domain_error(error: DomainError) -> Problem:
     elif retry_after is not None:
         headers["Retry-After"] = str(math.ceil(retry_after))
     return Problem(
-        status=status, title=title, detail=detail, errors=error.field_errors, headers=headers
+        status=status,
+        title=title,
+        detail=detail,
+        errors=error.field_errors,
+        codes=error.field_codes,
+        headers=headers,
     )
 
 
@@ -215,7 +229,10 @@ def _problem_document(request: web.Request, problem: Problem, error_id: str) -> 
         "detail": problem.detail,
         "instance": request.path,
         "error_id": error_id,
-        "errors": [{"field": name, "message": message} for name, message in problem.errors.items()],
+        "errors": [
+            {"field": name, "code": problem.code(name), "message": message}
+            for name, message in problem.errors.items()
+        ],
     }
     # Bytes, not text: JSON media types take no charset parameter (RFC 8259 11).
     return web.Response(

@@ -15,9 +15,17 @@ class GatewayError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str, *, errors: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Mapping[str, str] | None = None,
+        codes: Mapping[str, str] | None = None,
+    ) -> None:
         self.detail = detail
         self.errors = dict(errors or {})
+        # A stable machine code per field of `errors` (`required`, `invalid_email`...), where known.
+        self.codes = dict(codes or {})
         super().__init__(detail)
 
 

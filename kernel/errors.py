@@ -49,6 +49,11 @@ class DomainError(Exception):
         return {}
 
     @property
+    def field_codes(self) -> Mapping[str, str]:
+        """A stable machine code per field of `field_errors` (`required`, `invalid_email`...)."""
+        return {}
+
+    @property
     def retry_after(self) -> datetime | float | None:
         """When trying again may succeed: a UTC time, seconds from now, or None."""
         return None

@@ -9,8 +9,11 @@ from aiohttp import web
 
 from billing.errors import NotFound
 from billing.invoices import Invoice, get_invoice, list_invoices
-from billing.pdf import invoice_pdf
+from billing.pdf import Seller, invoice_pdf
 from gateway import keys
+from gateway.tenants.models import Tenant
+from gateway.tenants.registry import tenant_icon
+from kernel.db import Db
 from portal.access import Visit, portal_page
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
 from web.i18n import translator
@@ -101,17 +104,30 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
     return aiohttp_jinja2.render_template("portal/invoice.html", request, context)
 
 
+async def invoice_seller(db: Db, tenant: Tenant) -> Seller:
+    """The tenant as its invoices print it: name, brand colour and icon."""
+    icon = await tenant_icon(db, tenant_id=tenant.id)
+    return Seller(
+        name=tenant.name,
+        brand_color=tenant.brand_color,
+        icon=icon.data if icon else None,
+        icon_type=icon.content_type if icon else None,
+    )
+
+
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}/pdf")
 @portal_page
 async def invoice_download(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The invoice as a PDF attachment named after its number."""
     invoice = await customer_invoice(request, visit)
+    pool = request.config_dict[keys.POOL]
     document = await invoice_pdf(
-        request.config_dict[keys.POOL],
+        pool,
         tenant_id=visit.tenant.id,
         invoice=invoice,
         customer=visit.customer,
         catalogue=translator,
+        seller=lambda: invoice_seller(pool, visit.tenant),
     )
     filename = _UNSAFE_FILENAME.sub("-", invoice.number or invoice.id).strip("-") or invoice.id
     return web.Response(

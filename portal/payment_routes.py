@@ -26,12 +26,18 @@ from billing.payment_methods_service import (
 from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
-from billing.topups import AmountRefused, TopupOutcome, buy_credits, complete_topup, new_nonce
+from billing.topup_policy import AmountRefused
+from billing.topup_settlement import TopupOutcome
+from billing.topups import buy_credits, complete_topup, new_nonce
 from billing.wallets import Wallet, get_wallet
 from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import stripe_secret_key, stripe_webhook_secret
+from gateway.tenants.registry import (
+    stripe_publishable_key,
+    stripe_secret_key,
+    stripe_webhook_secret,
+)
 from portal.access import Visit, portal_page
 from web.amounts import parse_amount
 from web.csrf import FIELD_NAME, verify_csrf_token
@@ -75,7 +81,8 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
         removed = await remove_card(
             request.config_dict[keys.POOL],
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            allow_no_payment_method=tenant.portal.allow_no_payment_method,
             customer_id=customer.id,
             payment_method_id=request.match_info["payment_method_id"],
         )
@@ -96,8 +103,8 @@ async def delete_payment_method(request: web.Request, visit: Visit) -> web.Strea
 @portal_page
 async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The page where Stripe.js collects a new card and confirms a SetupIntent."""
-    publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
+    publishable_key = await stripe_publishable_key(
+        request.config_dict[keys.POOL], tenant_id=visit.tenant.id
     )
     if publishable_key is None:
         raise PaymentsUnavailable()
@@ -187,8 +194,8 @@ async def _topup_page(
     status: int = 200,
 ) -> web.Response:
     settings = visit.tenant.wallet
-    publishable_key = await request.config_dict[keys.POOL].fetchval(
-        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", visit.tenant.id
+    publishable_key = await stripe_publishable_key(
+        request.config_dict[keys.POOL], tenant_id=visit.tenant.id
     )
     context = {
         **visit.context(request),
@@ -288,7 +295,8 @@ async def topup(request: web.Request, visit: Visit) -> web.Response:
         outcome = await buy_credits(
             request.config_dict[keys.POOL],
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            policy=tenant.wallet,
             customer_id=customer.id,
             wallet_id=wallet.id,
             amount=parse_amount(typed, wallet.currency, i18n=visit.i18n),
@@ -324,7 +332,7 @@ async def topup_complete(request: web.Request, visit: Visit) -> web.Response:
     outcome = await complete_topup(
         request.config_dict[keys.POOL],
         payments,
-        tenant=tenant,
+        tenant_id=tenant.id,
         customer_id=customer.id,
         wallet_id=wallet.id,
         nonce=str(form.get("nonce", "")),

@@ -12,7 +12,8 @@ from billing.customers import Customer
 from billing.formatting import country_names, format_day, format_money
 from billing.invoices import Invoice
 from billing.payment_methods import PaymentMethod
-from billing.subscriptions import Subscription, SubscriptionItem, upcoming_invoice_lines
+from billing.subscription_items import SubscriptionItem
+from billing.subscriptions import Subscription, upcoming_invoice_lines
 from billing.wallets import Wallet
 from portal.access import Visit
 from web import labels

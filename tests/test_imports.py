@@ -40,18 +40,24 @@ def test_module_imports_on_its_own(module: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def imports_of_file(path: Path) -> list[str]:
+    """Every module the file at `path` imports; `from m import n` gives m and m.n."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return names
+
+
 def imports_of(package: str) -> list[tuple[str, str]]:
-    """(file, imported module) for every import in `package`; `from m import n` gives m and m.n."""
-    found = []
-    for path in sorted((ROOT / package).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            found += [(str(path.relative_to(ROOT)), name) for name in names]
-    return found
+    """(file, imported module) for every import in `package`."""
+    return [
+        (str(path.relative_to(ROOT)), name)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in imports_of_file(path)
+    ]
 
 
 def within(name: str, packages: tuple[str, ...]) -> bool:
@@ -90,4 +96,94 @@ SURFACES = {
 def test_surfaces_import_the_shared_web_layer_not_each_other(package: str) -> None:
     forbidden = SURFACES[package]
     offenders = [f"{path}: {name}" for path, name in imports_of(package) if within(name, forbidden)]
+    assert offenders == []
+
+
+# DESIGN.md, "Packages and layers": the domain packages know no surface, no edge and no
+# composition root, and billing and certs do not know each other.
+DOMAIN = {
+    "billing": ("gateway", "web", "portal", "checkout", "certs", "aiohttp"),
+    "certs": ("gateway", "web", "portal", "checkout", "billing", "aiohttp"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(DOMAIN))
+def test_billing_and_certs_import_only_the_kernel_and_themselves(package: str) -> None:
+    forbidden = DOMAIN[package]
+    offenders = [f"{path}: {name}" for path, name in imports_of(package) if within(name, forbidden)]
+    assert offenders == []
+
+
+# What the tenants layer may use from outside itself and the kernel: certs' issuing interface
+# and certificate store (the domain lifecycle issues, renews and shows certificates), the
+# settings value, and the host-name and address rules that the edge shares. Never billing,
+# nor the insides of certs' issuers (ACME, the internal CA) or challenges.
+TENANTS_MAY_IMPORT = (
+    "certs.budgets",
+    "certs.errors",
+    "certs.issuance",
+    "certs.issuer",
+    "certs.renewal",
+    "certs.store",
+    "gateway.hostnames",
+    "gateway.public_addresses",
+    "gateway.settings",
+)
+
+
+def test_the_tenants_layer_imports_only_what_it_needs_from_outside() -> None:
+    product = ("gateway", "certs", "billing", "web", "portal", "checkout")
+    offenders = [
+        f"{path}: {name}"
+        for path, name in imports_of("gateway/tenants")
+        if within(name, product) and not within(name, ("gateway.tenants", *TENANTS_MAY_IMPORT))
+        # `from certs.issuer import Issuer` also yields certs.issuer.Issuer: allowed above.
+    ]
+    assert offenders == []
+
+
+def sql_calls(path: Path) -> list[str]:
+    """`.fetch(`, `.fetchrow(`, `.fetchval(` and `.execute(` calls in the file at `path`."""
+    queries = ("fetch", "fetchrow", "fetchval", "execute", "executemany")
+    return [
+        f"{path.relative_to(ROOT)}:{node.lineno}: .{node.func.attr}("
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in queries
+    ]
+
+
+def test_tls_serving_runs_no_sql() -> None:
+    """DESIGN.md: TLS asks the tenants layer which names may be served; it runs no query."""
+    offenders = [
+        f"{path}: {name}" for path, name in imports_of("gateway/tls") if within(name, ("asyncpg",))
+    ]
+    offenders += [
+        call for path in sorted((ROOT / "gateway/tls").rglob("*.py")) for call in sql_calls(path)
+    ]
+    assert offenders == []
+
+
+def handler_modules() -> list[Path]:
+    """Modules of the page surfaces that serve HTTP (they import aiohttp)."""
+    return [
+        path
+        for package in ("portal", "checkout", "gateway/dashboard")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if any(within(name, ("aiohttp",)) for name in imports_of_file(path))
+    ]
+
+
+def test_page_handlers_run_no_sql() -> None:
+    """Handlers call the domain services; the services own the queries."""
+    handlers = handler_modules()
+    assert handlers, "no handler module found: the rule would hold for nothing"
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in handlers
+        for name in imports_of_file(path)
+        if within(name, ("asyncpg",))
+    ]
+    offenders += [call for path in handlers for call in sql_calls(path)]
     assert offenders == []

@@ -1,38 +1,47 @@
-"""JSON Schema fragments and links shared by the billing resources of the tenant API."""
+"""Types shared by the tenant API's models (timestamps, money, ids) and the tenant's base URL."""
 
 from __future__ import annotations
 
-from gateway.api.framework import ApiContext, JsonSchema
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from gateway.api.framework import ApiContext
 from gateway.tenants.domains import active_domain
 
-TIMESTAMP: JsonSchema = {"type": "string", "format": "date-time"}
-OPTIONAL_TIMESTAMP: JsonSchema = {"type": ["string", "null"], "format": "date-time"}
-CURRENCY: JsonSchema = {
-    "type": "string",
-    "pattern": "^[A-Z]{3}$",
-    "description": "ISO 4217 currency code.",
-}
-CURRENCY_INPUT: JsonSchema = {
-    "type": "string",
-    "minLength": 3,
-    "maxLength": 3,
-    "description": "ISO 4217 currency code, such as EUR.",
-}
-AMOUNT: JsonSchema = {
-    "type": "integer",
-    "description": "Amount in the currency's minor unit (cents for EUR, yen for JPY).",
-}
-METADATA: JsonSchema = {
-    "type": "object",
-    "maxProperties": 50,
-    "additionalProperties": {"type": "string", "maxLength": 500},
-    "description": "Your own string labels; at most 50 keys.",
-}
-OPTIONAL_STRING: JsonSchema = {"type": ["string", "null"]}
+
+class Resource(BaseModel):
+    """Base of response models: exactly the declared fields, each always present."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
-def id_schema(prefix: str) -> JsonSchema:
-    return {"type": "string", "pattern": f"^{prefix}_"}
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+_DATE_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+Timestamp = Annotated[
+    datetime, PlainSerializer(_iso, return_type=str, when_used="json"), WithJsonSchema(_DATE_TIME)
+]
+Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", description="ISO 4217 currency code.")]
+# Only the shape here: whether the currency is supported is checked with the other
+# currency rules (items that must agree, the customer's currency) in billing.
+CurrencyInput = Annotated[
+    str, Field(min_length=3, max_length=3, description="ISO 4217 currency code, such as EUR.")
+]
+Amount = Annotated[
+    int, Field(description="Amount in the currency's minor unit (cents for EUR, yen for JPY).")
+]
+CustomerId = Annotated[str, Field(pattern="^cus_")]
+SubscriptionId = Annotated[str, Field(pattern="^sub_")]
+InvoiceId = Annotated[str, Field(pattern="^in_")]
+PaymentMethodId = Annotated[str, Field(pattern="^pm_")]
+WalletId = Annotated[str, Field(pattern="^wal_")]
+CheckoutSessionId = Annotated[str, Field(pattern="^cs_")]
+DomainId = Annotated[str, Field(pattern="^dom_")]
+Labels = dict[str, str]
 
 
 async def tenant_base_url(context: ApiContext) -> str:

@@ -2,198 +2,158 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlencode
 
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
 from billing import customers, payment_methods, portal_sessions
-from billing.customers import SUPPORTED_LANGUAGES, Customer
-from billing.payment_methods import PaymentMethod
+from billing.fields import (
+    AddressInput,
+    Email,
+    Language,
+    Metadata,
+    Name,
+    Request,
+    VatNumber,
+    optional,
+    vat_fits_country,
+)
 from gateway.api.billing_fields import (
-    CURRENCY,
-    CURRENCY_INPUT,
-    METADATA,
-    OPTIONAL_STRING,
-    OPTIONAL_TIMESTAMP,
-    TIMESTAMP,
-    id_schema,
+    Currency,
+    CurrencyInput,
+    CustomerId,
+    PaymentMethodId,
+    Resource,
+    Timestamp,
     tenant_base_url,
 )
-from gateway.api.framework import ApiContext, ApiRoutes, Page, QueryParam, list_schema
+from gateway.api.framework import ApiContext, ApiRoutes, Page
+from gateway.api.query import QueryParam
 
 routes = ApiRoutes()
 TAG = "customers"
 
-ADDRESS = routes.schema(
-    "Address",
-    {
-        "type": "object",
-        "required": ["line1", "line2", "city", "postal_code", "state", "country"],
-        "properties": {
-            "line1": OPTIONAL_STRING,
-            "line2": OPTIONAL_STRING,
-            "city": OPTIONAL_STRING,
-            "postal_code": OPTIONAL_STRING,
-            "state": OPTIONAL_STRING,
-            "country": {
-                "type": ["string", "null"],
-                "description": "ISO 3166-1 alpha-2 code, such as FR.",
-            },
-        },
-    },
-)
-ADDRESS_INPUT = routes.schema(
-    "AddressInput",
-    {
-        "type": ["object", "null"],
-        "additionalProperties": False,
-        "description": "Sub-fields left out keep their value; null clears one.",
-        "properties": {
-            "line1": {"type": ["string", "null"], "maxLength": 200},
-            "line2": {"type": ["string", "null"], "maxLength": 200},
-            "city": {"type": ["string", "null"], "maxLength": 100},
-            "postal_code": {"type": ["string", "null"], "maxLength": 20},
-            "state": {"type": ["string", "null"], "maxLength": 100},
-            "country": {"type": ["string", "null"], "maxLength": 2},
-        },
-    },
-)
-CUSTOMER = routes.schema(
-    "Customer",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "name",
-            "email",
-            "address",
-            "vat_number",
-            "language",
-            "currency",
-            "metadata",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "id": id_schema("cus"),
-            "object": {"const": "customer"},
-            "name": {"type": "string"},
-            "email": OPTIONAL_STRING,
-            "address": ADDRESS,
-            "vat_number": OPTIONAL_STRING,
-            "language": {"type": "string"},
-            "currency": CURRENCY,
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-        },
-    },
-)
-BILLING_INFO_PROPERTIES = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-    "email": {"type": ["string", "null"], "maxLength": 254},
-    "address": ADDRESS_INPUT,
-    "vat_number": {
-        "type": ["string", "null"],
-        "maxLength": 40,
-        "description": "Checked against the format of address.country; needs a country.",
-    },
-    "language": {"enum": list(SUPPORTED_LANGUAGES)},
-}
-CUSTOMER_CREATE = routes.schema(
-    "CustomerCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name"],
-        "properties": {
-            **BILLING_INFO_PROPERTIES,
-            "currency": {**CURRENCY_INPUT, "description": "Defaults to your default currency."},
-            "metadata": METADATA,
-        },
-    },
-)
-CUSTOMER_UPDATE = routes.schema(
-    "CustomerBillingInfoUpdate",
-    {"type": "object", "additionalProperties": False, "properties": BILLING_INFO_PROPERTIES},
-)
-PAYMENT_METHOD = routes.schema(
-    "PaymentMethod",
-    {
-        "type": "object",
-        "required": ["id", "object", "customer", "type", "card", "is_default", "created_at"],
-        "properties": {
-            "id": id_schema("pm"),
-            "object": {"const": "payment_method"},
-            "customer": id_schema("cus"),
-            "type": {"const": "card"},
-            "card": {
-                "type": "object",
-                "required": ["brand", "last4", "exp_month", "exp_year"],
-                "properties": {
-                    "brand": {"type": "string"},
-                    "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
-                    "exp_month": {"type": "integer", "minimum": 1, "maximum": 12},
-                    "exp_year": {"type": "integer"},
-                },
-            },
-            "is_default": {"type": "boolean"},
-            "created_at": TIMESTAMP,
-        },
-    },
-)
-PORTAL_LINK = routes.schema(
-    "PortalLink",
-    {
-        "type": "object",
-        "required": ["object", "customer", "url"],
-        "properties": {
-            "object": {"const": "portal_link"},
-            "customer": id_schema("cus"),
-            "url": {"type": "string", "format": "uri"},
-        },
-    },
-)
+
+class Address(Resource):
+    line1: str | None
+    line2: str | None
+    city: str | None
+    postal_code: str | None
+    state: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code, such as FR.")
 
 
-def customer_json(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "object": "customer",
-        "name": customer.name,
-        "email": customer.email,
-        "address": {
-            "line1": customer.address_line1,
-            "line2": customer.address_line2,
-            "city": customer.city,
-            "postal_code": customer.postal_code,
-            "state": customer.state,
-            "country": customer.country,
-        },
-        "vat_number": customer.vat_number,
-        "language": customer.language,
-        "currency": customer.currency,
-        "metadata": customer.metadata,
-        "created_at": customer.created_at,
-        "updated_at": customer.updated_at,
-    }
+class Customer(Resource):
+    """A customer of yours and its billing information."""
+
+    id: CustomerId
+    object: Literal["customer"] = "customer"
+    name: str
+    email: str | None
+    address: Address
+    vat_number: str | None
+    language: str
+    currency: Currency
+    metadata: dict[str, str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, customer: customers.Customer) -> Customer:
+        address = Address(
+            line1=customer.address_line1,
+            line2=customer.address_line2,
+            city=customer.city,
+            postal_code=customer.postal_code,
+            state=customer.state,
+            country=customer.country,
+        )
+        copied = {
+            name: getattr(customer, name)
+            for name in cls.model_fields
+            if name not in ("object", "address")
+        }
+        return cls(**copied, address=address)
 
 
-def payment_method_json(method: PaymentMethod) -> dict[str, Any]:
-    return {
-        "id": method.id,
-        "object": "payment_method",
-        "customer": method.customer_id,
-        "type": "card",
-        "card": {
-            "brand": method.brand,
-            "last4": method.last4,
-            "exp_month": method.exp_month,
-            "exp_year": method.exp_year,
-        },
-        "is_default": method.is_default,
-        "created_at": method.created_at,
-    }
+class CustomerBillingInfoUpdate(Request):
+    """Billing fields to change; fields left out keep their value."""
+
+    name: Name = optional()
+    email: Email | None = None
+    address: AddressInput | None = None
+    vat_number: VatNumber | None = None
+    language: Language = optional()
+
+    # A new customer's VAT number needs a country; a change is checked against the
+    # country sent with it, else by the service against the stored one.
+    country_required: ClassVar[bool] = False
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_fits_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "address" in info.data:  # else the address itself is wrong and says so
+            vat_fits_country(value, info.data["address"], country_required=cls.country_required)
+        return value
+
+
+class CustomerCreate(CustomerBillingInfoUpdate):
+    """A new customer; only the name is required."""
+
+    country_required: ClassVar[bool] = True
+
+    name: Name
+    currency: CurrencyInput = optional(description="Defaults to your default currency.")
+    metadata: Metadata | None = None
+
+
+class Card(Resource):
+    brand: str
+    last4: Annotated[str, Field(pattern="^[0-9]{4}$")]
+    exp_month: Annotated[int, Field(ge=1, le=12)]
+    exp_year: int
+
+
+class PaymentMethod(Resource):
+    """A saved card (the number itself stays with Stripe)."""
+
+    id: PaymentMethodId
+    object: Literal["payment_method"] = "payment_method"
+    customer: CustomerId
+    type: Literal["card"] = "card"
+    card: Card
+    is_default: bool
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, method: payment_methods.PaymentMethod) -> PaymentMethod:
+        card = Card(
+            brand=method.brand,
+            last4=method.last4,
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+        )
+        return cls(
+            id=method.id,
+            customer=method.customer_id,
+            card=card,
+            is_default=method.is_default,
+            created_at=method.created_at,
+        )
+
+
+class PaymentMethodList(Resource):
+    object: Literal["list"] = "list"
+    data: list[PaymentMethod]
+    has_more: bool = False
+    next_cursor: str | None = None
+
+
+class PortalLink(Resource):
+    object: Literal["portal_link"] = "portal_link"
+    customer: CustomerId
+    url: Annotated[str, Field(json_schema_extra={"format": "uri"})]
 
 
 @routes.operation(
@@ -201,15 +161,18 @@ def payment_method_json(method: PaymentMethod) -> dict[str, Any]:
     "/customers",
     summary="Create a customer",
     tag=TAG,
-    request=CUSTOMER_CREATE,
-    response=CUSTOMER,
+    request=CustomerCreate,
+    response=Customer,
     status=201,
 )
-async def create_customer(context: ApiContext) -> dict[str, Any]:
+async def create_customer(context: ApiContext) -> Customer:
     customer = await customers.create_customer(
-        context.pool, tenant_id=context.tenant.id, data=context.body
+        context.pool,
+        tenant_id=context.tenant.id,
+        default_currency=context.tenant.default_currency,
+        data=context.body,
     )
-    return customer_json(customer)
+    return Customer.of(customer)
 
 
 @routes.operation(
@@ -217,7 +180,7 @@ async def create_customer(context: ApiContext) -> dict[str, Any]:
     "/customers",
     summary="List customers, newest first",
     tag=TAG,
-    response=CUSTOMER,
+    response=Customer,
     paginated=True,
     query=[QueryParam("email", {"type": "string", "maxLength": 254}, "Exact e-mail address.")],
 )
@@ -229,15 +192,15 @@ async def list_customers(context: ApiContext) -> Page:
         starting_after=context.starting_after,
         email=context.query.get("email"),
     )
-    return Page([customer_json(c) for c in found], has_more=has_more)
+    return Page([Customer.of(c) for c in found], has_more=has_more)
 
 
-@routes.operation("GET", "/customers/{id}", summary="Read a customer", tag=TAG, response=CUSTOMER)
-async def get_customer(context: ApiContext) -> dict[str, Any]:
+@routes.operation("GET", "/customers/{id}", summary="Read a customer", tag=TAG, response=Customer)
+async def get_customer(context: ApiContext) -> Customer:
     customer = await customers.get_customer(
         context.pool, tenant_id=context.tenant.id, customer_id=context.path("id")
     )
-    return customer_json(customer)
+    return Customer.of(customer)
 
 
 @routes.operation(
@@ -245,17 +208,17 @@ async def get_customer(context: ApiContext) -> dict[str, Any]:
     "/customers/{id}",
     summary="Change a customer's billing information",
     tag=TAG,
-    request=CUSTOMER_UPDATE,
-    response=CUSTOMER,
+    request=CustomerBillingInfoUpdate,
+    response=Customer,
 )
-async def update_customer(context: ApiContext) -> dict[str, Any]:
+async def update_customer(context: ApiContext) -> Customer:
     customer = await customers.update_billing_info(
         context.pool,
         tenant_id=context.tenant.id,
         customer_id=context.path("id"),
         changes=context.body,
     )
-    return customer_json(customer)
+    return Customer.of(customer)
 
 
 @routes.operation(
@@ -263,18 +226,13 @@ async def update_customer(context: ApiContext) -> dict[str, Any]:
     "/customers/{id}/payment_methods",
     summary="List a customer's saved payment methods, the default first",
     tag=TAG,
-    response=list_schema(PAYMENT_METHOD),
+    response=PaymentMethodList,
 )
-async def list_customer_payment_methods(context: ApiContext) -> dict[str, Any]:
+async def list_customer_payment_methods(context: ApiContext) -> PaymentMethodList:
     methods = await payment_methods.list_payment_methods(
         context.pool, tenant_id=context.tenant.id, customer_id=context.path("id")
     )
-    return {
-        "object": "list",
-        "data": [payment_method_json(m) for m in methods],
-        "has_more": False,
-        "next_cursor": None,
-    }
+    return PaymentMethodList(data=[PaymentMethod.of(m) for m in methods])
 
 
 @routes.operation(
@@ -282,57 +240,41 @@ async def list_customer_payment_methods(context: ApiContext) -> dict[str, Any]:
     "/customers/{id}/portal",
     summary="The customer's portal URL on your domain",
     tag=TAG,
-    response=PORTAL_LINK,
+    response=PortalLink,
 )
-async def get_customer_portal_link(context: ApiContext) -> dict[str, Any]:
+async def get_customer_portal_link(context: ApiContext) -> PortalLink:
     customer = await customers.get_customer(
         context.pool, tenant_id=context.tenant.id, customer_id=context.path("id")
     )
-    return {
-        "object": "portal_link",
-        "customer": customer.id,
-        "url": await tenant_base_url(context) + f"/portal/{customer.id}",
-    }
+    url = await tenant_base_url(context) + f"/portal/{customer.id}"
+    return PortalLink(customer=customer.id, url=url)
 
 
-PORTAL_SESSION_CREATE = routes.schema(
-    "PortalSessionCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "ttl_seconds": {
-                "type": "integer",
-                "minimum": portal_sessions.MIN_TTL_SECONDS,
-                "maximum": portal_sessions.MAX_TTL_SECONDS,
-                "description": "How long the link works; defaults to your portal link TTL.",
-            }
-        },
-    },
-)
-PORTAL_SESSION = routes.schema(
-    "PortalSession",
-    {
-        "type": "object",
-        "required": ["id", "object", "customer", "expires_at", "revoked_at"],
-        "properties": {
-            "id": {
-                "type": "string",
-                "pattern": "^[0-9a-f]{64}$",
-                "description": "Names the session to revoke it; the token is never shown again.",
-            },
-            "object": {"const": "portal_session"},
-            "customer": id_schema("cus"),
-            "url": {
-                "type": "string",
-                "format": "uri",
-                "description": "The signed portal link (only when the session is created).",
-            },
-            "expires_at": TIMESTAMP,
-            "revoked_at": OPTIONAL_TIMESTAMP,
-        },
-    },
-)
+class PortalSessionCreate(Request):
+    ttl_seconds: Annotated[
+        int, Field(ge=portal_sessions.MIN_TTL_SECONDS, le=portal_sessions.MAX_TTL_SECONDS)
+    ] = optional(description="How long the link works; defaults to your portal link TTL.")
+
+
+def _url_only_when_created(schema: dict[str, Any]) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name != "url"]
+
+
+class PortalSession(Resource):
+    model_config = ConfigDict(json_schema_extra=_url_only_when_created)
+    id: str = Field(
+        pattern="^[0-9a-f]{64}$",
+        description="Names the session to revoke it; the token is never shown again.",
+    )
+    object: Literal["portal_session"] = "portal_session"
+    customer: CustomerId
+    url: str | None = optional(
+        exclude_if=lambda url: url is None,
+        json_schema_extra={"format": "uri"},
+        description="The signed portal link (only when the session is created).",
+    )
+    expires_at: Timestamp
+    revoked_at: Timestamp | None
 
 
 @routes.operation(
@@ -340,25 +282,24 @@ PORTAL_SESSION = routes.schema(
     "/customers/{id}/portal_sessions",
     summary="Create a signed portal link that expires (revoke it with DELETE)",
     tag=TAG,
-    request=PORTAL_SESSION_CREATE,
-    response=PORTAL_SESSION,
+    request=PortalSessionCreate,
+    response=PortalSession,
     status=201,
 )
-async def create_portal_session(context: ApiContext) -> dict[str, Any]:
+async def create_portal_session(context: ApiContext) -> PortalSession:
     ttl = context.body.get("ttl_seconds", context.tenant.portal.link_ttl_seconds)
     customer_id = context.path("id")
     token, expires_at = await portal_sessions.create_portal_session(
         context.pool, tenant_id=context.tenant.id, customer_id=customer_id, ttl_seconds=ttl
     )
     query = urlencode({"token": token})
-    return {
-        "id": portal_sessions.session_id(token),
-        "object": "portal_session",
-        "customer": customer_id,
-        "url": await tenant_base_url(context) + f"/portal/{customer_id}?{query}",
-        "expires_at": expires_at,
-        "revoked_at": None,
-    }
+    return PortalSession(
+        id=portal_sessions.session_id(token),
+        customer=customer_id,
+        url=await tenant_base_url(context) + f"/portal/{customer_id}?{query}",
+        expires_at=expires_at,
+        revoked_at=None,
+    )
 
 
 @routes.operation(
@@ -366,19 +307,18 @@ async def create_portal_session(context: ApiContext) -> dict[str, Any]:
     "/customers/{id}/portal_sessions/{session_id}",
     summary="Revoke a signed portal link at once (idempotent)",
     tag=TAG,
-    response=PORTAL_SESSION,
+    response=PortalSession,
 )
-async def revoke_portal_session(context: ApiContext) -> dict[str, Any]:
+async def revoke_portal_session(context: ApiContext) -> PortalSession:
     session = await portal_sessions.revoke(
         context.pool,
         tenant_id=context.tenant.id,
         customer_id=context.path("id"),
         session_id=context.path("session_id"),
     )
-    return {
-        "id": session.id,
-        "object": "portal_session",
-        "customer": session.customer_id,
-        "expires_at": session.expires_at,
-        "revoked_at": session.revoked_at,
-    }
+    return PortalSession(
+        id=session.id,
+        customer=session.customer_id,
+        expires_at=session.expires_at,
+        revoked_at=session.revoked_at,
+    )

@@ -10,14 +10,19 @@ record that proves it (`ownership`) and when the unproven claim expires.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field
+
+from billing.fields import Request
 from gateway import keys
+from gateway.api.billing_fields import DomainId, Resource, Timestamp
 from gateway.api.framework import ApiContext, ApiRoutes, Page
+from gateway.settings import Settings
 from gateway.tenants import domains, lifecycle
 from gateway.tenants.dns_check import records_to_create
-from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, LifecycleServices
 
 routes = ApiRoutes()
@@ -25,168 +30,128 @@ routes = ApiRoutes()
 # How long `check` waits for an issuance it started; past that the issuance goes on in
 # the background and the response shows the domain as issuing.
 CHECK_WAIT_SECONDS = 20.0
-_background: set[asyncio.Task[Domain]] = set()
+_background: set[asyncio.Task[domains.Domain]] = set()
 
-_DATE_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
-DOMAIN = routes.schema(
-    "Domain",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "name",
-            "status",
-            "cname_target",
-            "records_to_create",
-            "problems",
-            "certificate",
-            "held_back_until",
-            "ownership",
-            "created_at",
-        ],
-        "properties": {
-            "id": {"type": "string", "pattern": "^dom_"},
-            "object": {"const": "domain"},
-            "name": {"type": "string"},
-            "status": {
-                "enum": [
-                    "pending_dns",
-                    "verified",
-                    "issuing",
-                    "active",
-                    "renewing",
-                    "failed",
-                    "moved",
-                ]
-            },
-            "failure_reason": {"type": ["string", "null"]},
-            "diagnosis": {},
-            "cname_target": {"type": "string"},
-            "resolves_to": {"type": "array", "items": {"type": "string"}},
-            "records_to_create": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "name", "target"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "name": {"type": "string"},
-                        "target": {"type": "string"},
-                    },
-                },
-            },
-            "problems": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-            "certificate": {
-                "type": ["object", "null"],
-                "required": ["issuer", "serial", "not_after"],
-                "properties": {
-                    "issuer": {"enum": ["acme", "internal"]},
-                    "serial": {"type": "string"},
-                    "not_before": {"type": "string", "format": "date-time"},
-                    "not_after": {"type": "string", "format": "date-time"},
-                },
-            },
-            "held_back_until": _DATE_TIME_OR_NULL,
-            "ownership": {
-                "type": "object",
-                "description": (
-                    "Proof that this claim is yours. Pointing a name at cname_target is not"
-                    " enough: until a TXT record named record_name holds value, the claim is"
-                    " unproven, nothing is served and another account may prove the name"
-                    " first (whoever proves it holds it; the other claims are dropped)."
-                    " An unproven claim is removed at claim_expires_at. The token belongs to"
-                    " this claim only: removing the domain voids it."
-                ),
-                "required": ["proven", "record_type", "record_name", "value"],
-                "properties": {
-                    "proven": {"type": "boolean"},
-                    "proven_at": _DATE_TIME_OR_NULL,
-                    "claim_expires_at": _DATE_TIME_OR_NULL,
-                    "record_type": {"const": "TXT"},
-                    "record_name": {"type": "string"},
-                    "value": {"type": "string"},
-                },
-            },
-            "next_check_at": _DATE_TIME_OR_NULL,
-            "last_checked_at": _DATE_TIME_OR_NULL,
-            "verified_at": _DATE_TIME_OR_NULL,
-            "moved_at": _DATE_TIME_OR_NULL,
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-    },
-)
-DOMAIN_CREATE = routes.schema(
-    "DomainCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name"],
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 253}},
-    },
-)
+DomainStatus = Literal[
+    "pending_dns", "verified", "issuing", "active", "renewing", "failed", "moved"
+]
 
 
-def domain_json(
-    context: ApiContext, domain: Domain, certificate: CertificateInfo | None
-) -> dict[str, Any]:
-    diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
-    settings = context.settings
-    cname_target = settings.cname_target
-    records = diagnosis.get("records_to_create") or [
-        {"type": r.type, "name": r.name, "target": r.target}
-        for r in records_to_create(
-            domain.name, cname_target, settings.ingress_addresses, lifecycle.proof_of(domain)
+class DnsRecord(Resource):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    name: str
+    target: str
+
+
+class DomainProblem(Resource):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+
+
+class Certificate(Resource):
+    issuer: Literal["acme", "internal"]
+    serial: str
+    not_before: Timestamp
+    not_after: Timestamp
+
+
+class Ownership(Resource):
+    """Proof that this claim is yours. Pointing a name at cname_target is not enough: until a
+    TXT record named record_name holds value, the claim is unproven, nothing is served and
+    another account may prove the name first (whoever proves it holds it; the other claims
+    are dropped). An unproven claim is removed at claim_expires_at. The token belongs to this
+    claim only: removing the domain voids it."""
+
+    proven: bool
+    proven_at: Timestamp | None
+    claim_expires_at: Timestamp | None
+    record_type: Literal["TXT"] = "TXT"
+    record_name: str
+    value: str
+
+
+class Domain(Resource):
+    """A custom domain: its status, what it resolves to, what to change, its certificate."""
+
+    id: DomainId
+    object: Literal["domain"] = "domain"
+    name: str
+    status: DomainStatus
+    failure_reason: str | None
+    diagnosis: Any
+    cname_target: str
+    resolves_to: list[str]
+    records_to_create: list[DnsRecord]
+    problems: list[DomainProblem]
+    certificate: Certificate | None
+    held_back_until: Timestamp | None
+    ownership: Ownership
+    next_check_at: Timestamp | None
+    last_checked_at: Timestamp | None
+    verified_at: Timestamp | None
+    moved_at: Timestamp | None
+    created_at: Timestamp
+
+    @classmethod
+    def of(
+        cls, settings: Settings, domain: domains.Domain, certificate: CertificateInfo | None
+    ) -> Domain:
+        diagnosis = domain.diagnosis if isinstance(domain.diagnosis, dict) else {}
+        records = diagnosis.get("records_to_create") or [
+            {"type": r.type, "name": r.name, "target": r.target}
+            for r in records_to_create(
+                domain.name,
+                settings.cname_target,
+                settings.ingress_addresses,
+                lifecycle.proof_of(domain),
+            )
+        ]
+        resolves_to = [*diagnosis.get("cname_chain", []), *diagnosis.get("ipv4", [])]
+        ownership = Ownership(
+            proven=domain.proven_at is not None,
+            proven_at=domain.proven_at,
+            claim_expires_at=domain.claim_expires_at,
+            record_name=domain.proof_record_name,
+            value=domain.proof_token,
         )
-    ]
-    resolves_to = [*diagnosis.get("cname_chain", []), *diagnosis.get("ipv4", [])]
-    resolves_to += diagnosis.get("ipv6", [])
-    return {
-        "id": domain.id,
-        "object": "domain",
-        "name": domain.name,
-        "status": domain.status,
-        "failure_reason": domain.failure_reason,
-        "diagnosis": domain.diagnosis,
-        "cname_target": cname_target,
-        "resolves_to": resolves_to,
-        # Records only matter while the name is not pointed at us.
-        "records_to_create": [] if diagnosis.get("verified") else records,
-        "problems": diagnosis.get("problems", []),
-        "certificate": None
-        if certificate is None
-        else {
-            "issuer": certificate.issuer,
-            "serial": certificate.serial,
-            "not_before": certificate.not_before,
-            "not_after": certificate.not_after,
-        },
-        "held_back_until": lifecycle.held_back_until(domain),
-        "ownership": {
-            "proven": domain.proven_at is not None,
-            "proven_at": domain.proven_at,
-            "claim_expires_at": domain.claim_expires_at,
-            "record_type": "TXT",
-            "record_name": domain.proof_record_name,
-            "value": domain.proof_token,
-        },
-        "next_check_at": domain.next_check_at,
-        "last_checked_at": domain.last_checked_at,
-        "verified_at": domain.verified_at,
-        "moved_at": domain.moved_at,
-        "created_at": domain.created_at,
-    }
+        return cls.model_validate(
+            {
+                **{name: getattr(domain, name, None) for name in _COPIED},
+                "cname_target": settings.cname_target,
+                "resolves_to": resolves_to + diagnosis.get("ipv6", []),
+                # Records only matter while the name is not pointed at us.
+                "records_to_create": [] if diagnosis.get("verified") else records,
+                "problems": diagnosis.get("problems", []),
+                "certificate": None if certificate is None else asdict(certificate),
+                "held_back_until": lifecycle.held_back_until(domain),
+                "ownership": ownership,
+            }
+        )
 
 
-async def _represent(context: ApiContext, domain: Domain) -> dict[str, Any]:
-    return domain_json(context, domain, await lifecycle.latest_certificate(context.pool, domain))
+_COPIED = [
+    "id",
+    "name",
+    "status",
+    "failure_reason",
+    "diagnosis",
+    "next_check_at",
+    "last_checked_at",
+    "verified_at",
+    "moved_at",
+    "created_at",
+]
+
+
+class DomainCreate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+
+
+async def _represent(context: ApiContext, domain: domains.Domain) -> Domain:
+    certificate = await lifecycle.latest_certificate(context.pool, domain)
+    return Domain.of(context.settings, domain, certificate)
 
 
 @routes.operation(
@@ -197,19 +162,19 @@ async def _represent(context: ApiContext, domain: Domain) -> dict[str, Any]:
         " in ownership; the claim expires unless proven in time)"
     ),
     tag="domains",
-    request=DOMAIN_CREATE,
-    response=DOMAIN,
+    request=DomainCreate,
+    response=Domain,
     status=201,
 )
-async def create_domain(context: ApiContext) -> dict[str, Any]:
+async def create_domain(context: ApiContext) -> Domain:
     domain = await domains.add_domain(
         context.pool,
         tenant_id=context.tenant.id,
-        name=context.body["name"],
+        name=context.parsed(DomainCreate).name,
         base_domain=context.settings.base_domain,
         claim_lifetime=timedelta(days=context.settings.domain_claim_days),
     )
-    return domain_json(context, domain, None)
+    return Domain.of(context.settings, domain, None)
 
 
 @routes.operation(
@@ -217,7 +182,7 @@ async def create_domain(context: ApiContext) -> dict[str, Any]:
     "/domains",
     summary="List your custom domains",
     tag="domains",
-    response=DOMAIN,
+    response=Domain,
     paginated=True,
 )
 async def list_domains(context: ApiContext) -> Page:
@@ -231,15 +196,19 @@ async def list_domains(context: ApiContext) -> Page:
         context.pool, tenant_id=context.tenant.id, domain_ids=[d.id for d in page]
     )
     return Page(
-        [domain_json(context, d, certificates.get(d.id)) for d in page],
+        [Domain.of(context.settings, d, certificates.get(d.id)) for d in page],
         has_more=len(found) > len(page),
     )
 
 
 @routes.operation(
-    "GET", "/domains/{name}", summary="Read one custom domain", tag="domains", response=DOMAIN
+    "GET",
+    "/domains/{name}",
+    summary="Read one custom domain",
+    tag="domains",
+    response=Domain,
 )
-async def get_domain(context: ApiContext) -> dict[str, Any]:
+async def get_domain(context: ApiContext) -> Domain:
     domain = await domains.get_domain(
         context.pool, tenant_id=context.tenant.id, name=context.path("name")
     )
@@ -251,9 +220,9 @@ async def get_domain(context: ApiContext) -> dict[str, Any]:
     "/domains/{name}/check",
     summary="Check the domain's DNS now; if it points at us, obtain its certificate",
     tag="domains",
-    response=DOMAIN,
+    response=Domain,
 )
-async def check_domain(context: ApiContext) -> dict[str, Any]:
+async def check_domain(context: ApiContext) -> Domain:
     domain = await domains.get_domain(
         context.pool, tenant_id=context.tenant.id, name=context.path("name")
     )

@@ -1,11 +1,11 @@
-"""Declarative API operations: one registration gives the route, body validation and OpenAPI.
+"""Declarative API operations: one registration gives the route, validation and OpenAPI.
 
-Each resource module declares its operations on an `ApiRoutes` with the JSON
-Schema of the request body and of the response. The same declaration builds
-the aiohttp route, validates the body (unknown fields and wrong types become
-field-level errors), and produces the OpenAPI 3.1 document, so the document
-cannot drift from the handlers. With `validate_responses` on (the tests turn
-it on) every response is also checked against its declared schema.
+Each resource module declares its operations on an `ApiRoutes` with pydantic
+models for the request body and the response. The same declaration builds the
+aiohttp route, validates the body (every wrong field at once, 422), serialises
+the response, and produces the OpenAPI 3.1 document (pydantic's JSON Schema is
+draft 2020-12, which OpenAPI 3.1 uses as it is), so the document cannot drift
+from the handlers.
 """
 
 from __future__ import annotations
@@ -14,42 +14,28 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from pydantic import BaseModel, ValidationError
 
 from gateway import keys
+from gateway.api.problems import InvalidRequest
+from gateway.api.query import DEFAULT_PAGE, PAGINATION_PARAMS, QueryParam
 from gateway.errors import BadRequest, UnsupportedMediaType
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from kernel.sealing import Sealer
-from kernel.text import MAX_INTEGER_DIGITS, InvalidText, parse_json, unstorable_reason
+from kernel.text import InvalidText, parse_json
 
 JsonSchema = dict[str, Any]
-REF_PREFIX = "#/components/schemas/"
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
-
-
-def ref(name: str) -> JsonSchema:
-    """A reference to a named component schema."""
-    return {"$ref": REF_PREFIX + name}
-
-
-@dataclass(frozen=True)
-class QueryParam:
-    name: str
-    schema: JsonSchema
-    description: str = ""
+Model = type[BaseModel]
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list; `items` are already JSON-ready dicts carrying an "id"."""
+    """One page of a list; `items` are response models (or dicts) carrying an "id"."""
 
     items: Sequence[Any]
     has_more: bool
@@ -61,8 +47,9 @@ class ApiContext:
 
     request: web.Request
     tenant: Tenant
-    body: dict[str, Any]
+    body: dict[str, Any]  # the validated body, with only the fields the client sent
     query: dict[str, Any]
+    model: BaseModel | None = None  # the validated body as its request model
 
     @property
     def pool(self) -> Any:
@@ -75,6 +62,12 @@ class ApiContext:
     @property
     def sealer(self) -> Sealer:
         return self.request.config_dict[keys.SEALER]
+
+    def parsed(self, model: type[RequestModel]) -> RequestModel:
+        """The validated body as the operation's request model (typed, defaults filled in)."""
+        if not isinstance(self.model, model):
+            raise TypeError(f"the operation's request model is not {model.__name__}")
+        return self.model
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -100,41 +93,19 @@ class Operation:
     operation_id: str
     summary: str
     tag: str
-    request: JsonSchema | None
-    response: JsonSchema | None
+    request: Model | None
+    response: Model | None
     status: int
     query: tuple[QueryParam, ...]
     paginated: bool
     raw_body: str | None  # a media type accepted as raw bytes (icon upload), else JSON
 
 
-PAGINATION_PARAMS = (
-    QueryParam(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
-        "How many items to return (1-100).",
-    ),
-    QueryParam(
-        "starting_after",
-        {"type": "string", "maxLength": 100},
-        "The `next_cursor` of the previous page.",
-    ),
-)
-
-
 @dataclass
 class ApiRoutes:
-    """Operations and component schemas of one or more resource modules."""
+    """Operations of one or more resource modules."""
 
     operations: list[Operation] = field(default_factory=list)
-    schemas: dict[str, JsonSchema] = field(default_factory=dict)
-
-    def schema(self, name: str, schema: JsonSchema) -> JsonSchema:
-        """Register a component schema; returns a `$ref` to it."""
-        if name in self.schemas and self.schemas[name] != schema:
-            raise ValueError(f"schema {name} registered twice with different content")
-        self.schemas[name] = schema
-        return ref(name)
 
     def operation(
         self,
@@ -143,8 +114,8 @@ class ApiRoutes:
         *,
         summary: str,
         tag: str,
-        request: JsonSchema | None = None,
-        response: JsonSchema | None = None,
+        request: Model | None = None,
+        response: Model | None = None,
         status: int = 200,
         query: Iterable[QueryParam] = (),
         paginated: bool = False,
@@ -175,13 +146,13 @@ class ApiRoutes:
         return register
 
     def include(self, other: ApiRoutes) -> None:
-        for name, schema in other.schemas.items():
-            self.schema(name, schema)
         self.operations.extend(other.operations)
 
 
 def to_json(value: Any) -> Any:
-    """Dataclasses, datetimes and dates into JSON-ready values."""
+    """Models, dataclasses, datetimes and dates into JSON-ready values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if is_dataclass(value) and not isinstance(value, type):
         return to_json(asdict(value))
     if isinstance(value, Mapping):
@@ -195,86 +166,6 @@ def to_json(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False)
-
-
-class SchemaSet:
-    """Validators for the registered schemas, resolving `$ref`s between them."""
-
-    def __init__(self, schemas: Mapping[str, JsonSchema]) -> None:
-        root = {"components": {"schemas": dict(schemas)}}
-        self._registry: Registry[Any] = Registry().with_resource(
-            "urn:gateway:api", Resource.from_contents(root, default_specification=DRAFT202012)
-        )
-
-    def validator(self, schema: JsonSchema) -> Draft202012Validator:
-        wrapped = {"$id": "urn:gateway:api:op", **_rebase(schema)}
-        return Draft202012Validator(wrapped, registry=self._registry)
-
-
-def _rebase(schema: Any) -> Any:
-    """Point `#/components/...` references at the shared resource."""
-    if isinstance(schema, dict):
-        return {
-            key: (
-                "urn:gateway:api" + value
-                if key == "$ref" and value.startswith("#/")
-                else _rebase(value)
-            )
-            for key, value in schema.items()
-        }
-    if isinstance(schema, list):
-        return [_rebase(item) for item in schema]
-    return schema
-
-
-def field_errors(errors: Iterable[ValidationError]) -> dict[str, str]:
-    """jsonschema errors as {dotted field: readable message}."""
-    found: dict[str, str] = {}
-    for error in sorted(errors, key=lambda e: [str(part) for part in e.absolute_path]):
-        schema: Any = error.schema
-        instance: Any = error.instance
-        validator_value: Any = error.validator_value
-        location = ".".join(str(part) for part in error.absolute_path)
-        prefix = location + "." if location else ""
-        if error.validator == "additionalProperties":
-            allowed = set(schema.get("properties", {}))
-            for name in sorted(set(instance) - allowed):
-                found[prefix + name] = "unknown field"
-            continue
-        if error.validator == "required":
-            for name in validator_value:
-                if isinstance(instance, dict) and name not in instance:
-                    found.setdefault(prefix + name, "is required")
-            continue
-        found.setdefault(location or "body", _message(error))
-    return found
-
-
-def _message(error: ValidationError) -> str:
-    kind = error.validator
-    value: Any = error.validator_value
-    if kind == "type":
-        expected = value if isinstance(value, str) else " or ".join(value)
-        return f"must be of type {expected}"
-    if kind == "enum":
-        return "must be one of " + ", ".join(json.dumps(v) for v in value)
-    if kind == "minimum":
-        return f"must be at least {value}"
-    if kind == "maximum":
-        return f"must be at most {value}"
-    if kind == "minLength":
-        return "must not be empty" if value == 1 else f"must have at least {value} characters"
-    if kind == "maxLength":
-        return f"must have at most {value} characters"
-    if kind == "minItems":
-        return f"must have at least {value} item(s)"
-    if kind == "maxItems":
-        return f"must have at most {value} items"
-    if kind == "pattern":
-        return "has the wrong format"
-    if kind == "format":
-        return f"must be a valid {value}"
-    return str(error.message)
 
 
 async def read_json_body(request: web.Request) -> dict[str, Any]:
@@ -295,55 +186,17 @@ async def read_json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def parse_query(operation: Operation, request: web.Request) -> dict[str, Any]:
-    known = {param.name: param for param in operation.query}
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name, raw in request.query.items():
-        param = known.get(name)
-        if param is None:
-            errors[name] = "unknown query parameter"
-            continue
-        problem = unstorable_reason(raw)
-        if problem is None and any(ord(character) < 0x20 for character in raw):
-            problem = "must not contain control characters"
-        if problem is not None:
-            errors[name] = problem
-            continue
-        if param.schema.get("type") == "integer":
-            if len(raw.strip().lstrip("+-")) > MAX_INTEGER_DIGITS:
-                errors[name] = f"must be an integer of at most {MAX_INTEGER_DIGITS} digits"
-                continue
-            try:
-                number = int(raw)
-            except ValueError:
-                errors[name] = "must be an integer"
-                continue
-            if number < param.schema.get("minimum", number) or number > param.schema.get(
-                "maximum", number
-            ):
-                errors[name] = (
-                    f"must be between {param.schema.get('minimum')} and "
-                    f"{param.schema.get('maximum')}"
-                )
-                continue
-            values[name] = number
-        elif param.schema.get("type") == "boolean":
-            if raw not in ("true", "false"):
-                errors[name] = "must be true or false"
-                continue
-            values[name] = raw == "true"
-        else:
-            if len(raw) > param.schema.get("maxLength", 500):
-                errors[name] = "is too long"
-                continue
-            if "enum" in param.schema and raw not in param.schema["enum"]:
-                errors[name] = "must be one of " + ", ".join(param.schema["enum"])
-                continue
-            values[name] = raw
-    if errors:
-        raise BadRequest("the query string is invalid", errors=errors)
-    return values
+def serialise(model: Model | None, value: Any) -> Any:
+    """A handler's result as JSON-ready data, through its response model when it has one.
+
+    A plain dict is validated by the model first, so a response cannot leave the
+    shape the OpenAPI document declares.
+    """
+    if isinstance(value, Page):
+        return page_json(Page([serialise(model, item) for item in value.items], value.has_more))
+    if model is not None and isinstance(value, Mapping):
+        value = model.model_validate(value)
+    return to_json(value)
 
 
 def page_json(page: Page) -> dict[str, Any]:
@@ -354,6 +207,19 @@ def page_json(page: Page) -> dict[str, Any]:
         "has_more": page.has_more,
         "next_cursor": items[-1]["id"] if page.has_more and items else None,
     }
+
+
+def validate_body(model: Model, raw: bytes) -> tuple[BaseModel, dict[str, Any]]:
+    """The body as `model` and as a dict of the fields sent; InvalidRequest naming every error.
+
+    Validated from the JSON text (already checked by `read_json_body`) in strict mode:
+    no string becomes a number or a boolean, but a date-time may be written as text.
+    """
+    try:
+        found = model.model_validate_json(raw.strip() or b"{}")
+    except ValidationError as error:
+        raise InvalidRequest.from_validation(error) from None
+    return found, found.model_dump(mode="json", exclude_unset=True)
 
 
 def list_schema(item: JsonSchema) -> JsonSchema:

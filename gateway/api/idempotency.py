@@ -19,7 +19,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.errors import BadRequest, Conflict
+from gateway.api.problems import InvalidRequest
+from gateway.errors import Conflict
 from kernel.sealing import Sealer
 
 KEEP_HOURS = 24
@@ -40,11 +41,37 @@ async def run_once(
 ) -> tuple[int, Any, bool]:
     """(status, payload, replayed) for the request identified by `key`."""
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise BadRequest(
-            "Idempotency-Key must be 1 to 255 printable characters",
-            errors={"Idempotency-Key": "must be 1 to 255 printable characters"},
+        raise InvalidRequest.field(
+            "Idempotency-Key", "invalid", "must be 1 to 255 printable characters"
         )
     digest = hashlib.sha256(method.encode() + b"\0" + path.encode() + b"\0" + body).digest()
+    if not await _claim(
+        pool, tenant_id=tenant_id, key=key, method=method, path=path, digest=digest
+    ):
+        status, payload = await _stored(pool, sealer, tenant_id=tenant_id, key=key, digest=digest)
+        return status, payload, True
+    try:
+        status, payload = await run()
+    except BaseException:
+        await pool.execute(
+            "DELETE FROM api_idempotency_keys WHERE tenant_id = $1 AND key = $2", tenant_id, key
+        )
+        raise
+    await pool.execute(
+        """UPDATE api_idempotency_keys SET status = $3, response = $4
+           WHERE tenant_id = $1 AND key = $2""",
+        tenant_id,
+        key,
+        status,
+        _seal(sealer, payload, tenant_id, key),
+    )
+    return status, payload, False
+
+
+async def _claim(
+    pool: Any, *, tenant_id: int, key: str, method: str, path: str, digest: bytes
+) -> bool:
+    """Take the key for this request: new, expired, or left behind by a crashed request."""
     claimed = await pool.fetchval(
         """INSERT INTO api_idempotency_keys (tenant_id, key, method, path, request_hash)
            VALUES ($1, $2, $3, $4, $5)
@@ -65,39 +92,29 @@ async def run_once(
         KEEP_HOURS,
         STALE_CLAIM_SECONDS,
     )
-    if not claimed:
-        row = await pool.fetchrow(
-            """SELECT request_hash, status, response FROM api_idempotency_keys
-               WHERE tenant_id = $1 AND key = $2""",
-            tenant_id,
-            key,
-        )
-        if row is None:  # released between our insert and this read: the caller may retry
-            raise Conflict("a request with this Idempotency-Key just failed; retry it")
-        if bytes(row["request_hash"]) != digest:
-            raise Conflict(
-                "this Idempotency-Key was used for a different request",
-                errors={"Idempotency-Key": "already used with another method, path or body"},
-            )
-        if row["status"] is None:
-            raise Conflict("a request with this Idempotency-Key is still in progress")
-        return row["status"], _open(sealer, row["response"], tenant_id, key), True
-    try:
-        status, payload = await run()
-    except BaseException:
-        await pool.execute(
-            "DELETE FROM api_idempotency_keys WHERE tenant_id = $1 AND key = $2", tenant_id, key
-        )
-        raise
-    await pool.execute(
-        """UPDATE api_idempotency_keys SET status = $3, response = $4
+    return bool(claimed)
+
+
+async def _stored(
+    pool: Any, sealer: Sealer, *, tenant_id: int, key: str, digest: bytes
+) -> tuple[int, Any]:
+    """The first response for a key someone else holds, or Conflict saying why there is none."""
+    row = await pool.fetchrow(
+        """SELECT request_hash, status, response FROM api_idempotency_keys
            WHERE tenant_id = $1 AND key = $2""",
         tenant_id,
         key,
-        status,
-        _seal(sealer, payload, tenant_id, key),
     )
-    return status, payload, False
+    if row is None:  # released between our insert and this read: the caller may retry
+        raise Conflict("a request with this Idempotency-Key just failed; retry it")
+    if bytes(row["request_hash"]) != digest:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request",
+            errors={"Idempotency-Key": "already used with another method, path or body"},
+        )
+    if row["status"] is None:
+        raise Conflict("a request with this Idempotency-Key is still in progress")
+    return row["status"], _open(sealer, row["response"], tenant_id, key)
 
 
 def _purpose(tenant_id: int, key: str) -> str:

@@ -2,166 +2,97 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from billing import invoices
-from billing.invoices import KINDS, STATUSES, Invoice
+from billing.fields import Metadata, Request, optional
+from billing.invoices import STATUSES, Kind, Status
 from gateway.api.billing_fields import (
-    AMOUNT,
-    CURRENCY,
-    CURRENCY_INPUT,
-    METADATA,
-    OPTIONAL_STRING,
-    OPTIONAL_TIMESTAMP,
-    TIMESTAMP,
-    id_schema,
+    Amount,
+    Currency,
+    CurrencyInput,
+    CustomerId,
+    InvoiceId,
+    Resource,
+    Timestamp,
 )
-from gateway.api.framework import ApiContext, ApiRoutes, Page, QueryParam
+from gateway.api.framework import ApiContext, ApiRoutes, Page
+from gateway.api.query import QueryParam
 
 routes = ApiRoutes()
 TAG = "invoices"
 
-INVOICE_LINE = routes.schema(
-    "InvoiceLine",
-    {
-        "type": "object",
-        "required": ["id", "description", "quantity", "unit_amount", "amount", "tax_rate_bps"],
-        "properties": {
-            "id": id_schema("il"),
-            "description": {"type": "string"},
-            "quantity": {"type": "integer"},
-            "unit_amount": AMOUNT,
-            "amount": AMOUNT,
-            "tax_rate_bps": {"type": "integer", "description": "Tax rate, 2000 = 20%."},
-            "tax": {**AMOUNT, "description": "This line's tax, rounded half-up."},
-            "period_start": OPTIONAL_TIMESTAMP,
-            "period_end": OPTIONAL_TIMESTAMP,
-        },
-    },
-)
-INVOICE = routes.schema(
-    "Invoice",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "customer",
-            "number",
-            "status",
-            "currency",
-            "subtotal",
-            "tax",
-            "total",
-            "amount_paid",
-            "amount_due",
-            "lines",
-            "created_at",
-        ],
-        "properties": {
-            "id": id_schema("in"),
-            "object": {"const": "invoice"},
-            "customer": id_schema("cus"),
-            "subscription": {"type": ["string", "null"]},
-            "number": {
-                "type": ["string", "null"],
-                "description": "Assigned when finalized, such as ALPEAK-0001; gapless.",
-            },
-            "kind": {"enum": list(KINDS)},
-            "status": {"enum": list(STATUSES)},
-            "currency": CURRENCY,
-            "subtotal": AMOUNT,
-            "tax": AMOUNT,
-            "total": AMOUNT,
-            "amount_paid": AMOUNT,
-            "amount_due": AMOUNT,
-            "memo": OPTIONAL_STRING,
-            "lines": {"type": "array", "items": INVOICE_LINE},
-            "due_at": OPTIONAL_TIMESTAMP,
-            "finalized_at": OPTIONAL_TIMESTAMP,
-            "paid_at": OPTIONAL_TIMESTAMP,
-            "voided_at": OPTIONAL_TIMESTAMP,
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-        },
-    },
-)
-INVOICE_CREATE = routes.schema(
-    "InvoiceCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["customer"],
-        "properties": {
-            "customer": {"type": "string", "maxLength": 100},
-            "currency": {**CURRENCY_INPUT, "description": "Defaults to the customer's currency."},
-            "lines": {
-                "type": "array",
-                "maxItems": invoices.MAX_LINES,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["description", "unit_amount"],
-                    "properties": {
-                        "description": {"type": "string", "minLength": 1, "maxLength": 500},
-                        "quantity": {"type": "integer", "minimum": 1, "default": 1},
-                        "unit_amount": {**AMOUNT, "minimum": 0},
-                        "tax_rate_bps": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": 10000,
-                            "default": 0,
-                        },
-                    },
-                },
-            },
-            "memo": {"type": ["string", "null"], "maxLength": 2000},
-            "due_at": {**TIMESTAMP, "description": "Defaults to 30 days after finalizing."},
-            "metadata": METADATA,
-        },
-    },
-)
+
+class InvoiceLine(Resource):
+    id: Annotated[str, Field(pattern="^il_")]
+    description: str
+    quantity: int
+    unit_amount: Amount
+    amount: Amount
+    tax_rate_bps: int = Field(description="Tax rate, 2000 = 20%.")
+    tax: Amount = Field(description="This line's tax, rounded half-up.")
+    period_start: Timestamp | None
+    period_end: Timestamp | None
 
 
-def invoice_json(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "id": invoice.id,
-        "object": "invoice",
-        "customer": invoice.customer_id,
-        "subscription": invoice.subscription_id,
-        "number": invoice.number,
-        "kind": invoice.kind,
-        "status": invoice.status,
-        "currency": invoice.currency,
-        "subtotal": invoice.subtotal,
-        "tax": invoice.tax,
-        "total": invoice.total,
-        "amount_paid": invoice.amount_paid,
-        "amount_due": invoice.amount_due,
-        "memo": invoice.memo,
-        "lines": [
-            {
-                "id": line.id,
-                "description": line.description,
-                "quantity": line.quantity,
-                "unit_amount": line.unit_amount,
-                "amount": line.amount,
-                "tax_rate_bps": line.tax_rate_bps,
-                "tax": line.tax,
-                "period_start": line.period_start,
-                "period_end": line.period_end,
-            }
-            for line in invoice.lines
-        ],
-        "due_at": invoice.due_at,
-        "finalized_at": invoice.finalized_at,
-        "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at,
-        "metadata": invoice.metadata,
-        "created_at": invoice.created_at,
-        "updated_at": invoice.updated_at,
-    }
+class Invoice(Resource):
+    """An invoice: a draft, or finalized with a gapless number."""
+
+    id: InvoiceId
+    object: Literal["invoice"] = "invoice"
+    customer: CustomerId
+    subscription: str | None
+    number: str | None = Field(description="Assigned when finalized, such as ALPEAK-0001; gapless.")
+    kind: Kind
+    status: Status
+    currency: Currency
+    subtotal: Amount
+    tax: Amount
+    total: Amount
+    amount_paid: Amount
+    amount_due: Amount
+    memo: str | None
+    lines: list[InvoiceLine]
+    due_at: Timestamp | None
+    finalized_at: Timestamp | None
+    paid_at: Timestamp | None
+    voided_at: Timestamp | None
+    metadata: dict[str, str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, invoice: invoices.Invoice) -> Invoice:
+        fields = {
+            name: getattr(invoice, name)
+            for name in cls.model_fields
+            if name not in ("object", "customer", "subscription", "lines")
+        }
+        lines = [InvoiceLine.model_validate(line, from_attributes=True) for line in invoice.lines]
+        return cls(
+            **fields,
+            customer=invoice.customer_id,
+            subscription=invoice.subscription_id,
+            lines=lines,
+        )
+
+
+class InvoiceLineCreate(Request):
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    quantity: Annotated[int, Field(ge=1)] = 1
+    unit_amount: Annotated[Amount, Field(ge=0)]
+    tax_rate_bps: Annotated[int, Field(ge=0, le=10000)] = 0
+
+
+class InvoiceCreate(Request):
+    customer: Annotated[str, Field(max_length=100)]
+    currency: CurrencyInput = optional(description="Defaults to the customer's currency.")
+    lines: list[InvoiceLineCreate] = optional(max_length=invoices.MAX_LINES)
+    memo: Annotated[str, Field(max_length=2000)] | None = None
+    due_at: Timestamp = optional(description="Defaults to 30 days after finalizing.")
+    metadata: Metadata = optional()
 
 
 @routes.operation(
@@ -169,15 +100,15 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
     "/invoices",
     summary="Create a draft invoice with lines",
     tag=TAG,
-    request=INVOICE_CREATE,
-    response=INVOICE,
+    request=InvoiceCreate,
+    response=Invoice,
     status=201,
 )
-async def create_invoice(context: ApiContext) -> dict[str, Any]:
+async def create_invoice(context: ApiContext) -> Invoice:
     invoice = await invoices.create_invoice(
         context.pool, tenant_id=context.tenant.id, data=context.body
     )
-    return invoice_json(invoice)
+    return Invoice.of(invoice)
 
 
 @routes.operation(
@@ -185,7 +116,7 @@ async def create_invoice(context: ApiContext) -> dict[str, Any]:
     "/invoices",
     summary="List invoices, newest first",
     tag=TAG,
-    response=INVOICE,
+    response=Invoice,
     paginated=True,
     query=[
         QueryParam("customer", {"type": "string", "maxLength": 100}, "Only this customer's."),
@@ -201,15 +132,15 @@ async def list_invoices(context: ApiContext) -> Page:
         limit=context.limit,
         starting_after=context.starting_after,
     )
-    return Page([invoice_json(i) for i in found], has_more=has_more)
+    return Page([Invoice.of(i) for i in found], has_more=has_more)
 
 
-@routes.operation("GET", "/invoices/{id}", summary="Read an invoice", tag=TAG, response=INVOICE)
-async def get_invoice(context: ApiContext) -> dict[str, Any]:
+@routes.operation("GET", "/invoices/{id}", summary="Read an invoice", tag=TAG, response=Invoice)
+async def get_invoice(context: ApiContext) -> Invoice:
     invoice = await invoices.get_invoice(
         context.pool, tenant_id=context.tenant.id, invoice_id=context.path("id")
     )
-    return invoice_json(invoice)
+    return Invoice.of(invoice)
 
 
 @routes.operation(
@@ -217,20 +148,20 @@ async def get_invoice(context: ApiContext) -> dict[str, Any]:
     "/invoices/{id}/finalize",
     summary="Finalize a draft: it gets the next number and becomes open",
     tag=TAG,
-    response=INVOICE,
+    response=Invoice,
 )
-async def finalize_invoice(context: ApiContext) -> dict[str, Any]:
+async def finalize_invoice(context: ApiContext) -> Invoice:
     invoice = await invoices.finalize_invoice(
         context.pool, tenant_id=context.tenant.id, invoice_id=context.path("id")
     )
-    return invoice_json(invoice)
+    return Invoice.of(invoice)
 
 
 @routes.operation(
-    "POST", "/invoices/{id}/void", summary="Void an open invoice", tag=TAG, response=INVOICE
+    "POST", "/invoices/{id}/void", summary="Void an open invoice", tag=TAG, response=Invoice
 )
-async def void_invoice(context: ApiContext) -> dict[str, Any]:
+async def void_invoice(context: ApiContext) -> Invoice:
     invoice = await invoices.void_invoice(
         context.pool, tenant_id=context.tenant.id, invoice_id=context.path("id")
     )
-    return invoice_json(invoice)
+    return Invoice.of(invoice)

@@ -2,225 +2,167 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from billing import subscriptions
-from billing.periods import INTERVALS
-from billing.subscriptions import PRICE_MODELS, STATUSES, Subscription
+from billing.fields import Label, Metadata, Request, optional
+from billing.periods import Interval
+from billing.subscriptions import STATUSES, PriceModel, Status, UpcomingLine
 from gateway.api.billing_fields import (
-    AMOUNT,
-    CURRENCY,
-    CURRENCY_INPUT,
-    METADATA,
-    OPTIONAL_TIMESTAMP,
-    TIMESTAMP,
-    id_schema,
+    Amount,
+    Currency,
+    CurrencyInput,
+    CustomerId,
+    Resource,
+    SubscriptionId,
+    Timestamp,
 )
-from gateway.api.framework import ApiContext, ApiRoutes, Page, QueryParam
+from gateway.api.framework import ApiContext, ApiRoutes, Page
+from gateway.api.query import QueryParam
 
 routes = ApiRoutes()
-TAX_RATE = {
-    "type": "integer",
-    "minimum": 0,
-    "maximum": 10_000,
-    "description": "Tax rate in basis points (2000 = 20%), added to every period's invoice.",
-}
+TaxRate = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=10_000,
+        description="Tax rate in basis points (2000 = 20%), added to every period's invoice.",
+    ),
+]
 TAG = "subscriptions"
 
-SUBSCRIPTION_ITEM = routes.schema(
-    "SubscriptionItem",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "name",
-            "price_model",
-            "unit_amount",
-            "quantity",
-            "interval",
-            "interval_count",
-            "amount",
-        ],
-        "properties": {
-            "id": id_schema("si"),
-            "name": {"type": "string"},
-            "price_model": {"enum": list(PRICE_MODELS)},
-            "unit_amount": AMOUNT,
-            "quantity": {"type": "integer"},
-            "interval": {"enum": list(INTERVALS)},
-            "interval_count": {"type": "integer"},
-            "tax_rate_bps": TAX_RATE,
-            "amount": {**AMOUNT, "description": "What this item costs per period, before tax."},
-        },
-    },
-)
-UPCOMING_LINE = routes.schema(
-    "UpcomingInvoiceLine",
-    {
-        "type": "object",
-        "required": ["description", "quantity", "unit_amount", "amount", "period_start"],
-        "properties": {
-            "description": {"type": "string"},
-            "quantity": {"type": "integer"},
-            "unit_amount": AMOUNT,
-            "amount": AMOUNT,
-            "tax_rate_bps": TAX_RATE,
-            "period_start": TIMESTAMP,
-            "period_end": TIMESTAMP,
-        },
-    },
-)
-SUBSCRIPTION = routes.schema(
-    "Subscription",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "customer",
-            "status",
-            "plan_name",
-            "currency",
-            "items",
-            "current_period_start",
-            "current_period_end",
-            "cancel_at_period_end",
-            "canceled_at",
-            "trial_end",
-            "upcoming_invoice",
-            "metadata",
-            "created_at",
-        ],
-        "properties": {
-            "id": id_schema("sub"),
-            "object": {"const": "subscription"},
-            "customer": id_schema("cus"),
-            "status": {"enum": list(STATUSES)},
-            "plan_name": {"type": "string"},
-            "currency": CURRENCY,
-            "items": {"type": "array", "items": SUBSCRIPTION_ITEM},
-            "current_period_start": TIMESTAMP,
-            "current_period_end": TIMESTAMP,
-            "cancel_at_period_end": {"type": "boolean"},
-            "canceled_at": OPTIONAL_TIMESTAMP,
-            "trial_end": OPTIONAL_TIMESTAMP,
-            "upcoming_invoice": {
-                "type": "object",
-                "description": "What the next invoice will contain (empty once canceling).",
-                "required": ["currency", "subtotal", "tax", "total", "lines"],
-                "properties": {
-                    "currency": CURRENCY,
-                    "subtotal": AMOUNT,
-                    "tax": AMOUNT,
-                    "total": AMOUNT,
-                    "lines": {"type": "array", "items": UPCOMING_LINE},
-                },
-            },
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-        },
-    },
-)
-SUBSCRIPTION_CREATE = routes.schema(
-    "SubscriptionCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["customer", "plan_name", "items"],
-        "properties": {
-            "customer": {"type": "string", "maxLength": 100},
-            "plan_name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "currency": {
-                **CURRENCY_INPUT,
-                "description": "Defaults to the customer's currency.",
-            },
-            "items": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": subscriptions.MAX_ITEMS,
-                "description": "Every item must share the first item's interval.",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["name", "unit_amount"],
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "unit_amount": {**AMOUNT, "minimum": 0},
-                        "quantity": {"type": "integer", "minimum": 1, "default": 1},
-                        "interval": {"enum": list(INTERVALS), "default": "month"},
-                        "interval_count": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": 36,
-                            "default": 1,
-                        },
-                        "price_model": {"enum": list(PRICE_MODELS), "default": "per_unit"},
-                        "tax_rate_bps": {**TAX_RATE, "default": 0},
-                    },
-                },
-            },
-            "trial_days": {"type": "integer", "minimum": 1, "maximum": 730},
-            "start": {**TIMESTAMP, "description": "Defaults to now; within a year of now."},
-            "metadata": METADATA,
-        },
-    },
-)
-CANCEL = routes.schema(
-    "SubscriptionCancel",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "at_period_end": {
-                "type": "boolean",
-                "default": False,
-                "description": "Keep it until the current period ends instead of now.",
-            }
-        },
-    },
-)
+
+class SubscriptionItem(Resource):
+    id: Annotated[str, Field(pattern="^si_")]
+    name: str
+    price_model: PriceModel
+    unit_amount: Amount
+    quantity: int
+    interval: Interval
+    interval_count: int
+    tax_rate_bps: TaxRate
+    amount: Amount = Field(description="What this item costs per period, before tax.")
 
 
-def subscription_json(subscription: Subscription) -> dict[str, Any]:
-    lines = subscriptions.upcoming_invoice_lines(subscription)
-    return {
-        "id": subscription.id,
-        "object": "subscription",
-        "customer": subscription.customer_id,
-        "status": subscription.status,
-        "plan_name": subscription.plan_name,
-        "currency": subscription.currency,
-        "items": [
-            {
-                "id": item.id,
-                "name": item.name,
-                "price_model": item.price_model,
-                "unit_amount": item.unit_amount,
-                "quantity": item.quantity,
-                "interval": item.billing_interval,
-                "interval_count": item.interval_count,
-                "tax_rate_bps": item.tax_rate_bps,
-                "amount": item.amount,
-            }
+class UpcomingInvoiceLine(Resource):
+    description: str
+    quantity: int
+    unit_amount: Amount
+    amount: Amount
+    tax_rate_bps: TaxRate
+    period_start: Timestamp
+    period_end: Timestamp
+
+    @classmethod
+    def of(cls, line: UpcomingLine) -> UpcomingInvoiceLine:
+        return cls.model_validate(line, from_attributes=True)
+
+
+class UpcomingInvoice(Resource):
+    """What the next invoice will contain (empty once canceling)."""
+
+    currency: Currency
+    subtotal: Amount
+    tax: Amount
+    total: Amount
+    lines: list[UpcomingInvoiceLine]
+
+
+class Subscription(Resource):
+    """A customer's subscription to a plan of one or more items."""
+
+    id: SubscriptionId
+    object: Literal["subscription"] = "subscription"
+    customer: CustomerId
+    status: Status
+    plan_name: str
+    currency: Currency
+    items: list[SubscriptionItem]
+    current_period_start: Timestamp
+    current_period_end: Timestamp
+    cancel_at_period_end: bool
+    canceled_at: Timestamp | None
+    trial_end: Timestamp | None
+    upcoming_invoice: UpcomingInvoice
+    metadata: dict[str, str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, subscription: subscriptions.Subscription) -> Subscription:
+        lines = subscriptions.upcoming_invoice_lines(subscription)
+        items = [
+            {**asdict(item), "interval": item.billing_interval, "amount": item.amount}
             for item in subscription.items
-        ],
-        "current_period_start": subscription.current_period_start,
-        "current_period_end": subscription.current_period_end,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "canceled_at": subscription.canceled_at,
-        "trial_end": subscription.trial_end,
-        "upcoming_invoice": {
-            "currency": subscription.currency,
-            "subtotal": sum(line.amount for line in lines),
-            "tax": sum(line.tax for line in lines),
-            "total": sum(line.amount + line.tax for line in lines),
-            "lines": lines,
-        },
-        "metadata": subscription.metadata,
-        "created_at": subscription.created_at,
-        "updated_at": subscription.updated_at,
-    }
+        ]
+        upcoming = UpcomingInvoice(
+            currency=subscription.currency,
+            subtotal=sum(line.amount for line in lines),
+            tax=sum(line.tax for line in lines),
+            total=sum(line.amount + line.tax for line in lines),
+            lines=[UpcomingInvoiceLine.of(line) for line in lines],
+        )
+        copied = {name: getattr(subscription, name) for name in _COPIED}
+        return cls.model_validate(
+            {
+                **copied,
+                "customer": subscription.customer_id,
+                "items": [
+                    {key: value for key, value in item.items() if key != "billing_interval"}
+                    for item in items
+                ],
+                "upcoming_invoice": upcoming,
+            }
+        )
+
+
+_COPIED = [
+    "id",
+    "status",
+    "plan_name",
+    "currency",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "canceled_at",
+    "trial_end",
+    "metadata",
+    "created_at",
+    "updated_at",
+]
+
+
+class SubscriptionItemCreate(Request):
+    name: Label
+    unit_amount: Annotated[Amount, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=1)] = 1
+    interval: Interval = "month"
+    interval_count: Annotated[int, Field(ge=1, le=36)] = 1
+    price_model: PriceModel = "per_unit"
+    tax_rate_bps: TaxRate = 0
+
+
+class SubscriptionCreate(Request):
+    customer: Annotated[str, Field(max_length=100)]
+    plan_name: Label
+    currency: CurrencyInput = optional(description="Defaults to the customer's currency.")
+    items: list[SubscriptionItemCreate] = Field(
+        min_length=1,
+        max_length=subscriptions.MAX_ITEMS,
+        description="Every item must share the first item's interval.",
+    )
+    trial_days: Annotated[int, Field(ge=1, le=730)] = optional()
+    start: Timestamp = optional(description="Defaults to now; within a year of now.")
+    metadata: Metadata = optional()
+
+
+class SubscriptionCancel(Request):
+    at_period_end: bool = Field(
+        default=False, description="Keep it until the current period ends instead of now."
+    )
 
 
 @routes.operation(
@@ -228,15 +170,15 @@ def subscription_json(subscription: Subscription) -> dict[str, Any]:
     "/subscriptions",
     summary="Subscribe a customer to a plan",
     tag=TAG,
-    request=SUBSCRIPTION_CREATE,
-    response=SUBSCRIPTION,
+    request=SubscriptionCreate,
+    response=Subscription,
     status=201,
 )
-async def create_subscription(context: ApiContext) -> dict[str, Any]:
+async def create_subscription(context: ApiContext) -> Subscription:
     subscription = await subscriptions.create_subscription(
         context.pool, tenant_id=context.tenant.id, data=context.body
     )
-    return subscription_json(subscription)
+    return Subscription.of(subscription)
 
 
 @routes.operation(
@@ -244,7 +186,7 @@ async def create_subscription(context: ApiContext) -> dict[str, Any]:
     "/subscriptions",
     summary="List subscriptions, newest first",
     tag=TAG,
-    response=SUBSCRIPTION,
+    response=Subscription,
     paginated=True,
     query=[
         QueryParam("customer", {"type": "string", "maxLength": 100}, "Only this customer's."),
@@ -260,17 +202,21 @@ async def list_subscriptions(context: ApiContext) -> Page:
         limit=context.limit,
         starting_after=context.starting_after,
     )
-    return Page([subscription_json(s) for s in found], has_more=has_more)
+    return Page([Subscription.of(s) for s in found], has_more=has_more)
 
 
 @routes.operation(
-    "GET", "/subscriptions/{id}", summary="Read a subscription", tag=TAG, response=SUBSCRIPTION
+    "GET",
+    "/subscriptions/{id}",
+    summary="Read a subscription",
+    tag=TAG,
+    response=Subscription,
 )
-async def get_subscription(context: ApiContext) -> dict[str, Any]:
+async def get_subscription(context: ApiContext) -> Subscription:
     subscription = await subscriptions.get_subscription(
         context.pool, tenant_id=context.tenant.id, subscription_id=context.path("id")
     )
-    return subscription_json(subscription)
+    return Subscription.of(subscription)
 
 
 @routes.operation(
@@ -278,14 +224,14 @@ async def get_subscription(context: ApiContext) -> dict[str, Any]:
     "/subscriptions/{id}/cancel",
     summary="Cancel a subscription now or at the end of its period",
     tag=TAG,
-    request=CANCEL,
-    response=SUBSCRIPTION,
+    request=SubscriptionCancel,
+    response=Subscription,
 )
-async def cancel_subscription(context: ApiContext) -> dict[str, Any]:
+async def cancel_subscription(context: ApiContext) -> Subscription:
     subscription = await subscriptions.cancel_subscription(
         context.pool,
         tenant_id=context.tenant.id,
         subscription_id=context.path("id"),
-        at_period_end=bool(context.body.get("at_period_end", False)),
+        at_period_end=context.parsed(SubscriptionCancel).at_period_end,
     )
-    return subscription_json(subscription)
+    return Subscription.of(subscription)

@@ -2,151 +2,146 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
+
+from billing.fields import Request, optional
+from gateway.api.billing_fields import Currency, Resource
 from gateway.api.framework import ApiContext, ApiRoutes
 from gateway.tenants import registry
+from gateway.tenants.brand import parse_brand_color
+from gateway.tenants.errors import InvalidTenantInput
 from gateway.tenants.models import Tenant
 
 routes = ApiRoutes()
 
-MONEY: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10**12}
-WALLET_SETTINGS: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "topups_enabled": {"type": "boolean", "description": 'Offer "Buy credits" in the portal.'},
-        "topup_min": {**MONEY, "description": "Smallest top-up, in minor units."},
-        "topup_max": {**MONEY, "description": "Largest top-up per payment, in minor units."},
-        "max_balance": {**MONEY, "description": "Largest wallet balance, in minor units."},
-    },
-}
-PORTAL_SETTINGS: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "billing_edit_enabled": {"type": "boolean"},
-        "link_mode": {"enum": ["customer_id", "signed"]},
-        "link_ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 2592000},
-        "allow_no_payment_method": {"type": "boolean"},
-    },
-}
-SETTINGS = routes.schema(
-    "TenantSettings",
-    {
-        "type": "object",
-        "required": ["slug", "name", "brand_color", "default_currency", "wallet", "portal"],
-        "properties": {
-            "slug": {"type": "string"},
-            "name": {"type": "string"},
-            "brand_color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
-            "icon_url": {"type": ["string", "null"]},
-            "default_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-            "wallet": {**WALLET_SETTINGS, "required": list(WALLET_SETTINGS["properties"])},
-            "portal": {**PORTAL_SETTINGS, "required": list(PORTAL_SETTINGS["properties"])},
-            "webhook_url": {"type": ["string", "null"]},
-            "stripe_configured": {"type": "boolean"},
-            "stripe_webhook_url": {
-                "type": "string",
-                "description": "Register this endpoint in Stripe for payment_intent.succeeded.",
-            },
-            "stripe_webhook_secret_configured": {"type": "boolean"},
-        },
-    },
-)
-SETTINGS_PATCH = routes.schema(
-    "TenantSettingsUpdate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "brand_color": {"type": "string", "description": "#RRGGBB"},
-            "default_currency": {"type": "string", "minLength": 3, "maxLength": 3},
-            "wallet": WALLET_SETTINGS,
-            "portal": PORTAL_SETTINGS,
-            "webhook_url": {
-                "type": ["string", "null"],
-                "maxLength": 2000,
-                "description": "Where events are POSTed, signed (null: send none). It must be an "
-                "https:// URL without a user name or password whose host is a public internet "
-                "address or a name: loopback, private, link-local, shared (100.64.0.0/10), "
-                "multicast and numeric forms such as 2130706433 are refused. Each delivery "
-                "connects only to public addresses, follows no redirect, reads at most 64 KiB "
-                "of the answer and counts only a 2xx status as delivered.",
-            },
-            "stripe_webhook_secret": {
-                "type": ["string", "null"],
-                "writeOnly": True,
-                "description": "The signing secret Stripe shows for the endpoint in "
-                "stripe_webhook_url; null clears it.",
-            },
-            "stripe": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["secret_key", "publishable_key"],
-                "properties": {
-                    "secret_key": {"type": "string", "writeOnly": True},
-                    "publishable_key": {"type": "string"},
-                },
-            },
-        },
-    },
-)
-WEBHOOK_SECRET = routes.schema(
-    "WebhookSecret",
-    {
-        "type": "object",
-        "required": ["secret"],
-        "properties": {"secret": {"type": ["string", "null"]}},
-    },
+
+def _brand_color(value: str) -> str:
+    try:
+        return parse_brand_color(value)
+    except InvalidTenantInput as error:
+        raise PydanticCustomError(error.codes["brand_color"], error.errors["brand_color"]) from None
+
+
+# The brand's own rule, so a wrong colour comes back with the body's other errors.
+BrandColor = Annotated[str, AfterValidator(_brand_color)]
+Money = Annotated[int, Field(ge=1, le=10**12)]
+LinkMode = Literal["customer_id", "signed"]
+LinkTtl = Annotated[int, Field(ge=60, le=2592000)]
+WEBHOOK_URL = (
+    "Where events are POSTed, signed (null: send none). It must be an "
+    "https:// URL without a user name or password whose host is a public internet "
+    "address or a name: loopback, private, link-local, shared (100.64.0.0/10), "
+    "multicast and numeric forms such as 2130706433 are refused. Each delivery "
+    "connects only to public addresses, follows no redirect, reads at most 64 KiB "
+    "of the answer and counts only a 2xx status as delivered."
 )
 
 
-async def settings_json(context: ApiContext, tenant: Tenant) -> dict[str, Any]:
-    configured = await context.pool.fetchrow(
-        "SELECT stripe_secret_key_sealed IS NOT NULL AS key, "
-        "stripe_webhook_secret_sealed IS NOT NULL AS webhook FROM tenants WHERE id = $1",
-        tenant.id,
+class WalletSettings(Resource):
+    topups_enabled: bool = Field(description='Offer "Buy credits" in the portal.')
+    topup_min: Money = Field(description="Smallest top-up, in minor units.")
+    topup_max: Money = Field(description="Largest top-up per payment, in minor units.")
+    max_balance: Money = Field(description="Largest wallet balance, in minor units.")
+
+
+class PortalSettings(Resource):
+    billing_edit_enabled: bool
+    link_mode: LinkMode
+    link_ttl_seconds: LinkTtl
+    allow_no_payment_method: bool
+
+
+class WalletSettingsUpdate(Request):
+    topups_enabled: bool = optional(description='Offer "Buy credits" in the portal.')
+    topup_min: Money = optional(description="Smallest top-up, in minor units.")
+    topup_max: Money = optional(description="Largest top-up per payment.")
+    max_balance: Money = optional(description="Largest wallet balance.")
+
+
+class PortalSettingsUpdate(Request):
+    billing_edit_enabled: bool = optional()
+    link_mode: LinkMode = optional()
+    link_ttl_seconds: LinkTtl = optional()
+    allow_no_payment_method: bool = optional()
+
+
+class StripeKeys(Request):
+    secret_key: str = Field(json_schema_extra={"writeOnly": True})
+    publishable_key: str
+
+
+class TenantSettingsUpdate(Request):
+    """Settings to change; fields left out keep their value."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] = optional()
+    brand_color: BrandColor = optional(description="#RRGGBB")
+    default_currency: Annotated[str, Field(min_length=3, max_length=3)] = optional()
+    wallet: WalletSettingsUpdate = optional()
+    portal: PortalSettingsUpdate = optional()
+    webhook_url: Annotated[str, Field(max_length=2000)] | None = optional(description=WEBHOOK_URL)
+    stripe_webhook_secret: str | None = optional(
+        json_schema_extra={"writeOnly": True},
+        description="The signing secret Stripe shows for the endpoint in "
+        "stripe_webhook_url; null clears it.",
+    )
+    stripe: StripeKeys = optional()
+
+
+class TenantSettings(Resource):
+    """Your brand, wallet, portal, webhook and Stripe settings."""
+
+    slug: str
+    name: str
+    brand_color: str = Field(pattern="^#[0-9a-f]{6}$")
+    icon_url: str | None
+    default_currency: Currency
+    wallet: WalletSettings
+    portal: PortalSettings
+    webhook_url: str | None
+    stripe_configured: bool
+    stripe_webhook_url: str = Field(
+        description="Register this endpoint in Stripe for payment_intent.succeeded."
+    )
+    stripe_webhook_secret_configured: bool
+
+
+class WebhookSecret(Resource):
+    secret: str | None
+
+
+async def settings_of(context: ApiContext, tenant: Tenant) -> TenantSettings:
+    stripe_key, stripe_webhook = await registry.stripe_configuration(
+        context.pool, tenant_id=tenant.id
     )
     tenant_host = f"{tenant.slug}.{context.settings.base_domain}"
-    return {
-        "slug": tenant.slug,
-        "name": tenant.name,
-        "brand_color": tenant.brand_color,
-        "icon_url": (
-            context.settings.public_url(f"{tenant.slug}.{context.settings.base_domain}")
-            + f"/brand/icon?v={tenant.icon_etag}"
-            if tenant.icon_etag
-            else None
-        ),
-        "default_currency": tenant.default_currency,
-        "wallet": {
-            "topups_enabled": tenant.wallet.topups_enabled,
-            "topup_min": tenant.wallet.topup_min,
-            "topup_max": tenant.wallet.topup_max,
-            "max_balance": tenant.wallet.max_balance,
-        },
-        "portal": {
-            "billing_edit_enabled": tenant.portal.billing_edit_enabled,
-            "link_mode": tenant.portal.link_mode,
-            "link_ttl_seconds": tenant.portal.link_ttl_seconds,
-            "allow_no_payment_method": tenant.portal.allow_no_payment_method,
-        },
-        "webhook_url": tenant.webhook_url,
-        "stripe_configured": bool(configured["key"]),
-        "stripe_webhook_url": context.settings.secure_url(tenant_host)
+    icon_url = None
+    if tenant.icon_etag:
+        icon_url = context.settings.public_url(tenant_host) + f"/brand/icon?v={tenant.icon_etag}"
+    return TenantSettings(
+        slug=tenant.slug,
+        name=tenant.name,
+        brand_color=tenant.brand_color,
+        icon_url=icon_url,
+        default_currency=tenant.default_currency,
+        wallet=WalletSettings.model_validate(tenant.wallet, from_attributes=True),
+        portal=PortalSettings.model_validate(tenant.portal, from_attributes=True),
+        webhook_url=tenant.webhook_url,
+        stripe_configured=stripe_key,
+        stripe_webhook_url=context.settings.secure_url(tenant_host)
         + f"/stripe/webhooks/{tenant.slug}",
-        "stripe_webhook_secret_configured": bool(configured["webhook"]),
-    }
+        stripe_webhook_secret_configured=stripe_webhook,
+    )
 
 
 @routes.operation(
-    "GET", "/settings", summary="Read your settings", tag="settings", response=SETTINGS
+    "GET", "/settings", summary="Read your settings", tag="settings", response=TenantSettings
 )
-async def get_settings(context: ApiContext) -> dict[str, Any]:
+async def get_settings(context: ApiContext) -> TenantSettings:
     tenant = await registry.get_tenant(context.pool, context.tenant.id)
-    return await settings_json(context, tenant)
+    return await settings_of(context, tenant)
 
 
 @routes.operation(
@@ -154,39 +149,18 @@ async def get_settings(context: ApiContext) -> dict[str, Any]:
     "/settings",
     summary="Change brand, wallet, portal, webhook or Stripe settings",
     tag="settings",
-    request=SETTINGS_PATCH,
-    response=SETTINGS,
+    request=TenantSettingsUpdate,
+    response=TenantSettings,
 )
-async def update_settings(context: ApiContext) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for name, value in context.body.items():
-        if name in ("wallet", "portal"):
-            changes.update({f"{name}.{key}": item for key, item in value.items()})
-        elif name not in ("stripe", "stripe_webhook_secret"):
-            changes[name] = value
-    async with context.pool.acquire() as connection, connection.transaction():
-        tenant = await registry.update_settings(
-            connection,
-            tenant_id=context.tenant.id,
-            changes=changes,
-            allow_loopback_webhooks=context.settings.webhook_allow_loopback,
-        )
-        if "stripe_webhook_secret" in context.body:
-            await registry.set_stripe_webhook_secret(
-                connection,
-                context.sealer,
-                tenant_id=tenant.id,
-                secret=context.body["stripe_webhook_secret"],
-            )
-        if "stripe" in context.body:
-            await registry.set_stripe_keys(
-                connection,
-                context.sealer,
-                tenant_id=tenant.id,
-                secret_key=context.body["stripe"]["secret_key"],
-                publishable_key=context.body["stripe"]["publishable_key"],
-            )
-    return await settings_json(context, tenant)
+async def update_settings(context: ApiContext) -> TenantSettings:
+    tenant = await registry.apply_settings(
+        context.pool,
+        context.sealer,
+        tenant_id=context.tenant.id,
+        changes=context.body,
+        allow_loopback_webhooks=context.settings.webhook_allow_loopback,
+    )
+    return await settings_of(context, tenant)
 
 
 @routes.operation(
@@ -194,10 +168,10 @@ async def update_settings(context: ApiContext) -> dict[str, Any]:
     "/settings/icon",
     summary="Upload the brand icon (PNG, ICO or WebP; the type is read from the bytes)",
     tag="settings",
-    response=SETTINGS,
+    response=TenantSettings,
     raw_body="image/png,image/x-icon,image/webp",
 )
-async def upload_icon(context: ApiContext) -> dict[str, Any]:
+async def upload_icon(context: ApiContext) -> TenantSettings:
     data = await context.request.read()
     tenant = await registry.set_icon(
         context.pool,
@@ -205,15 +179,19 @@ async def upload_icon(context: ApiContext) -> dict[str, Any]:
         data=data,
         max_bytes=context.settings.max_icon_bytes,
     )
-    return await settings_json(context, tenant)
+    return await settings_of(context, tenant)
 
 
 @routes.operation(
-    "DELETE", "/settings/icon", summary="Remove the brand icon", tag="settings", response=SETTINGS
+    "DELETE",
+    "/settings/icon",
+    summary="Remove the brand icon",
+    tag="settings",
+    response=TenantSettings,
 )
-async def delete_icon(context: ApiContext) -> dict[str, Any]:
+async def delete_icon(context: ApiContext) -> TenantSettings:
     tenant = await registry.remove_icon(context.pool, tenant_id=context.tenant.id)
-    return await settings_json(context, tenant)
+    return await settings_of(context, tenant)
 
 
 @routes.operation(
@@ -221,13 +199,13 @@ async def delete_icon(context: ApiContext) -> dict[str, Any]:
     "/settings/webhook_secret",
     summary="Read the secret that signs events sent to your webhook URL",
     tag="settings",
-    response=WEBHOOK_SECRET,
+    response=WebhookSecret,
 )
-async def get_webhook_secret(context: ApiContext) -> dict[str, Any]:
+async def get_webhook_secret(context: ApiContext) -> WebhookSecret:
     secret = await registry.webhook_secret(
         context.pool, context.sealer, tenant_id=context.tenant.id
     )
-    return {"secret": secret}
+    return WebhookSecret(secret=secret)
 
 
 @routes.operation(
@@ -235,10 +213,10 @@ async def get_webhook_secret(context: ApiContext) -> dict[str, Any]:
     "/settings/webhook_secret",
     summary="Create a new webhook signing secret (the old one stops working)",
     tag="settings",
-    response=WEBHOOK_SECRET,
+    response=WebhookSecret,
 )
-async def rotate_webhook_secret(context: ApiContext) -> dict[str, Any]:
+async def rotate_webhook_secret(context: ApiContext) -> WebhookSecret:
     secret = await registry.rotate_webhook_secret(
         context.pool, context.sealer, tenant_id=context.tenant.id
     )
-    return {"secret": secret}
+    return WebhookSecret(secret=secret)

@@ -2,123 +2,94 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from billing import wallets
-from billing.wallets import LedgerEntry, Wallet
-from gateway.api.billing_fields import AMOUNT, CURRENCY, CURRENCY_INPUT, TIMESTAMP, id_schema
+from billing.fields import Request
+from billing.wallets import LedgerEntry
+from gateway.api.billing_fields import (
+    Amount,
+    Currency,
+    CurrencyInput,
+    CustomerId,
+    Resource,
+    Timestamp,
+    WalletId,
+)
 from gateway.api.framework import ApiContext, ApiRoutes, Page
-from gateway.errors import BadRequest
+from gateway.api.problems import InvalidRequest
 
 routes = ApiRoutes()
 TAG = "wallets"
 
-WALLET = routes.schema(
-    "Wallet",
-    {
-        "type": "object",
-        "required": ["id", "object", "customer", "name", "currency", "balance", "created_at"],
-        "properties": {
-            "id": id_schema("wal"),
-            "object": {"const": "wallet"},
-            "customer": id_schema("cus"),
-            "name": {"type": "string"},
-            "currency": CURRENCY,
-            "balance": AMOUNT,
-            "created_at": TIMESTAMP,
-        },
-    },
-)
-WALLET_TRANSACTION = routes.schema(
-    "WalletTransaction",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "object",
-            "wallet",
-            "amount",
-            "balance_after",
-            "kind",
-            "description",
-            "created_at",
-        ],
-        "properties": {
-            "id": {"type": "string", "description": "Increases with every entry."},
-            "object": {"const": "wallet_transaction"},
-            "wallet": id_schema("wal"),
-            "amount": {**AMOUNT, "description": "Positive for credits, negative for debits."},
-            "balance_after": AMOUNT,
-            "kind": {"enum": ["topup", "grant", "debit", "adjustment"]},
-            "description": {"type": "string"},
-            "invoice": {"type": ["string", "null"]},
-            "created_at": TIMESTAMP,
-        },
-    },
-)
-WALLET_CREATE = routes.schema(
-    "WalletCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["customer", "currency"],
-        "properties": {
-            "customer": {"type": "string", "maxLength": 100},
-            "currency": {**CURRENCY_INPUT, "description": "One wallet per customer and currency."},
-            "name": {"type": "string", "minLength": 1, "maxLength": 100, "default": "Credits"},
-        },
-    },
-)
-WALLET_CREDIT = routes.schema(
-    "WalletCreditCreate",
-    {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["amount"],
-        "properties": {
-            "amount": {**AMOUNT, "minimum": 1, "maximum": 10**12},
-            "description": {"type": "string", "maxLength": 500, "default": ""},
-        },
-    },
-)
-WALLET_CREDIT_RESULT = routes.schema(
-    "WalletCredit",
-    {
-        "type": "object",
-        "required": ["object", "transaction", "wallet"],
-        "properties": {
-            "object": {"const": "wallet_credit"},
-            "transaction": WALLET_TRANSACTION,
-            "wallet": WALLET,
-        },
-    },
-)
+
+class Wallet(Resource):
+    """A customer's balance of prepaid credits in one currency."""
+
+    id: WalletId
+    object: Literal["wallet"] = "wallet"
+    customer: CustomerId
+    name: str
+    currency: Currency
+    balance: Amount
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, wallet: wallets.Wallet) -> Wallet:
+        return cls(
+            id=wallet.id,
+            customer=wallet.customer_id,
+            name=wallet.name,
+            currency=wallet.currency,
+            balance=wallet.balance,
+            created_at=wallet.created_at,
+        )
 
 
-def wallet_json(wallet: Wallet) -> dict[str, Any]:
-    return {
-        "id": wallet.id,
-        "object": "wallet",
-        "customer": wallet.customer_id,
-        "name": wallet.name,
-        "currency": wallet.currency,
-        "balance": wallet.balance,
-        "created_at": wallet.created_at,
-    }
+class WalletTransaction(Resource):
+    """One entry of a wallet's append-only ledger."""
+
+    id: str = Field(description="Increases with every entry.")
+    object: Literal["wallet_transaction"] = "wallet_transaction"
+    wallet: WalletId
+    amount: Amount = Field(description="Positive for credits, negative for debits.")
+    balance_after: Amount
+    kind: Literal["topup", "grant", "debit", "adjustment"]
+    description: str
+    invoice: str | None
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> WalletTransaction:
+        return cls(
+            id=str(entry.id),
+            wallet=entry.wallet_id,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            kind=entry.kind,  # type: ignore[arg-type]
+            description=entry.description,
+            invoice=entry.invoice_id,
+            created_at=entry.created_at,
+        )
 
 
-def transaction_json(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "id": str(entry.id),
-        "object": "wallet_transaction",
-        "wallet": entry.wallet_id,
-        "amount": entry.amount,
-        "balance_after": entry.balance_after,
-        "kind": entry.kind,
-        "description": entry.description,
-        "invoice": entry.invoice_id,
-        "created_at": entry.created_at,
-    }
+class WalletCreate(Request):
+    customer: Annotated[str, Field(max_length=100)]
+    currency: CurrencyInput = Field(description="One wallet per customer and currency.")
+    name: Annotated[str, Field(min_length=1, max_length=100)] = "Credits"
+
+
+class WalletCreditCreate(Request):
+    amount: Annotated[Amount, Field(ge=1, le=10**12)]
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class WalletCredit(Resource):
+    object: Literal["wallet_credit"] = "wallet_credit"
+    transaction: WalletTransaction
+    wallet: Wallet
 
 
 @routes.operation(
@@ -126,27 +97,28 @@ def transaction_json(entry: LedgerEntry) -> dict[str, Any]:
     "/wallets",
     summary="Create a wallet for a customer",
     tag=TAG,
-    request=WALLET_CREATE,
-    response=WALLET,
+    request=WalletCreate,
+    response=Wallet,
     status=201,
 )
-async def create_wallet(context: ApiContext) -> dict[str, Any]:
+async def create_wallet(context: ApiContext) -> Wallet:
+    request = context.parsed(WalletCreate)
     wallet = await wallets.create_wallet(
         context.pool,
         tenant_id=context.tenant.id,
-        customer_id=context.body["customer"],
-        currency=context.body["currency"],
-        name=context.body.get("name", "Credits"),
+        customer_id=request.customer,
+        currency=request.currency,
+        name=request.name,
     )
-    return wallet_json(wallet)
+    return Wallet.of(wallet)
 
 
-@routes.operation("GET", "/wallets/{id}", summary="Read a wallet", tag=TAG, response=WALLET)
-async def get_wallet(context: ApiContext) -> dict[str, Any]:
+@routes.operation("GET", "/wallets/{id}", summary="Read a wallet", tag=TAG, response=Wallet)
+async def get_wallet(context: ApiContext) -> Wallet:
     wallet = await wallets.get_wallet(
         context.pool, tenant_id=context.tenant.id, wallet_id=context.path("id")
     )
-    return wallet_json(wallet)
+    return Wallet.of(wallet)
 
 
 @routes.operation(
@@ -154,27 +126,24 @@ async def get_wallet(context: ApiContext) -> dict[str, Any]:
     "/wallets/{id}/credits",
     summary="Credit a wallet (send an Idempotency-Key to make retries safe)",
     tag=TAG,
-    request=WALLET_CREDIT,
-    response=WALLET_CREDIT_RESULT,
+    request=WalletCreditCreate,
+    response=WalletCredit,
     status=201,
 )
-async def credit_wallet(context: ApiContext) -> dict[str, Any]:
+async def credit_wallet(context: ApiContext) -> WalletCredit:
+    credit = context.parsed(WalletCreditCreate)
     # The ledger also remembers the Idempotency-Key, so even a retry whose stored
     # API response was lost cannot credit twice.
     wallet, entry = await wallets.credit_wallet(
         context.pool,
         tenant_id=context.tenant.id,
         wallet_id=context.path("id"),
-        amount=context.body["amount"],
+        amount=credit.amount,
         kind="grant",
-        description=context.body.get("description", ""),
+        description=credit.description,
         idempotency_key=context.request.headers.get("Idempotency-Key"),
     )
-    return {
-        "object": "wallet_credit",
-        "transaction": transaction_json(entry),
-        "wallet": wallet_json(wallet),
-    }
+    return WalletCredit(transaction=WalletTransaction.of(entry), wallet=Wallet.of(wallet))
 
 
 @routes.operation(
@@ -182,15 +151,15 @@ async def credit_wallet(context: ApiContext) -> dict[str, Any]:
     "/wallets/{id}/transactions",
     summary="List a wallet's ledger entries, newest first",
     tag=TAG,
-    response=WALLET_TRANSACTION,
+    response=WalletTransaction,
     paginated=True,
 )
 async def list_wallet_transactions(context: ApiContext) -> Page:
     after = context.starting_after
     if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
-        raise BadRequest(
+        raise InvalidRequest(
+            {"starting_after": ("invalid", "must be the id of a transaction of this wallet")},
             "the query string is invalid",
-            errors={"starting_after": "must be the id of a transaction of this wallet"},
         )
     entries, has_more = await wallets.list_ledger(
         context.pool,
@@ -199,4 +168,4 @@ async def list_wallet_transactions(context: ApiContext) -> Page:
         limit=context.limit,
         starting_after=int(after) if after is not None else None,
     )
-    return Page([transaction_json(e) for e in entries], has_more=has_more)
+    return Page([WalletTransaction.of(e) for e in entries], has_more=has_more)

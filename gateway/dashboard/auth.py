@@ -27,9 +27,9 @@ from gateway.branding import NEUTRAL_COLOR
 from gateway.dashboard.paths import PREFIX
 from gateway.dashboard.sessions import SESSION_LIFETIME, DashboardSession, resolve_session
 from gateway.errors import Forbidden, Unauthorized
-from gateway.tenants.brand import contrast_color
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
+from kernel.colors import contrast_color
 from web.i18n import Translator, choose_language, translator
 from web.origin import check_same_origin
 

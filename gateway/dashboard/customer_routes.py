@@ -6,11 +6,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from billing import portal_sessions
-from billing.customers import get_customer
+from billing.customers import get_customer, search_customers
 from billing.formatting import format_day
 from gateway import keys
 from gateway.dashboard.auth import Desk, signed_in
-from gateway.dashboard.customer_search import search_customers
 from gateway.dashboard.views import portal_base_url
 from gateway.tenants.domains import active_domain
 

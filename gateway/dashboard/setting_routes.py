@@ -136,12 +136,10 @@ async def brand_icon_remove(request: web.Request, desk: Desk) -> web.StreamRespo
 @signed_in
 async def brand_icon(request: web.Request, desk: Desk) -> web.StreamResponse:
     """The signed-in tenant's icon, for the preview on this host."""
-    row = await request.config_dict[keys.POOL].fetchrow(
-        "SELECT icon, icon_type FROM tenants WHERE id = $1", desk.tenant.id
-    )
-    if row is None or row["icon"] is None:
+    icon = await registry.tenant_icon(request.config_dict[keys.POOL], tenant_id=desk.tenant.id)
+    if icon is None:
         raise NotFound("you have no icon")
-    return web.Response(body=row["icon"], content_type=row["icon_type"])
+    return web.Response(body=icon.data, content_type=icon.content_type)
 
 
 # Wallet -----------------------------------------------------------------------------------
@@ -230,8 +228,8 @@ async def _render_portal(
     rotated: bool = False,
     status: int = 200,
 ) -> web.StreamResponse:
-    has_secret = await request.config_dict[keys.POOL].fetchval(
-        "SELECT webhook_secret_sealed IS NOT NULL FROM tenants WHERE id = $1", desk.tenant.id
+    has_secret = await registry.has_webhook_secret(
+        request.config_dict[keys.POOL], tenant_id=desk.tenant.id
     )
     context = desk.context(
         "portal",

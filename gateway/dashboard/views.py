@@ -9,11 +9,11 @@ from decimal import Decimal
 from billing.formatting import format_day
 from billing.money import exponent
 from gateway.settings import Settings
-from gateway.tenants.brand import WHITE, contrast_color, contrast_ratio
 from gateway.tenants.dns_check import Diagnosis, records_to_create
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, proof_of
 from gateway.tenants.models import Tenant
+from kernel.colors import WHITE, contrast_color, contrast_ratio
 from web.i18n import DEFAULT_LANGUAGE, Translator
 
 # Below this ratio against the white page, the colour cannot carry text (WCAG 2.x 1.4.3).

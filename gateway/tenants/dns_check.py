@@ -164,6 +164,31 @@ def _text(name: Any) -> str:
     return str(name.to_text(omit_final_dot=True)).lower()
 
 
+def _dns_name(name: str) -> str:
+    name = name.lower().rstrip(".")
+    try:
+        dns.name.from_text(name)
+    except dns.exception.DNSException as error:
+        raise ValueError(f"{name!r} is not a DNS name: {error}") from None
+    return name
+
+
+def _proof_missing(name: str, proof: OwnershipProof) -> Problem:
+    return Problem(
+        PROOF_MISSING,
+        f"Ownership of {name} is not proven yet: create a TXT record"
+        f" {proof.record_name} with the value {proof.token}.",
+    )
+
+
+def _dns_unavailable(name: str, error: Exception) -> Problem:
+    return Problem(
+        DNS_UNAVAILABLE,
+        f"DNS for {name} could not be read right now ({error}). This is usually"
+        " temporary at the DNS provider: we will try again later.",
+    )
+
+
 async def check_domain(
     name: str,
     *,
@@ -181,11 +206,7 @@ async def check_domain(
     proven, is the TXT record that must exist too. Raises ValueError only for a
     name that is not a DNS name; DNS failures are reported in the diagnosis.
     """
-    name = name.lower().rstrip(".")
-    try:
-        dns.name.from_text(name)
-    except dns.exception.DNSException as error:
-        raise ValueError(f"{name!r} is not a DNS name: {error}") from None
+    name = _dns_name(name)
     cname_target = cname_target.lower().rstrip(".")
     ingress = [address.lower() for address in ingress_addresses]
     identities = [identity.lower().rstrip(".") for identity in caa_identities]
@@ -203,26 +224,14 @@ async def check_domain(
         pointed = _pointing_problems(name, cname_target, ingress, chain, ipv4, ipv6)
         problems.extend(pointed)
         if proof is not None and not await _proven(resolver, proof):
-            problems.append(
-                Problem(
-                    PROOF_MISSING,
-                    f"Ownership of {name} is not proven yet: create a TXT record"
-                    f" {proof.record_name} with the value {proof.token}.",
-                )
-            )
+            problems.append(_proof_missing(name, proof))
         if identities:
             caa_problem, caa_record = await _caa_problem(resolver, name, identities)
             if caa_problem is not None:
                 problems.append(caa_problem)
                 records = (*records, caa_record) if caa_record is not None else records
     except _Unavailable as error:
-        problems.append(
-            Problem(
-                DNS_UNAVAILABLE,
-                f"DNS for {name} could not be read right now ({error}). This is usually"
-                " temporary at the DNS provider: we will try again later.",
-            )
-        )
+        problems.append(_dns_unavailable(name, error))
     return Diagnosis(
         name=name,
         verified=not problems,

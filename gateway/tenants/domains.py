@@ -24,6 +24,8 @@ PROOF_RECORD_PREFIX = "_gateway-verify."
 DEFAULT_CLAIM_LIFETIME = timedelta(days=7)
 # NOTIFY channel that wakes every replica's domain worker (payload: the domain id).
 DUE_CHANNEL = "gateway_domains_due"
+# Custom domains in these states may get a certificate at handshake time.
+ISSUABLE_STATUSES = frozenset({"verified", "issuing", "active", "renewing"})
 DOMAIN_COLUMNS = (
     "id, tenant_id, name, status, failure_reason, diagnosis, attempts, next_check_at, "
     "last_checked_at, verified_at, moved_at, created_at, updated_at, proof_token, proven_at, "
@@ -83,7 +85,7 @@ def new_proof_token() -> str:
 
 
 def _invalid(message: str) -> InvalidTenantInput:
-    return InvalidTenantInput({"name": message})
+    return InvalidTenantInput({"name": message}, {"name": "invalid_domain"})
 
 
 def normalise_domain(name: object, *, base_domain: str) -> str:
@@ -223,3 +225,18 @@ async def active_domain(db: Db, *, tenant_id: int) -> str | None:
         tenant_id,
     )
     return name
+
+
+async def issuable_domain_id(db: Db, *, tenant_id: int, name: str) -> str | None:
+    """The id of the tenant's custom domain `name` when a handshake may issue for it, else None.
+
+    DESIGN.md: handshake-time issuance is a fallback for names verified in the
+    database, never for a name a stranger points at us.
+    """
+    row = await db.fetchrow(
+        "SELECT id, status FROM domains WHERE name = $1 AND tenant_id = $2", name, tenant_id
+    )
+    if row is None or row["status"] not in ISSUABLE_STATUSES:
+        return None
+    domain_id: str = row["id"]
+    return domain_id

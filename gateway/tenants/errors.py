@@ -22,17 +22,26 @@ class TenantNotFound(TenantError):
 
 
 class InvalidTenantInput(TenantError):
-    """Fields are wrong; `errors` maps each field to what is wrong. Nothing was stored."""
+    """Fields are wrong; `errors` maps each field to what is wrong. Nothing was stored.
+
+    `codes` maps the same fields to a stable machine code (as `billing.errors.InvalidInput`
+    does); a field without one is `invalid`.
+    """
 
     kind = ErrorKind.INVALID
 
-    def __init__(self, errors: Mapping[str, str]) -> None:
+    def __init__(self, errors: Mapping[str, str], codes: Mapping[str, str] | None = None) -> None:
         self.errors = dict(errors)
+        self.codes = {name: (codes or {}).get(name, "invalid") for name in self.errors}
         super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
 
     @property
     def field_errors(self) -> Mapping[str, str]:
         return self.errors
+
+    @property
+    def field_codes(self) -> Mapping[str, str]:
+        return self.codes
 
 
 class TenantConflict(TenantError):

@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
-from kernel.db import Db
+from kernel.db import Db, transaction
 from kernel.sealing import Sealer
 from kernel.text import control_character_reason
 
@@ -120,7 +121,10 @@ async def list_tenants(db: Db) -> list[Tenant]:
 
 def _validate_currency(value: object) -> str:
     if not isinstance(value, str) or not CURRENCY.match(value.upper()):
-        raise InvalidTenantInput({"default_currency": "use a three-letter ISO 4217 code"})
+        raise InvalidTenantInput(
+            {"default_currency": "use a three-letter ISO 4217 code"},
+            {"default_currency": "invalid_currency"},
+        )
     return value.upper()
 
 
@@ -156,7 +160,7 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         try:
             return check_webhook_url(value, allow_loopback=allow_loopback_webhooks)
         except WebhookUrlRefused as error:
-            raise InvalidTenantInput({field: str(error)}) from None
+            raise InvalidTenantInput({field: str(error)}, {field: "invalid_url"}) from None
     raise InvalidTenantInput({field: "is not a setting"})
 
 
@@ -170,6 +174,7 @@ async def update_settings(
     """
     current = await get_tenant(db, tenant_id)
     errors: dict[str, str] = {}
+    codes: dict[str, str] = {}
     values: dict[str, Any] = {}
     for field, value in changes.items():
         try:
@@ -178,6 +183,7 @@ async def update_settings(
             )
         except InvalidTenantInput as error:
             errors.update(error.errors)
+            codes.update(error.codes)
     wallet = {
         "wallet.topup_min": values.get("wallet.topup_min", current.wallet.topup_min),
         "wallet.topup_max": values.get("wallet.topup_max", current.wallet.topup_max),
@@ -188,7 +194,7 @@ async def update_settings(
     if not errors and wallet["wallet.topup_max"] > wallet["wallet.max_balance"]:
         errors["wallet.topup_max"] = "must not exceed wallet.max_balance"
     if errors:
-        raise InvalidTenantInput(errors)
+        raise InvalidTenantInput(errors, codes)
     if not values:
         return current
     assignments = ", ".join(
@@ -254,6 +260,14 @@ async def stripe_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
     return sealer.open(sealed, f"tenant:{tenant_id}:stripe_webhook_secret").decode()
 
 
+async def stripe_publishable_key(db: Db, *, tenant_id: int) -> str | None:
+    """The tenant's Stripe publishable key for payment pages, or None before it set its keys."""
+    key: str | None = await db.fetchval(
+        "SELECT stripe_publishable_key FROM tenants WHERE id = $1", tenant_id
+    )
+    return key
+
+
 async def stripe_secret_key(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
     sealed = await db.fetchval(
         "SELECT stripe_secret_key_sealed FROM tenants WHERE id = $1", tenant_id
@@ -273,6 +287,14 @@ async def rotate_webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> st
         sealed,
     )
     return secret
+
+
+async def has_webhook_secret(db: Db, *, tenant_id: int) -> bool:
+    """Whether the tenant has a secret for signing the webhooks sent to it (never the secret)."""
+    has: bool | None = await db.fetchval(
+        "SELECT webhook_secret_sealed IS NOT NULL FROM tenants WHERE id = $1", tenant_id
+    )
+    return bool(has)
 
 
 async def webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | None:
@@ -308,3 +330,74 @@ async def remove_icon(db: Db, *, tenant_id: int) -> Tenant:
     if row is None:
         raise TenantNotFound(f"tenant {tenant_id}")
     return Tenant.from_row(row)
+
+
+async def stripe_configuration(db: Db, *, tenant_id: int) -> tuple[bool, bool]:
+    """Whether the tenant has stored (a Stripe secret key, a Stripe webhook signing secret)."""
+    row = await db.fetchrow(
+        "SELECT stripe_secret_key_sealed IS NOT NULL AS key, "
+        "stripe_webhook_secret_sealed IS NOT NULL AS webhook FROM tenants WHERE id = $1",
+        tenant_id,
+    )
+    if row is None:
+        raise TenantNotFound(f"tenant {tenant_id}")
+    return bool(row["key"]), bool(row["webhook"])
+
+
+async def apply_settings(
+    db: Db,
+    sealer: Sealer,
+    *,
+    tenant_id: int,
+    changes: Mapping[str, Any],
+    allow_loopback_webhooks: bool,
+) -> Tenant:
+    """`update_settings` plus the Stripe keys and webhook secret, all in one transaction.
+
+    `changes` is shaped like the settings API's body: `wallet` and `portal` are
+    objects of the fields to change, `stripe` holds both keys, and
+    `stripe_webhook_secret` (None clears it) is set only when present.
+    """
+    flat: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in ("wallet", "portal"):
+            flat.update({f"{name}.{key}": item for key, item in value.items()})
+        elif name not in ("stripe", "stripe_webhook_secret"):
+            flat[name] = value
+    async with transaction(db) as connection:
+        tenant = await update_settings(
+            connection,
+            tenant_id=tenant_id,
+            changes=flat,
+            allow_loopback_webhooks=allow_loopback_webhooks,
+        )
+        if "stripe_webhook_secret" in changes:
+            await set_stripe_webhook_secret(
+                connection, sealer, tenant_id=tenant_id, secret=changes["stripe_webhook_secret"]
+            )
+        if "stripe" in changes:
+            await set_stripe_keys(
+                connection,
+                sealer,
+                tenant_id=tenant_id,
+                secret_key=changes["stripe"]["secret_key"],
+                publishable_key=changes["stripe"]["publishable_key"],
+            )
+    return tenant
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantIcon:
+    data: bytes
+    content_type: str
+    etag: str | None
+
+
+async def tenant_icon(db: Db, *, tenant_id: int) -> TenantIcon | None:
+    """The tenant's icon as stored now, or None when it has none (or no such tenant)."""
+    row = await db.fetchrow(
+        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
+    )
+    if row is None or row["icon"] is None:
+        return None
+    return TenantIcon(data=row["icon"], content_type=row["icon_type"], etag=row["icon_etag"])

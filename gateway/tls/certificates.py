@@ -45,18 +45,17 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from certs.challenges import ChallengeStore
 from certs.errors import CertsError
-from certs.internal_ca import IssuedCertificate
+from certs.issuance import issue_and_store
 from certs.keys import encrypt_private_key_pem, new_key_password
 from certs.store import CertificateStore
 from certs.tls_alpn import challenge_certificate
 from gateway.hostnames import InvalidHostName, normalise_host_name
 from gateway.settings import Settings
+from gateway.tenants.domains import issuable_domain_id
 from gateway.tls.client_hello import ClientHello
 from gateway.tls.contexts import ContextCache
 from gateway.tls.errors import TlsError
@@ -69,6 +68,7 @@ from kernel.background import (
     reraise_if_cancelled,
     stop_tasks,
 )
+from kernel.db import Pool
 from kernel.sealing import Sealer
 
 if TYPE_CHECKING:
@@ -78,10 +78,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHANNEL = "gateway_certificates"
-# Custom domains in these states may get a certificate at handshake time.
-ISSUABLE_DOMAIN_STATUSES = frozenset({"verified", "issuing", "active", "renewing"})
-# A name written in a transaction that began this long before the last look is still caught.
-INVALIDATION_MARGIN = "10 minutes"
 # How long a TLS-ALPN-01 validation for a name the host index does not know waits for
 # the index's next reload (NOTIFY gateway_hosts) before it is refused.
 ACME_NAME_WAIT_SECONDS = 2.0
@@ -107,7 +103,7 @@ class CertificateResolver:
 
     def __init__(
         self,
-        pool: asyncpg.Pool[Any],
+        pool: Pool,
         sealer: Sealer,
         cache: ContextCache,
         host_index: HostIndex,
@@ -291,36 +287,26 @@ class CertificateResolver:
             logger.warning("no issuer configured: refusing %s", name)
             return None
         if served.kind == "domain" and served.domain_id is None:
-            row = await self._pool.fetchrow(
-                "SELECT id, status FROM domains WHERE name = $1 AND tenant_id = $2",
-                name,
-                served.tenant_id,
-            )
-            if row is None or row["status"] not in ISSUABLE_DOMAIN_STATUSES:
+            assert served.tenant_id is not None  # a domain is always some tenant's
+            domain_id = await issuable_domain_id(self._pool, tenant_id=served.tenant_id, name=name)
+            if domain_id is None:
                 return None
-            served = ServedName("domain", tenant_id=served.tenant_id, domain_id=row["id"])
-
-        async def store(certificate: IssuedCertificate) -> None:
-            await self._store.save(
+            served = ServedName("domain", tenant_id=served.tenant_id, domain_id=domain_id)
+        try:
+            stored = await issue_and_store(
+                issuer,
                 self._pool,
                 self._sealer,
                 tenant_id=served.tenant_id,
                 domain_id=served.domain_id,
-                names=certificate.names,
-                issuer=issuer.kind,
-                issuer_detail=issuer.detail,
-                chain_pem=certificate.chain_pem,
-                key_pem=certificate.key_pem,
+                names=[name],
             )
-
-        try:
-            issued = await issuer.issue([name], on_issued=store)
         except CertsError as error:
             logger.warning("no certificate for %s at handshake time: %s", name, error)
             return None
         self.issued += 1
         logger.info("issued a certificate for %s at handshake time", name)
-        return self._build(name, issued.chain_pem, issued.key_pem)
+        return self._build(name, stored.certificate.chain_pem, stored.certificate.key_pem)
 
     # Following changes.
 
@@ -361,26 +347,15 @@ class CertificateResolver:
                 pause = self._retry_initial_seconds
 
     async def _invalidate_changed(self) -> None:
-        row = await self._pool.fetchrow(
-            f"""
-            SELECT clock_timestamp() AS checked_at,
-                   (SELECT count(*) FROM certificates) AS total,
-                   ARRAY(SELECT DISTINCT unnest(names) FROM certificates
-                         WHERE $1::timestamptz IS NOT NULL
-                           AND created_at > $1::timestamptz - interval '{INVALIDATION_MARGIN}'
-                   ) AS names
-            """,
-            self._watermark,
-        )
-        assert row is not None
-        if self._watermark is None or self._count is None or row["total"] < self._count:
+        changes = await self._store.changes_since(self._pool, self._watermark)
+        if self._watermark is None or self._count is None or changes.total < self._count:
             # First look, a reconnect, or certificates deleted: nothing cached can be trusted.
             self._cache.clear()
         else:
-            for name in row["names"]:
+            for name in changes.names:
                 self._cache.invalidate(name)
-        self._watermark = row["checked_at"]
-        self._count = row["total"]
+        self._watermark = changes.checked_at
+        self._count = changes.total
 
 
 def _server_name(hello: ClientHello) -> str | None:

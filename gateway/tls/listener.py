@@ -84,22 +84,29 @@ class HttpsListener(AcceptLoop):
         """The bound port (useful when started on port 0)."""
         return self.address[1]
 
+    async def _admitted(self, sock: socket.socket, peer: object) -> ProtocolFactory | None:
+        """The protocol factory for this client, or None when `admit` refuses it."""
+        if self._admit is None:
+            return self._protocol_factory
+        try:
+            client = await self._admit(sock, peer)
+        except BaseException:
+            sock.close()
+            raise
+        if client is None:
+            return None
+        if self._protocol_for is not None:
+            return self._protocol_for(client)
+        return self._protocol_factory
+
     async def _handle(
         self, sock: socket.socket, peer: object, loop: asyncio.AbstractEventLoop
     ) -> None:
-        protocol_factory = self._protocol_factory
-        if self._admit is not None:
-            try:
-                client = await self._admit(sock, peer)
-            except BaseException:
-                sock.close()
-                raise
-            if client is None:
-                self.refused += 1
-                sock.close()
-                return
-            if self._protocol_for is not None:
-                protocol_factory = self._protocol_for(client)
+        protocol_factory = await self._admitted(sock, peer)
+        if protocol_factory is None:
+            self.refused += 1
+            sock.close()
+            return
         try:
             hello = await peek_client_hello(sock, loop=loop, timeout=self._handshake_timeout)
         except TlsError as error:

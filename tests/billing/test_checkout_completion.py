@@ -12,13 +12,10 @@ from typing import Any
 
 import pytest
 
-from billing.checkout_completion import (
-    CheckoutClosed,
-    complete_checkout,
-    save_billing_information,
-    start_checkout_card_setup,
-)
+from billing.checkout_billing_info import save_billing_information
+from billing.checkout_completion import complete_checkout, start_checkout_card_setup
 from billing.checkout_sessions import create_checkout_session
+from billing.checkout_settlement import CheckoutClosed
 from billing.errors import NotFound
 from billing.stripe_gateway import StripePayments
 from gateway.tenants.models import Tenant
@@ -36,6 +33,7 @@ async def open_session(pool: Any, tenant: Tenant, **fields: Any) -> str:
     session = await create_checkout_session(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={
             "customer_details": {"name": "Ada Lovelace"},
             "line_items": [{"name": "Pro plan", "unit_amount": 2900, "interval": "month"}],

@@ -37,7 +37,10 @@ async def test_https_or_local_http_redirects_are_accepted(
     pool: Any, tenant: Tenant, url: str
 ) -> None:
     session = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer(success_url=url, cancel_url=url)
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data=offer(success_url=url, cancel_url=url),
     )
     assert session.success_url == url
     assert session.cancel_url == url
@@ -60,7 +63,10 @@ async def test_other_redirects_are_field_errors_and_store_nothing(
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         await checkout_sessions.create_checkout_session(
-            pool, tenant_id=tenant.id, data=offer(success_url=url, cancel_url=url)
+            pool,
+            tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
+            data=offer(success_url=url, cancel_url=url),
         )
     assert set(caught.value.errors) == {"success_url", "cancel_url"}
     assert await pool.fetchval("SELECT count(*) FROM checkout_sessions") == 0
@@ -71,7 +77,7 @@ async def test_expiry_defaults_to_a_day_and_must_stay_in_the_window(
 ) -> None:
     now = datetime.now(UTC)
     session = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer(), now=now
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer(), now=now
     )
     assert session.expires_at == now + timedelta(hours=24)
     for lifetime in (timedelta(minutes=20), timedelta(hours=25)):
@@ -79,6 +85,7 @@ async def test_expiry_defaults_to_a_day_and_must_stay_in_the_window(
             await checkout_sessions.create_checkout_session(
                 pool,
                 tenant_id=tenant.id,
+                default_currency=tenant.default_currency,
                 data=offer(expires_at=(now + lifetime).isoformat()),
                 now=now,
             )
@@ -86,6 +93,7 @@ async def test_expiry_defaults_to_a_day_and_must_stay_in_the_window(
     ok = await checkout_sessions.create_checkout_session(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data=offer(expires_at=(now + timedelta(minutes=30)).isoformat()),
         now=now,
     )
@@ -96,12 +104,15 @@ async def test_amount_total_counts_recurring_items_unless_a_trial_defers_them(
     pool: Any, tenant: Tenant
 ) -> None:
     paid_now = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer()
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer()
     )
     assert paid_now.amount_total == 5000 + 3600
     assert paid_now.currency == "EUR"  # the tenant's default for a new customer
     trial = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer(trial_days=14, currency="gbp")
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data=offer(trial_days=14, currency="gbp"),
     )
     assert trial.amount_total == 5000
     assert trial.currency == "GBP"
@@ -112,6 +123,7 @@ async def test_field_errors_name_each_problem(pool: Any, tenant: Tenant) -> None
         await checkout_sessions.create_checkout_session(
             pool,
             tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
             data={
                 "customer_details": {"email": "nope", "country": "ZZ"},
                 "line_items": [{"name": "x", "unit_amount": -5, "interval": "hour"}],
@@ -135,20 +147,30 @@ async def test_an_existing_customer_sets_the_currency(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     customer = await customers.create_customer(
-        pool, tenant_id=tenant.id, data={"name": "Ada", "currency": "SEK"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada", "currency": "SEK"},
     )
     data = offer(customer=customer.id)
     del data["customer_details"]
-    session = await checkout_sessions.create_checkout_session(pool, tenant_id=tenant.id, data=data)
+    session = await checkout_sessions.create_checkout_session(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=data
+    )
     assert (session.customer_id, session.currency) == (customer.id, "SEK")
     with pytest.raises(InvalidInput) as caught:
-        await checkout_sessions.create_checkout_session(pool, tenant_id=other_tenant.id, data=data)
+        await checkout_sessions.create_checkout_session(
+            pool,
+            tenant_id=other_tenant.id,
+            default_currency=other_tenant.default_currency,
+            data=data,
+        )
     assert set(caught.value.errors) == {"customer"}
 
 
 async def test_a_lapsed_open_session_reads_as_expired(pool: Any, tenant: Tenant) -> None:
     session = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer()
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer()
     )
     await pool.execute(
         "UPDATE checkout_sessions SET expires_at = now() - interval '1 second' WHERE id = $1",
@@ -168,7 +190,7 @@ async def test_expire_closes_an_open_session_but_not_a_complete_one(
     pool: Any, tenant: Tenant
 ) -> None:
     session = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer()
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer()
     )
     expired = await checkout_sessions.expire_checkout_session(
         pool, tenant_id=tenant.id, session_id=session.id
@@ -176,7 +198,7 @@ async def test_expire_closes_an_open_session_but_not_a_complete_one(
     assert expired.status == "expired"
     assert expired.expires_at <= datetime.now(UTC)
     complete = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer()
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer()
     )
     await pool.execute(
         "UPDATE checkout_sessions SET status = 'complete', completed_at = now() WHERE id = $1",
@@ -192,7 +214,7 @@ async def test_another_tenant_cannot_see_or_expire_a_session(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     session = await checkout_sessions.create_checkout_session(
-        pool, tenant_id=tenant.id, data=offer()
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data=offer()
     )
     with pytest.raises(NotFound):
         await checkout_sessions.get_checkout_session(

@@ -21,6 +21,7 @@ async def test_created_customer_reads_back_with_normalised_fields(
     created = await customers.create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={
             "name": "  Ada Lovelace ",
             "email": "ada@example.com",
@@ -47,6 +48,7 @@ async def test_every_wrong_field_is_reported_at_once_and_nothing_is_stored(
         await customers.create_customer(
             pool,
             tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
             data={
                 "name": "",
                 "email": "not-an-email",
@@ -71,7 +73,10 @@ async def test_every_wrong_field_is_reported_at_once_and_nothing_is_stored(
 async def test_vat_number_requires_a_country(pool: Any, tenant: Tenant) -> None:
     with pytest.raises(InvalidInput) as caught:
         await customers.create_customer(
-            pool, tenant_id=tenant.id, data={"name": "Acme", "vat_number": "DE123456789"}
+            pool,
+            tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
+            data={"name": "Acme", "vat_number": "DE123456789"},
         )
     assert "vat_number" in caught.value.errors
 
@@ -81,6 +86,7 @@ async def test_vat_number_must_fit_the_country(pool: Any, tenant: Tenant) -> Non
         await customers.create_customer(
             pool,
             tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
             data={"name": "Acme", "address": {"country": "DE"}, "vat_number": "DE12345"},
         )
     assert "DE" in caught.value.errors["vat_number"]
@@ -89,7 +95,12 @@ async def test_vat_number_must_fit_the_country(pool: Any, tenant: Tenant) -> Non
 async def test_unknown_malformed_and_other_tenants_ids_are_not_found(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    theirs = await customers.create_customer(pool, tenant_id=other_tenant.id, data={"name": "B"})
+    theirs = await customers.create_customer(
+        pool,
+        tenant_id=other_tenant.id,
+        default_currency=other_tenant.default_currency,
+        data={"name": "B"},
+    )
     for customer_id in (theirs.id, "cus_" + "x" * 24, "nonsense", ""):
         with pytest.raises(NotFound):
             await customers.get_customer(pool, tenant_id=tenant.id, customer_id=customer_id)
@@ -99,10 +110,20 @@ async def test_list_pages_newest_first_with_a_cursor(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     made = [
-        await customers.create_customer(pool, tenant_id=tenant.id, data={"name": f"C{i}"})
+        await customers.create_customer(
+            pool,
+            tenant_id=tenant.id,
+            default_currency=tenant.default_currency,
+            data={"name": f"C{i}"},
+        )
         for i in range(5)
     ]
-    await customers.create_customer(pool, tenant_id=other_tenant.id, data={"name": "theirs"})
+    await customers.create_customer(
+        pool,
+        tenant_id=other_tenant.id,
+        default_currency=other_tenant.default_currency,
+        data={"name": "theirs"},
+    )
     first, more = await customers.list_customers(pool, tenant_id=tenant.id, limit=3)
     assert more
     second, more_again = await customers.list_customers(
@@ -115,7 +136,12 @@ async def test_list_pages_newest_first_with_a_cursor(
 async def test_a_cursor_from_another_tenant_is_a_field_error(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    theirs = await customers.create_customer(pool, tenant_id=other_tenant.id, data={"name": "B"})
+    theirs = await customers.create_customer(
+        pool,
+        tenant_id=other_tenant.id,
+        default_currency=other_tenant.default_currency,
+        data={"name": "B"},
+    )
     with pytest.raises(InvalidInput) as caught:
         await customers.list_customers(
             pool, tenant_id=tenant.id, limit=10, starting_after=theirs.id
@@ -125,10 +151,16 @@ async def test_a_cursor_from_another_tenant_is_a_field_error(
 
 async def test_list_filters_on_email_ignoring_case(pool: Any, tenant: Tenant) -> None:
     await customers.create_customer(
-        pool, tenant_id=tenant.id, data={"name": "A", "email": "Ada@Example.com"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "A", "email": "Ada@Example.com"},
     )
     await customers.create_customer(
-        pool, tenant_id=tenant.id, data={"name": "B", "email": "bob@example.com"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "B", "email": "bob@example.com"},
     )
     found, _ = await customers.list_customers(
         pool, tenant_id=tenant.id, limit=10, email="ada@example.com"
@@ -142,6 +174,7 @@ async def test_billing_info_update_merges_the_address_and_keeps_other_fields(
     created = await customers.create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={"name": "Acme", "email": "a@example.com", "address": {"city": "Berlin"}},
     )
     updated = await customers.update_billing_info(
@@ -163,6 +196,7 @@ async def test_changing_country_under_a_vat_number_that_no_longer_fits_is_refuse
     created = await customers.create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={"name": "Acme", "address": {"country": "DE"}, "vat_number": "DE123456789"},
     )
     with pytest.raises(InvalidInput) as caught:
@@ -178,7 +212,9 @@ async def test_changing_country_under_a_vat_number_that_no_longer_fits_is_refuse
 
 
 async def test_billing_info_update_refuses_non_billing_fields(pool: Any, tenant: Tenant) -> None:
-    created = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Acme"})
+    created = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Acme"}
+    )
     with pytest.raises(InvalidInput) as caught:
         await customers.update_billing_info(
             pool, tenant_id=tenant.id, customer_id=created.id, changes={"currency": "USD"}
@@ -189,7 +225,9 @@ async def test_billing_info_update_refuses_non_billing_fields(pool: Any, tenant:
 async def test_another_tenant_cannot_update_a_customer(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    created = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Acme"})
+    created = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Acme"}
+    )
     with pytest.raises(NotFound):
         await customers.update_billing_info(
             pool, tenant_id=other_tenant.id, customer_id=created.id, changes={"name": "Evil"}

@@ -13,7 +13,9 @@ from gateway.tenants.models import Tenant
 
 
 async def make_customer(pool: Any, tenant: Tenant) -> customers.Customer:
-    return await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    return await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
 
 
 async def draft(pool: Any, tenant: Tenant, customer_id: str, **data: Any) -> invoices.Invoice:

@@ -14,7 +14,9 @@ from tests.dates import CARD_EXP_YEAR
 
 
 async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenant: Tenant) -> None:
-    customer = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     old = await payment_methods.add_card(
         pool,
         tenant_id=tenant.id,
@@ -54,7 +56,9 @@ async def test_the_newest_default_card_replaces_the_old_default(pool: Any, tenan
 
 
 async def test_the_first_card_is_always_the_default(pool: Any, tenant: Tenant) -> None:
-    customer = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     cards = await asyncio.gather(
         *(
             payment_methods.add_card(
@@ -74,7 +78,9 @@ async def test_the_first_card_is_always_the_default(pool: Any, tenant: Tenant) -
 
 
 async def test_bad_card_fields_are_named(pool: Any, tenant: Tenant) -> None:
-    customer = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     with pytest.raises(InvalidInput) as caught:
         await payment_methods.add_card(
             pool,
@@ -91,7 +97,9 @@ async def test_bad_card_fields_are_named(pool: Any, tenant: Tenant) -> None:
 async def test_another_tenant_sees_no_cards(
     pool: Any, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    customer = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     await payment_methods.add_card(
         pool,
         tenant_id=tenant.id,

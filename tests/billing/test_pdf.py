@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import resource
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,19 @@ def image_count(document: bytes) -> int:
     return sum(len(page.images) for page in pypdf.PdfReader(io.BytesIO(document)).pages)
 
 
+def seller_of(tenant: Tenant) -> Callable[[], Awaitable[Seller]]:
+    async def seller() -> Seller:
+        return Seller(name=tenant.name, brand_color=tenant.brand_color, icon=None, icon_type=None)
+
+    return seller
+
+
 @pytest.fixture
 async def invoice_and_customer(pool: Any, tenant: Tenant) -> Any:
     customer = await create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={"name": "Ada Lovelace", "language": "fr", "address": {"country": "FR"}},
     )
     draft = await create_invoice(
@@ -62,7 +71,12 @@ async def test_the_pdf_shows_number_lines_and_total_in_the_customers_language(
 ) -> None:
     invoice, customer = invoice_and_customer
     document = await invoice_pdf(
-        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+        pool,
+        tenant_id=tenant.id,
+        invoice=invoice,
+        customer=customer,
+        seller=seller_of(tenant),
+        catalogue=translator,
     )
     assert document.startswith(b"%PDF")
     text = pdf_text(document).replace("\xa0", " ").replace("\u202f", " ")
@@ -74,14 +88,18 @@ async def test_the_pdf_shows_number_lines_and_total_in_the_customers_language(
 
 
 async def test_a_draft_has_no_pdf(pool: Any, tenant: Tenant) -> None:
-    customer = await create_customer(pool, tenant_id=tenant.id, data={"name": "Grace"})
+    customer = await create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Grace"}
+    )
     draft = await create_invoice(
         pool,
         tenant_id=tenant.id,
         data={"customer": customer.id, "lines": [{"description": "x", "unit_amount": 1}]},
     )
     with pytest.raises(Conflict):
-        await invoice_pdf(pool, tenant_id=tenant.id, invoice=draft, customer=customer)
+        await invoice_pdf(
+            pool, tenant_id=tenant.id, invoice=draft, customer=customer, seller=seller_of(tenant)
+        )
 
 
 async def test_the_brand_icon_is_embedded_and_the_colour_used(
@@ -147,13 +165,23 @@ async def test_the_cleanup_context_stops_the_shared_renderer(
     context = pdf_rendering(object())
     await anext(context)
     document = await invoice_pdf(
-        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+        pool,
+        tenant_id=tenant.id,
+        invoice=invoice,
+        customer=customer,
+        seller=seller_of(tenant),
+        catalogue=translator,
     )
     with pytest.raises(StopAsyncIteration):
         await anext(context)
     assert document.startswith(b"%PDF")
     # The stored copy needs no render process.
     again = await invoice_pdf(
-        pool, tenant_id=tenant.id, invoice=invoice, customer=customer, catalogue=translator
+        pool,
+        tenant_id=tenant.id,
+        invoice=invoice,
+        customer=customer,
+        seller=seller_of(tenant),
+        catalogue=translator,
     )
     assert again == document

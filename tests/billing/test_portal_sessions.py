@@ -21,7 +21,12 @@ from gateway.tenants.models import Tenant
 
 @pytest.fixture
 async def customer_id(pool: Any, tenant: Tenant) -> str:
-    customer = await create_customer(pool, tenant_id=tenant.id, data={"name": "Ada Lovelace"})
+    customer = await create_customer(
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada Lovelace"},
+    )
     return customer.id
 
 

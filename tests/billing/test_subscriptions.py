@@ -13,7 +13,12 @@ from gateway.tenants.models import Tenant
 
 
 async def make_customer(pool: Any, tenant: Tenant, **data: Any) -> customers.Customer:
-    return await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada", **data})
+    return await customers.create_customer(
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada", **data},
+    )
 
 
 def plan(customer_id: str, **overrides: Any) -> dict[str, Any]:

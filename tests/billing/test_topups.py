@@ -72,7 +72,9 @@ async def customer_with_card(pool: Any, tenant: Tenant, server: LocalStripe, num
     tenant = await update_settings(
         pool, tenant_id=tenant.id, changes={"wallet.topups_enabled": True}
     )
-    customer = await create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     wallet = await create_wallet(pool, tenant_id=tenant.id, customer_id=customer.id, currency="EUR")
     payments = StripePayments(api_key=server.secret_key, api_base=server.api_base)
     stripe_customer = await ensure_stripe_customer(
@@ -120,7 +122,8 @@ async def test_authentication_required_off_session_is_confirmed_in_the_page_and_
         return await buy_credits(
             pool,
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            policy=tenant.wallet,
             customer_id=customer.id,
             wallet_id=wallet.id,
             amount=3000,
@@ -142,7 +145,12 @@ async def test_authentication_required_off_session_is_confirmed_in_the_page_and_
         {"client_secret": first.client_secret, "success": "true"},
     )
     done = await complete_topup(
-        pool, payments, tenant=tenant, customer_id=customer.id, wallet_id=wallet.id, nonce=nonce
+        pool,
+        payments,
+        tenant_id=tenant.id,
+        customer_id=customer.id,
+        wallet_id=wallet.id,
+        nonce=nonce,
     )
     assert (done.status, done.balance) == ("succeeded", 3000)
     intents = localstripe.payment_intents(customer=stripe_customer)

@@ -14,7 +14,9 @@ from gateway.tenants.models import Tenant
 
 
 async def make_wallet(pool: Any, tenant: Tenant, currency: str = "EUR") -> wallets.Wallet:
-    customer = await customers.create_customer(pool, tenant_id=tenant.id, data={"name": "Ada"})
+    customer = await customers.create_customer(
+        pool, tenant_id=tenant.id, default_currency=tenant.default_currency, data={"name": "Ada"}
+    )
     return await wallets.create_wallet(
         pool, tenant_id=tenant.id, customer_id=customer.id, currency=currency, name="Credits"
     )

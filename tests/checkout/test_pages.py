@@ -58,6 +58,7 @@ async def test_a_known_customer_finds_the_billing_form_filled_in(shop: Shop) -> 
     customer = await create_customer(
         shop.pool,
         tenant_id=shop.tenant.id,
+        default_currency=shop.tenant.default_currency,
         data={
             "name": "Grace Hopper",
             "email": "grace@example.com",

@@ -62,7 +62,12 @@ async def test_a_tenant_adds_its_domain_sees_what_to_fix_then_watches_it_become_
         dns_resolver=("127.0.0.1", dns.dns_port),
     )
     alpeak = await make_tenant("alpeak", name="Alpeak Outdoor", brand_color=ALPEAK_COLOR)
-    ada = await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace"})
+    ada = await create_customer(
+        pool,
+        tenant_id=alpeak.tenant.id,
+        default_currency=alpeak.tenant.default_currency,
+        data={"name": "Ada Lovelace"},
+    )
     app = create_app(settings)  # the domain worker runs too
     page = await new_page(permissions=["clipboard-read", "clipboard-write"])  # noqa: F811
 

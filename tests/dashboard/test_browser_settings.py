@@ -19,8 +19,8 @@ from billing.customers import create_customer
 from billing.wallets import create_wallet
 from gateway.app import create_app
 from gateway.tenants.api_keys import create_api_key
-from gateway.tenants.brand import WHITE, contrast_ratio
 from gateway.tenants.registry import create_tenant, update_settings
+from kernel.colors import WHITE, contrast_ratio
 from tests.conftest import eventually
 from tests.fixtures.browser import (  # noqa: F401
     NewPage,
@@ -55,7 +55,10 @@ async def site(aiohttp_server: Any, settings: Any, pool: Any) -> Site:
     await update_settings(pool, tenant_id=tenant.id, changes={"wallet.topups_enabled": True})
     _, key = await create_api_key(pool, tenant_id=tenant.id)
     ada = await create_customer(
-        pool, tenant_id=tenant.id, data={"name": "Ada Lovelace", "currency": "EUR"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada Lovelace", "currency": "EUR"},
     )
     await create_wallet(pool, tenant_id=tenant.id, customer_id=ada.id, currency="EUR")
     await aiohttp_server(create_app(served, domain_worker=False), host="127.0.0.1", port=port)

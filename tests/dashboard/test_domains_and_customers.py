@@ -121,10 +121,23 @@ async def test_customers_are_searchable_and_each_has_its_portal_link(
     alpeak = await make_tenant("alpeak")
     borealis = await make_tenant("borealis")
     ada = await create_customer(
-        pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace", "email": "ada@x.test"}
+        pool,
+        tenant_id=alpeak.tenant.id,
+        default_currency=alpeak.tenant.default_currency,
+        data={"name": "Ada Lovelace", "email": "ada@x.test"},
     )
-    await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Grace Hopper"})
-    await create_customer(pool, tenant_id=borealis.tenant.id, data={"name": "Ada Byron"})
+    await create_customer(
+        pool,
+        tenant_id=alpeak.tenant.id,
+        default_currency=alpeak.tenant.default_currency,
+        data={"name": "Grace Hopper"},
+    )
+    await create_customer(
+        pool,
+        tenant_id=borealis.tenant.id,
+        default_currency=borealis.tenant.default_currency,
+        data={"name": "Ada Byron"},
+    )
     desk = await signed_in_desk(gateway_client, alpeak.key)
     _, everyone = await desk.get("/settings/customers")
     assert "Ada Lovelace" in everyone
@@ -151,7 +164,12 @@ async def test_in_signed_link_mode_the_list_makes_a_link_that_opens_the_portal(
         "alpeak.localhost",
         lambda tenant: tenant.portal.link_mode == "signed",
     )
-    ada = await create_customer(pool, tenant_id=alpeak.tenant.id, data={"name": "Ada Lovelace"})
+    ada = await create_customer(
+        pool,
+        tenant_id=alpeak.tenant.id,
+        default_currency=alpeak.tenant.default_currency,
+        data={"name": "Ada Lovelace"},
+    )
     desk = await signed_in_desk(gateway_client, alpeak.key)
     response = await desk.submit(
         "/settings/customers", f"/settings/customers/{ada.id}/signed-link", {}

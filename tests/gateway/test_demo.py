@@ -29,6 +29,7 @@ async def test_after_a_restart_the_banner_lists_only_the_demos_own_customers(
     await create_customer(
         pool,
         tenant_id=seeded.tenant.id,
+        default_currency=seeded.tenant.default_currency,
         data={"name": "Added Through The API", "email": "api@example.com"},
     )
 
@@ -51,6 +52,7 @@ async def test_the_demo_checkout_is_its_own_trial_session_not_one_made_through_t
     await create_checkout_session(
         pool,
         tenant_id=info.tenant.id,
+        default_currency=info.tenant.default_currency,
         data={
             "customer_details": {"name": "Someone", "email": "someone@example.com"},
             "currency": "EUR",

@@ -37,7 +37,8 @@ async def test_demo_customers_can_buy_credits_against_the_local_stripe(
         outcome = await buy_credits(
             pool,
             payments,
-            tenant=tenant,
+            tenant_id=tenant.id,
+            policy=tenant.wallet,
             customer_id=customer.id,
             wallet_id=wallet.id,
             amount=tenant.wallet.topup_min,

@@ -35,7 +35,9 @@ async def crash(request: web.Request) -> web.Response:
 
 
 async def invalid_tenant_input(request: web.Request) -> web.Response:
-    raise tenant_errors.InvalidTenantInput({"brand_color": "must be # and six hex digits"})
+    raise tenant_errors.InvalidTenantInput(
+        {"brand_color": "must be # and six hex digits"}, codes={"brand_color": "invalid_color"}
+    )
 
 
 async def invalid_billing_input(request: web.Request) -> web.Response:
@@ -137,12 +139,13 @@ async def test_field_errors_in_the_api_list_each_field(client: Client) -> None:
     assert response.status == 422
     problem = await response.json()
     assert problem["errors"] == [
-        {"field": "brand_color", "message": "must be # and six hex digits"}
+        {"field": "brand_color", "code": "invalid_color", "message": "must be # and six hex digits"}
     ]
     response = await client.get("/api/test/invalid-billing-input", headers=API_HOST)
     assert response.status == 422
+    # A field error raised without a code still has one: "invalid".
     assert (await response.json())["errors"] == [
-        {"field": "address.country", "message": "must be an ISO 3166-1 code"}
+        {"field": "address.country", "code": "invalid", "message": "must be an ISO 3166-1 code"}
     ]
 
 
@@ -161,7 +164,7 @@ async def test_a_conflict_is_a_409_naming_the_field(client: Client) -> None:
     problem = await response.json()
     assert problem["detail"] == "the subscription is already canceled"
     assert problem["errors"] == [
-        {"field": "status", "message": "the subscription is already canceled"}
+        {"field": "status", "code": "conflict", "message": "the subscription is already canceled"}
     ]
 
 

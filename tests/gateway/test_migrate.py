@@ -156,3 +156,30 @@ async def test_domains_served_before_ownership_proof_keep_being_served(
     assert pending["proven_at"] is None
     assert pending["left"] > timedelta(days=6)
     assert len({served["proof_token"], pending["proof_token"]}) == 2
+
+
+async def test_invoice_numbering_continues_where_each_tenant_stood(
+    empty_database_url: str,
+) -> None:
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        for migration in [m for m in load_migrations() if m.version < 6]:
+            await connection.execute(migration.sql)
+        await connection.execute(
+            "INSERT INTO tenants (slug, name, brand_color, next_invoice_number)"
+            " VALUES ('alpeak', 'Alpeak', '#0e7c66', 42)"
+        )
+        (numbering,) = [m for m in load_migrations() if m.version == 6]
+        await connection.execute(numbering.sql)
+        await connection.execute(
+            "INSERT INTO tenants (slug, name, brand_color)"
+            " VALUES ('bergfeld', 'Bergfeld', '#123456')"
+        )
+        rows = await connection.fetch(
+            "SELECT slug, prefix, next_number FROM invoice_numbering"
+            " JOIN tenants ON tenants.id = tenant_id ORDER BY slug"
+        )
+    finally:
+        await connection.close()
+
+    assert [tuple(row) for row in rows] == [("alpeak", "ALPEAK", 42), ("bergfeld", "BERGFELD", 1)]

@@ -30,6 +30,7 @@ async def seed_tenants(pool: Any) -> Seeded:
     ada = await create_customer(
         pool,
         tenant_id=alpeak.id,
+        default_currency=alpeak.default_currency,
         data={
             "name": "Ada Lovelace",
             "email": "ada@example.com",
@@ -43,8 +44,18 @@ async def seed_tenants(pool: Any) -> Seeded:
             "currency": "EUR",
         },
     )
-    grace = await create_customer(pool, tenant_id=alpeak.id, data={"name": "Grace Hopper"})
-    linus = await create_customer(pool, tenant_id=bergwerk.id, data={"name": "Linus Torvalds"})
+    grace = await create_customer(
+        pool,
+        tenant_id=alpeak.id,
+        default_currency=alpeak.default_currency,
+        data={"name": "Grace Hopper"},
+    )
+    linus = await create_customer(
+        pool,
+        tenant_id=bergwerk.id,
+        default_currency=bergwerk.default_currency,
+        data={"name": "Linus Torvalds"},
+    )
     return Seeded(alpeak, bergwerk, ada.id, grace.id, linus.id)
 
 

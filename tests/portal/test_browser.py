@@ -84,6 +84,7 @@ async def portal(
     customer = await create_customer(
         pool,
         tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
         data={"name": "Ada Lovelace", "email": "ada@example.com", "currency": "EUR"},
     )
     wallet = await create_wallet(pool, tenant_id=tenant.id, customer_id=customer.id, currency="EUR")

@@ -155,6 +155,7 @@ async def german_customer(
     karl = await create_customer(
         pool,
         tenant_id=seeded.alpeak.id,
+        default_currency=seeded.alpeak.default_currency,
         data={
             "name": "Karl Weber",
             "email": "karl@example.com",

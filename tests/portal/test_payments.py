@@ -113,7 +113,10 @@ async def shop(
         publishable_key=localstripe.publishable_key,
     )
     customer = await create_customer(
-        pool, tenant_id=tenant.id, data={"name": "Ada Lovelace", "email": "ada@example.com"}
+        pool,
+        tenant_id=tenant.id,
+        default_currency=tenant.default_currency,
+        data={"name": "Ada Lovelace", "email": "ada@example.com"},
     )
     wallet = await create_wallet(pool, tenant_id=tenant.id, customer_id=customer.id, currency="EUR")
     payments = StripePayments(api_key=localstripe.secret_key, api_base=localstripe.api_base)

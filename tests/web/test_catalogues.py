@@ -19,7 +19,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
-from billing.customers import SUPPORTED_LANGUAGES
+from billing.fields import SUPPORTED_LANGUAGES
 from billing.formatting import format_day, format_money, format_rate
 from web.catalogues import (
     catalogue_path,

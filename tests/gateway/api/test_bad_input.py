@@ -50,6 +50,10 @@ def openapi_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[st
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    # An optional object is `anyOf: [{"$ref": ...}, {"type": "null"}]`: follow the object.
+    options = [option for option in schema.get("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema = options[0]
     while "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]
         schema = document["components"]["schemas"][name]

@@ -89,7 +89,7 @@ async def test_billing_info_is_updated_and_other_fields_are_refused(
         headers=alpeak.headers,
         json={"currency": "USD", "metadata": {}},
     )
-    assert await problem_fields(response, 400) == {"currency", "metadata"}
+    assert await problem_fields(response, 422) == {"currency", "metadata"}
     response = await gateway_client.patch(
         f"/api/v1/customers/{created['id']}",
         headers=alpeak.headers,
@@ -124,7 +124,7 @@ async def test_unknown_fields_and_wrong_types_are_named(
         headers=alpeak.headers,
         json={"name": 42, "nickname": "x", "address": {"country": 7, "zip": "1"}},
     )
-    assert await problem_fields(response, 400) == {
+    assert await problem_fields(response, 422) == {
         "name",
         "nickname",
         "address.country",
@@ -161,7 +161,7 @@ async def test_another_tenant_gets_404_and_never_sees_the_customer(
     response = await gateway_client.get(
         f"/api/v1/customers?starting_after={created['id']}", headers=borealis.headers
     )
-    assert response.status in (400, 422)
+    assert response.status == 422
     assert (await call(gateway_client, alpeak, "GET", f"/customers/{created['id']}"))["name"] == (
         "Ada"
     )
@@ -228,3 +228,77 @@ async def test_the_portal_link_uses_the_active_custom_domain_when_there_is_one(
     )
     link = await call(gateway_client, alpeak, "GET", f"/customers/{created['id']}/portal")
     assert link["url"] == f"https://billing.alpeak.example/portal/{created['id']}"
+
+
+async def test_every_wrong_field_comes_back_at_once_with_a_code(
+    gateway_client: Any, make_tenant: Any, pool: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.post(
+        "/api/v1/customers",
+        headers=alpeak.headers,
+        json={
+            "email": "not-an-address",
+            "address": {"country": "XX", "city": "x" * 101},
+            "language": "tlh",
+            "nickname": "Ada",
+            "metadata": {"plan": 7},
+        },
+    )
+    assert response.status == 422
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["status"] == 422
+    codes = {error["field"]: error["code"] for error in problem["errors"]}
+    assert codes == {
+        "name": "required",
+        "email": "invalid_email",
+        "address.country": "invalid_country",
+        "address.city": "too_long",
+        "language": "not_allowed",
+        "nickname": "unknown_field",
+        "metadata.plan": "wrong_type",
+    }
+    assert all(error["message"] for error in problem["errors"])
+    assert await count(pool, "customers") == 0
+
+
+async def test_a_vat_number_that_does_not_fit_the_country_comes_with_the_other_errors(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.post(
+        "/api/v1/customers",
+        headers=alpeak.headers,
+        json={"name": "Ada", "address": {"country": "FR"}, "vat_number": "DE123", "zip": "1"},
+    )
+    assert response.status == 422
+    errors = {e["field"]: e for e in (await response.json())["errors"]}
+    assert {name: e["code"] for name, e in errors.items()} == {
+        "vat_number": "invalid_vat_number",
+        "zip": "unknown_field",
+    }
+    assert "FR" in errors["vat_number"]["message"]
+    response = await gateway_client.post(
+        "/api/v1/customers", headers=alpeak.headers, json={"name": "Ada", "vat_number": "FR1"}
+    )
+    assert response.status == 422
+    assert [(e["field"], e["code"]) for e in (await response.json())["errors"]] == [
+        ("vat_number", "country_required")
+    ]
+
+
+async def test_every_wrong_query_parameter_comes_back_at_once(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    response = await gateway_client.get(
+        "/api/v1/customers?limit=0&colour=blue&email=" + "x" * 300, headers=alpeak.headers
+    )
+    assert response.status == 422
+    problem = await response.json()
+    assert {error["field"]: error["code"] for error in problem["errors"]} == {
+        "limit": "out_of_range",
+        "colour": "unknown_field",
+        "email": "too_long",
+    }

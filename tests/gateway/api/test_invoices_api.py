@@ -97,7 +97,7 @@ async def test_bad_lines_are_named_and_nothing_is_stored(
             "discount": 5,
         },
     )
-    assert await problem_fields(response, 400) == {
+    assert await problem_fields(response, 422) == {
         "lines.0.unit_amount",
         "lines.0.tax_rate_bps",
         "discount",

@@ -54,3 +54,23 @@ async def test_every_post_documents_idempotency_key_and_errors(gateway_client: A
             names = {parameter["name"] for parameter in operation["parameters"]}
             if method == "post":
                 assert "Idempotency-Key" in names, path
+
+
+async def test_every_body_documents_the_422_with_a_code_per_field(gateway_client: Any) -> None:
+    response = await gateway_client.get(
+        "/api/v1/openapi.json", headers={"Host": "api.localhost:8080"}
+    )
+    document = await response.json()
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"field", "code", "message"} <= set(
+        problem["properties"]["errors"]["items"]["properties"]
+    )
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                invalid = operation["responses"]["422"]["content"]["application/problem+json"]
+                assert invalid["schema"] == {"$ref": "#/components/schemas/Problem"}, (method, path)
+    customer = document["components"]["schemas"]["Customer"]
+    assert customer["properties"]["address"] == {"$ref": "#/components/schemas/Address"}
+    assert "object" in customer["required"]

@@ -79,12 +79,21 @@ async def test_bad_settings_name_each_field_and_store_nothing(
         headers=alpeak.headers,
         json={"wallet": {"topups_enabled": "yes", "colour": 1}, "brand": "x"},
     )
-    assert response.status == 400
+    assert response.status == 422
     problem = await response.json()
     assert {error["field"] for error in problem["errors"]} == {
         "wallet.topups_enabled",
         "wallet.colour",
         "brand",
+    }
+    response = await gateway_client.patch(
+        "/api/v1/settings", headers=alpeak.headers, json={"brand_color": "teal", "brand": "x"}
+    )
+    assert response.status == 422
+    problem = await response.json()
+    assert {error["field"]: error["code"] for error in problem["errors"]} == {
+        "brand_color": "invalid_color",
+        "brand": "unknown_field",
     }
     after = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
     assert after == before

@@ -76,7 +76,7 @@ async def test_list_pages_and_filters_by_customer_and_status(
     response = await gateway_client.get(
         "/api/v1/subscriptions?status=sleeping", headers=alpeak.headers
     )
-    assert await problem_fields(response, 400) == {"status"}
+    assert await problem_fields(response, 422) == {"status"}
 
 
 async def test_cancel_at_period_end_then_now_then_again_conflicts(
@@ -133,7 +133,7 @@ async def test_a_taxed_item_puts_its_tax_on_every_next_invoice(
             "items": [{"name": "Seats", "unit_amount": 100, "tax_rate_bps": 10_001}],
         },
     )
-    assert await problem_fields(response, 400) == {"items.0.tax_rate_bps"}
+    assert await problem_fields(response, 422) == {"items.0.tax_rate_bps"}
 
 
 async def test_bad_subscriptions_name_each_field_and_store_nothing(
@@ -151,7 +151,7 @@ async def test_bad_subscriptions_name_each_field_and_store_nothing(
             "trial_days": 0,
         },
     )
-    assert await problem_fields(response, 400) == {
+    assert await problem_fields(response, 422) == {
         "items.0.unit_amount",
         "items.0.colour",
         "trial_days",

@@ -84,7 +84,7 @@ async def test_bad_credits_are_named_and_change_nothing(
         ({}, {"amount"}),
     ):
         response = await gateway_client.post(path, headers=alpeak.headers, json=body)
-        assert await problem_fields(response, 400) == fields, body
+        assert await problem_fields(response, 422) == fields, body
     assert await pool.fetchval("SELECT count(*) FROM wallet_ledger") == 0
 
 
