@@ -20,6 +20,10 @@ from billing.money import exponent
 _LOCALES = {"pt": "pt_PT"}
 
 
+# German and Danish write the day of the month as an ordinal, with a dot (CLDR's yMMMd).
+_DAY_PATTERNS = {"de": "d. MMM y", "da": "d. MMM y"}
+
+
 def _locale(language: str) -> str:
     return _LOCALES.get(language, language)
 
@@ -37,9 +41,10 @@ def format_rate(rate_bps: int, language: str) -> str:
 
 
 def format_day(moment: datetime | date, language: str) -> str:
-    """A date as `language` writes it, unambiguous: 1 Dec 2026, 1 déc. 2026."""
+    """A date as `language` writes it, unambiguous: 1 Dec 2026, 1 déc. 2026, 1. Dez. 2026."""
     day = moment.date() if isinstance(moment, datetime) else moment
-    return str(format_date(day, "d MMM y", locale=_locale(language)))
+    pattern = _DAY_PATTERNS.get(language, "d MMM y")
+    return str(format_date(day, pattern, locale=_locale(language)))
 
 
 def country_names(language: str) -> dict[str, str]:

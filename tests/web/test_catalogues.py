@@ -191,6 +191,12 @@ def test_every_offered_language_writes_money_rates_and_dates_its_own_way(languag
     assert day != format_day(date(2026, 10, 1), "en"), day
 
 
+def test_german_and_danish_write_the_day_with_a_dot() -> None:
+    assert format_day(date(2026, 12, 6), "de") == "6. Dez. 2026"
+    assert format_day(date(2026, 12, 6), "da") == "6. dec. 2026"
+    assert format_day(date(2026, 12, 6), "fr") == "6 déc. 2026"
+
+
 def test_portuguese_writes_money_and_dates_as_in_portugal() -> None:
     assert format_money(123450, "EUR", "pt") == "1\xa0234,50\xa0€"  # Brazil: € 1.234,50
     assert format_day(date(2026, 10, 1), "pt") == "1 out. 2026"
