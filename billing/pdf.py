@@ -27,14 +27,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 import jinja2
 
 from billing.customers import Customer
 from billing.errors import Conflict, NotFound
-from billing.formatting import format_day, format_money
+from billing.formatting import format_day, format_money, format_rate
 from billing.invoices import Invoice
 from kernel.colors import contrast_color
 from kernel.db import Db
@@ -216,7 +215,7 @@ def invoice_html(
             "description": line.description,
             "quantity": line.quantity,
             "unit_price": format_money(line.unit_amount, invoice.currency, language),
-            "tax_rate": f"{Decimal(line.tax_rate_bps).scaleb(-2).normalize():f} %",
+            "tax_rate": format_rate(line.tax_rate_bps, language),
             "amount": format_money(line.amount, invoice.currency, language),
             "period": (
                 f"{_day(line.period_start, language)} – {_day(line.period_end, language)}"

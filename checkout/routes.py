@@ -23,7 +23,7 @@ from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.checkout_settlement import CheckoutOutcome, success_redirect
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
-from billing.formatting import format_day, format_money
+from billing.formatting import format_day, format_money, format_rate
 from billing.stripe_gateway import PaymentsUnavailable
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
@@ -103,15 +103,6 @@ def _prefill(session: CheckoutSession, customer: Customer | None) -> dict[str, s
     return customer_values(customer, language=False)
 
 
-def tax_rate_text(rate_bps: int, language: str) -> str:
-    """A tax rate as people write it: 2000 -> "20%" (English), "20 %" (French); 550 -> "5.5%"."""
-    whole, rest = divmod(rate_bps, 100)
-    number = str(whole) if rest == 0 else f"{whole}.{rest:02d}".rstrip("0")
-    if language == "fr":
-        return number.replace(".", ",") + "\u202f%"
-    return number + "%"
-
-
 def _summary(session: CheckoutSession, language: str, i18n: Translator) -> dict[str, Any]:
     """Items with their tax, the totals, the recurring terms and the trial, as the page prints them.
 
@@ -140,7 +131,7 @@ def _summary(session: CheckoutSession, language: str, i18n: Translator) -> dict[
                 "tax": i18n.pgettext(
                     "checkout",
                     "Tax %(rate)s: %(amount)s",
-                    rate=tax_rate_text(item.tax_rate_bps, language),
+                    rate=format_rate(item.tax_rate_bps, language),
                     amount=money(item.tax),
                 )
                 if item.tax_rate_bps

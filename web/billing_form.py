@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from billing.customers import SUPPORTED_LANGUAGES, Customer
+from billing.customers import Customer
 from billing.errors import InvalidInput
 from billing.formatting import country_names, language_name
+from web.catalogues import offered_languages
 from web.i18n import Translator
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
@@ -162,7 +163,7 @@ def prepare_billing_form(
         messages=messages or {},
         # Babel also names regions such as "150" (Europe): only ISO 3166 alpha-2 codes.
         countries=[(code, name) for code, name in countries if len(code) == 2 and code.isalpha()],
-        languages=[(code, language_name(code, code)) for code in SUPPORTED_LANGUAGES]
+        languages=[(code, language_name(code, code)) for code in offered_languages()]
         if with_language
         else [],
     )

@@ -7,9 +7,10 @@ each language (English plural forms included). Templates translate with
 `jinja2.ext.i18n` (`{% trans %}`, `_()`, `ngettext()`), Python code with a
 `Translator`'s `gettext`/`ngettext`/`pgettext`; both format with the same `%` rules.
 
-The page language is the browser's first supported choice (Accept-Language with
+The page language is the browser's first offered choice (Accept-Language with
 q-values, RFC 9110 12.5.4, matched by Babel), else the customer's own language,
-else English. Money, dates and names go through `billing.formatting`.
+else English; the offered languages are those with a complete catalogue
+(`web.catalogues.offered_languages`). Money, dates and names go through `billing.formatting`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from typing import Any
 import jinja2
 from babel import negotiate_locale
 
-from web.catalogues import LANGUAGES, translations
+from web.catalogues import SOURCE_LANGUAGE, offered_languages, translations
 
-DEFAULT_LANGUAGE = "en"
-SUPPORTED_LANGUAGES = LANGUAGES
+DEFAULT_LANGUAGE = SOURCE_LANGUAGE
 
 
 def parse_accept_language(header: str | None) -> list[str]:
@@ -51,10 +51,13 @@ def choose_language(
     accept_language: str | None,
     customer_language: str | None,
     *,
-    supported: Collection[str] = SUPPORTED_LANGUAGES,
+    supported: Collection[str] | None = None,
 ) -> str:
-    """The browser's first `supported` language, else the customer's, else English."""
-    available = list(supported)
+    """The browser's first `supported` language, else the customer's, else English.
+
+    `supported` defaults to the offered languages (complete catalogues).
+    """
+    available = list(offered_languages() if supported is None else supported)
     for preferred in parse_accept_language(accept_language):
         # One tag at a time: Babel then matches fr-CA to fr without an earlier,
         # unsupported choice falling through to a later one's region.
@@ -73,7 +76,7 @@ class Translator:
     """
 
     def __init__(self, language: str) -> None:
-        self.language = language if language in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+        self.language = language if language in offered_languages() else DEFAULT_LANGUAGE
         self.catalogue: NullTranslations = translations(self.language)
 
     def gettext(self, message: str, /, **values: object) -> str:

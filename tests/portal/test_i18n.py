@@ -1,4 +1,4 @@
-"""Every portal text goes through the catalogue, French is complete, French pages stay French."""
+"""Every portal text goes through the catalogue; French and German pages and PDFs stay so."""
 
 from __future__ import annotations
 
@@ -12,19 +12,23 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from billing.customers import create_customer, get_customer
 from billing.payment_methods import add_card
 from billing.wallets import create_wallet
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.tenants.registry import set_stripe_keys, update_settings
 from kernel.sealing import Sealer
+from tests.billing.test_pdf import pdf_text
 from tests.dates import CARD_EXP_YEAR
-from tests.portal.seed import ALPEAK, Seeded, seed_tenants
+from tests.portal.seed import ALPEAK, Seeded, final_invoice, seed_tenants
+from web.catalogues import offered_languages
 
 Client = TestClient[web.Request, web.Application]
 PORTAL = Path(__file__).parents[2] / "portal"
 TEMPLATES = sorted((PORTAL / "templates" / "portal").glob("*.html"))
 FRENCH = {**ALPEAK, "Accept-Language": "fr-FR,fr;q=0.9"}
+GERMAN = {**ALPEAK, "Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
 JINJA = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
 TAG = re.compile(r"<[^>]*>", re.DOTALL)
 # Attributes a person reads or hears.
@@ -138,3 +142,100 @@ async def test_a_refused_top_up_amount_is_explained_in_french_beside_the_field(
     text = await response.text()
     assert_french(text)
     assert "ajoutez une carte avant d’acheter des crédits" in text
+
+
+@pytest.fixture
+async def german_customer(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> tuple[Client, Seeded, str, str]:
+    """Karl at Alpeak, who reads German, with one open invoice of 12.50 EUR."""
+    seeded = await seed_tenants(pool)
+    karl = await create_customer(
+        pool,
+        tenant_id=seeded.alpeak.id,
+        default_currency=seeded.alpeak.default_currency,
+        data={
+            "name": "Karl Weber",
+            "email": "karl@example.com",
+            "language": "de",
+            "currency": "EUR",
+            "address": {
+                "line1": "Hauptstraße 1",
+                "city": "Berlin",
+                "postal_code": "10115",
+                "country": "DE",
+            },
+        },
+    )
+    invoice = await final_invoice(pool, seeded.alpeak.id, karl.id, amount=1250)
+    client = await aiohttp_client(create_app(settings, domain_worker=False))
+    return client, seeded, f"/portal/{karl.id}", invoice.id
+
+
+def readable(text: str) -> str:
+    return text.replace("\xa0", " ").replace("\u202f", " ")
+
+
+async def test_a_german_customer_sees_a_german_overview_and_a_german_invoice_pdf(
+    german_customer: tuple[Client, Seeded, str, str],
+) -> None:
+    client, _, portal, invoice_id = german_customer
+    response = await client.get(portal, headers=GERMAN)
+    assert response.status == 200
+    assert response.headers["Content-Language"] == "de"
+    page = readable(await response.text())
+    assert '<html lang="de">' in page
+    for german in (
+        "Abrechnung für Karl Weber",
+        "Abonnements",
+        "Zahlungsmethoden",
+        "Rechnungsangaben",
+        "Letzte Rechnungen",
+        "Offen",
+        "Zum Inhalt springen",
+        "12,50 €",
+    ):
+        assert german in page, german
+    for english in (
+        "Subscriptions",
+        "Payment methods",
+        "Billing information",
+        "Recent invoices",
+        "Skip to content",
+    ):
+        assert english not in page, english
+
+    response = await client.get(f"{portal}/invoices/{invoice_id}/pdf", headers=GERMAN)
+    assert response.status == 200
+    document = readable(pdf_text(await response.read()))
+    for german in ("Rechnung", "Rechnungsdatum", "Rechnungsempfänger", "Einzelpreis", "12,50 €"):
+        assert german in document, german
+    for english in ("Invoice", "Date of issue", "Billed to", "Unit price", "€12.50"):
+        assert english not in document, english
+
+
+async def test_the_language_menu_offers_the_complete_languages_in_their_own_words(
+    pool: asyncpg.Pool, german_customer: tuple[Client, Seeded, str, str]
+) -> None:
+    client, seeded, portal, _ = german_customer
+    page = await (await client.get(f"{portal}/billing", headers=GERMAN)).text()
+    menu = page.split('name="language"', 1)[1].split("</select>", 1)[0]
+    options = re.findall(r'<option value="([a-z]+)"[^>]*>([^<]+)</option>', menu)
+    assert [code for code, _ in options] == list(offered_languages())
+    assert ("de", "Deutsch") in options
+    assert ("pl", "Polski") in options
+    assert "selected>Deutsch" in menu
+    # Choosing one of them is saved as the customer's language.
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', page)[0]
+    form = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', page))
+    form.update({"csrf_token": token, "language": "pl", "country": "DE"})
+    response = await client.post(
+        f"{portal}/billing", data=form, headers=GERMAN, allow_redirects=False
+    )
+    assert response.status == 303
+    customer = await get_customer(
+        pool, tenant_id=seeded.alpeak.id, customer_id=portal.rsplit("/", 1)[1]
+    )
+    assert customer.language == "pl"

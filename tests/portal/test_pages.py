@@ -565,9 +565,13 @@ async def test_without_a_browser_preference_the_customers_language_is_used(
     text = await page(client, f"/portal/{seeded.other_customer_id}")
     assert '<html lang="fr">' in text
     assert "Vous n’avez aucun abonnement." in text
-    headers = {**ALPEAK, "Accept-Language": "de-DE, en;q=0.8, fr;q=0.1"}
+    # Japanese is not offered: the browser's next choice, English, still beats the customer's.
+    headers = {**ALPEAK, "Accept-Language": "ja-JP, en;q=0.8, fr;q=0.1"}
     text = await page(client, f"/portal/{seeded.other_customer_id}", headers=headers)
     assert '<html lang="en">' in text
+    headers = {**ALPEAK, "Accept-Language": "de-DE, en;q=0.8, fr;q=0.1"}
+    text = await page(client, f"/portal/{seeded.other_customer_id}", headers=headers)
+    assert '<html lang="de">' in text
 
 
 async def test_a_null_origin_is_accepted_only_from_the_same_site(
