@@ -24,7 +24,7 @@ import asyncpg
 from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
 from certs.store import CertificateStore, key_purpose
-from gateway.demo.seed import brand_icon
+from gateway.demo.icon import brand_icon
 from gateway.tenants import registry
 from kernel.ids import ALPHABET
 from kernel.sealing import Sealer

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
-from gateway.demo.seed import brand_icon
+from gateway.demo.icon import brand_icon
 from gateway.edge import keys
 from gateway.edge.branding import IconCache, StoredIcon
 from gateway.settings import Settings
