@@ -25,7 +25,7 @@ from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
 from certs.store import CertificateStore, key_purpose
 from gateway.demo.icon import brand_icon
-from gateway.tenants import registry
+from gateway.tenants import icons, registry
 from kernel.ids import ALPHABET
 from kernel.sealing import Sealer
 
@@ -74,7 +74,7 @@ async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str)
     tenant = await registry.create_tenant(
         pool, slug=TENANT_SLUG, name="Bench Outdoor", brand_color="#0e7c66"
     )
-    await registry.set_icon(
+    await icons.set_icon(
         pool, tenant_id=tenant.id, data=brand_icon((0x0E, 0x7C, 0x66)), max_bytes=262_144
     )
     customer = await customers.create_customer(

@@ -22,7 +22,7 @@ from gateway.demo.plans import (
     OTHER_SLUG,
     CustomerPlan,
 )
-from gateway.tenants import registry
+from gateway.tenants import icons, registry
 from gateway.tenants.errors import TenantNotFound
 from gateway.tenants.models import Tenant
 from kernel.db import Db, Pool
@@ -58,7 +58,7 @@ async def seed_demo(pool: Pool) -> DemoInfo:
         tenant = await registry.create_tenant(
             connection, slug=DEMO_SLUG, name="Alpeak", brand_color="#0e7c66"
         )
-        await registry.set_icon(
+        await icons.set_icon(
             connection,
             tenant_id=tenant.id,
             data=brand_icon((0x0E, 0x7C, 0x66)),
@@ -70,7 +70,7 @@ async def seed_demo(pool: Pool) -> DemoInfo:
         other = await registry.create_tenant(
             connection, slug=OTHER_SLUG, name="Bergfeld", brand_color="#b4233c"
         )
-        await registry.set_icon(
+        await icons.set_icon(
             connection,
             tenant_id=other.id,
             data=brand_icon((0xB4, 0x23, 0x3C)),
