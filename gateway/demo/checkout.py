@@ -54,7 +54,7 @@ def check_demo_settings(settings: Settings) -> None:
 
     Run it before seeding, so a wrong setting never leaves half a demo behind.
     """
-    from billing.checkout_sessions import validate_redirect_url
+    from billing.checkout_requests import validate_redirect_url
     from billing.validation import FieldErrors
 
     errors = FieldErrors()
