@@ -241,20 +241,19 @@ async def update_billing_info(
     return Customer.from_row(row)
 
 
+def address_of(customer: Customer) -> dict[str, str | None]:
+    """The customer's address in the API's shape (`line1`, ..., `country`), as everywhere."""
+    address = {name: getattr(customer, column) for name, (column, _) in ADDRESS_FIELDS.items()}
+    return {**address, "country": customer.country}
+
+
 def billing_info_payload(customer: Customer) -> dict[str, Any]:
     """What tenants receive in `customer.billing_info.updated`: the saved values (JSON-ready)."""
     return {
         "customer": customer.id,
         "name": customer.name,
         "email": customer.email,
-        "address": {
-            "line1": customer.address_line1,
-            "line2": customer.address_line2,
-            "city": customer.city,
-            "postal_code": customer.postal_code,
-            "state": customer.state,
-            "country": customer.country,
-        },
+        "address": address_of(customer),
         "vat_number": customer.vat_number,
         "language": customer.language,
     }

@@ -125,7 +125,7 @@ async def billing_save(request: web.Request, visit: Visit) -> web.StreamResponse
             pool, tenant_id=visit.tenant.id, customer_id=visit.customer.id, changes=changes
         )
 
-    submission = await submit_billing_form(form, save, language=True)
+    submission = await submit_billing_form(form, save, language=True, i18n=visit.i18n)
     if submission.errors:
         return _render_billing_form(
             request,

@@ -19,7 +19,7 @@ from billing.customers import Customer
 from billing.errors import InvalidInput
 from billing.formatting import country_names, language_name
 from web.catalogues import offered_languages
-from web.i18n import Translator
+from web.i18n import DEFAULT_LANGUAGE, Translator
 
 ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
 FIELDS = ("name", "email", *ADDRESS_FIELDS, "vat_number")
@@ -80,13 +80,35 @@ def billing_changes(values: Mapping[str, str]) -> dict[str, object]:
     return changes
 
 
-def field_errors(error: InvalidInput, *, fields: Sequence[str] = FIELDS) -> dict[str, str]:
-    """The service's errors keyed by input (`address.city` is `city`); others under `form`."""
+def field_errors(
+    error: InvalidInput, *, fields: Sequence[str] = FIELDS, i18n: Translator | None = None
+) -> dict[str, str]:
+    """The service's errors keyed by input (`address.city` is `city`); others under `form`.
+
+    With `i18n` in another language than English, each error is said in that language,
+    chosen by the error's code (the service's own words are English).
+    """
     found: dict[str, str] = {}
     for name, message in error.errors.items():
         input_name = name.removeprefix("address.")
+        if i18n is not None and i18n.language != DEFAULT_LANGUAGE:
+            message = error_text(i18n, input_name, error.codes.get(name, "invalid"))
         found.setdefault(input_name if input_name in fields else GENERAL_ERROR, message)
     return found
+
+
+def error_text(i18n: Translator, field: str, code: str) -> str:
+    """A field error in the reader's language, by its code, else by the field it is on."""
+    if code == "required":
+        return i18n.gettext("This field is required.")
+    if code == "too_long":
+        return i18n.gettext("This is too long.")
+    if code == "invalid_characters":
+        return i18n.gettext("Remove the control characters from this field.")
+    by_code = {"invalid_email": "email", "invalid_country": "country"}
+    by_code |= dict.fromkeys(("invalid_vat_number", "country_required"), "vat_number")
+    messages = input_messages(i18n)
+    return messages.get(by_code.get(code, field)) or i18n.gettext("Check this field.")
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,7 @@ async def submit_billing_form(
     save: Callable[[dict[str, object]], Awaitable[object]],
     *,
     language: bool,
+    i18n: Translator | None = None,
 ) -> Submission:
     """Parse `form`, `save` its changes through the billing service, collect its field errors.
 
@@ -112,7 +135,8 @@ async def submit_billing_form(
     try:
         await save(billing_changes(values))
     except InvalidInput as error:
-        return Submission(values, field_errors(error, fields=form_fields(language=language)))
+        fields = form_fields(language=language)
+        return Submission(values, field_errors(error, fields=fields, i18n=i18n))
     return Submission(values)
 
 

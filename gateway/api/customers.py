@@ -61,14 +61,7 @@ class Customer(Resource):
 
     @classmethod
     def of(cls, customer: customers.Customer) -> Customer:
-        address = Address(
-            line1=customer.address_line1,
-            line2=customer.address_line2,
-            city=customer.city,
-            postal_code=customer.postal_code,
-            state=customer.state,
-            country=customer.country,
-        )
+        address = Address(**customers.address_of(customer))
         copied = {
             name: getattr(customer, name)
             for name in cls.model_fields

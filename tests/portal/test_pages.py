@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from gateway.settings import Settings
 from gateway.tenants.api_keys import create_api_key
 from tests.dates import CARD_EXP_YEAR
 from tests.portal.seed import ALPEAK, BERGWERK, Seeded, draft_invoice, final_invoice, seed_tenants
+from web.i18n import Translator
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[], Awaitable[Client]]
@@ -41,7 +43,7 @@ def make_client(
     """Start the gateway once the test's rows exist, so the host index loads them at start."""
 
     async def make() -> Client:
-        return await aiohttp_client(create_app(settings, validate_api_responses=True))
+        return await aiohttp_client(create_app(settings))
 
     return make
 
@@ -258,6 +260,29 @@ async def test_wrong_fields_are_shown_beside_their_inputs_and_nothing_is_saved(
     assert 'id="error-vat_number"' in text
     assert 'value="Ada Changed"' in text  # what the customer typed is kept
     assert 'value="FR" selected' in text
+    name = await pool.fetchval("SELECT name FROM customers WHERE id = $1", seeded.customer_id)
+    assert name == "Ada Lovelace"
+
+
+async def test_a_french_customer_reads_the_field_errors_in_french(
+    pool: asyncpg.Pool, seeded: Seeded, make_client: MakeClient
+) -> None:
+    client = await make_client()
+    path = f"/portal/{seeded.customer_id}/billing"
+    token = await csrf_token(client, path)
+    form = billing_form(email="not-an-email", vat_number="DE123", city="G" * 300, language="fr")
+    headers = {**ALPEAK, "Accept-Language": "fr-FR,fr;q=0.9"}
+    response = await client.post(path, data={**form, "csrf_token": token}, headers=headers)
+    assert response.status == 422
+    text = html.unescape(await response.text())
+    french = Translator("fr")
+    assert french.language == "fr"
+    # Chosen by each error's code: the service's own words are English.
+    assert french.gettext("Enter a valid email address.") in text
+    assert french.gettext("Check the VAT number: it must match the country.") in text
+    assert french.gettext("This is too long.") in text
+    assert "must be an e-mail address" not in text
+    assert "at most" not in text
     name = await pool.fetchval("SELECT name FROM customers WHERE id = $1", seeded.customer_id)
     assert name == "Ada Lovelace"
 
