@@ -250,6 +250,13 @@ def _parse_upstreams(key: str, raw: object) -> tuple[tuple[str, str], ...]:
     return tuple(routes)
 
 
+def _parse_mail_address(key: str, raw: object) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+", text):
+        raise SettingsError(key, "an e-mail address such as billing@example.com", raw)
+    return text
+
+
 def _setting(default: Any, parse: Callable[[str, object], Any], doc: str, env: str = "") -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc, "env": env})
 
@@ -478,6 +485,31 @@ class Settings:
         30.0,
         _parse_float(0.1, 3600),
         "seconds an upstream may stay silent while its response is awaited or streamed",
+    )
+    smtp_host: str | None = _setting(
+        None,
+        _parse_optional_text,
+        "SMTP server that sends the customers' mail (invoice issued, receipt, payment "
+        "failed); empty: no mail is sent, the events wait",
+    )
+    smtp_port: int = _setting(587, _parse_int(1, 65535), "SMTP server port")
+    smtp_security: str = _setting(
+        "starttls",
+        _parse_choice("starttls", "tls", "none"),
+        "starttls (upgrade a plain connection, port 587), tls (implicit TLS, port 465) or "
+        "none (plain, for a local server only)",
+    )
+    smtp_username: str | None = _setting(
+        None, _parse_optional_text, "SMTP user name (empty: no authentication)"
+    )
+    smtp_password: str | None = _setting(None, _parse_optional_text, "SMTP password")
+    smtp_timeout: float = _setting(
+        30.0, _parse_float(1, 300), "seconds one SMTP delivery may take in all"
+    )
+    mail_from: str = _setting(
+        "billing@localhost",
+        _parse_mail_address,
+        "sender address of the customers' mail (shown with the tenant's name)",
     )
 
     @property
