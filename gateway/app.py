@@ -77,8 +77,11 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def customer_mail_context(app: web.Application) -> AsyncIterator[None]:
-    """Mail customers from the outbox while the app runs (with GATEWAY_SMTP_HOST set)."""
+    """Mail customers from the outbox while the app runs (only with GATEWAY_SMTP_HOST set)."""
     settings = app[keys.SETTINGS]
+    if settings.smtp_host is None:
+        yield
+        return
     async with customer_mail_running(
         app[keys.POOL], settings=settings, compose=composer_for(settings)
     ):
@@ -98,8 +101,7 @@ def create_app(
     (the tests turn it on; a mismatch is a 500). `domain_worker` runs the
     background worker that checks DNS and issues and renews certificates; tests
     that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
-    `outbox_delivery` for the workers that send events to tenants' webhooks and (with
-    GATEWAY_SMTP_HOST) mail to customers.
+    `outbox_delivery` for the workers sending events to webhooks and mail to customers.
 
     The process always serves HTTPS too: HTTPS responses carry HSTS, and with
     GATEWAY_REDIRECT_HTTP plain HTTP requests for known hosts get a 308 to HTTPS.
@@ -126,8 +128,7 @@ def create_app(
     app.cleanup_ctx.append(pdf_rendering)
     if outbox_delivery:
         app.cleanup_ctx.append(outbox_delivery_context)
-        if settings.smtp_host is not None:
-            app.cleanup_ctx.append(customer_mail_context)
+        app.cleanup_ctx.append(customer_mail_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
     templates = aiohttp_jinja2.setup(

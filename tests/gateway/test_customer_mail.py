@@ -24,11 +24,13 @@ from billing import portal_sessions
 from billing.customers import Customer, create_customer
 from billing.invoices import Invoice, create_invoice, finalize_invoice, mark_paid, void_invoice
 from billing.outbox import record_event
+from gateway.app import create_app
 from gateway.jobs.customer_mail import CustomerMail, SmtpSender, message_id
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import create_tenant, set_icon, update_settings
 from kernel import clock
+from tests.conftest import eventually
 from tests.fixtures.smtp import MailServer, mail_server  # noqa: F401
 from web.mail.customer_mail import composer_for
 
@@ -303,3 +305,20 @@ async def test_signed_link_mode_mails_a_link_that_opens_the_portal(
     token = text[text.index(link) + len(link) :].split()[0]
     opened = await portal_sessions.resolve(pool, tenant_id=shop.tenant.id, token=token)
     assert opened == shop.german.id
+
+
+async def test_the_running_gateway_mails_as_soon_as_an_event_is_recorded(
+    pool: Any,
+    shop: Shop,
+    mail_server: MailServer,  # noqa: F811
+    aiohttp_client: Any,
+) -> None:
+    app = create_app(shop.settings, domain_worker=False, outbox_delivery=True)
+    await aiohttp_client(app)
+    invoice = await open_invoice(pool, shop.tenant, shop.french)
+    await record(pool, shop.tenant, "invoice.created", invoice)
+    received = await eventually(
+        lambda: asyncio.sleep(0, mail_server.messages), lambda found: len(found) == 1
+    )
+    assert len(received) == 1
+    assert pdfs_of(received[0])

@@ -97,14 +97,11 @@ async def compose_customer_mail(
         customer = await get_customer(db, tenant_id=tenant_id, customer_id=invoice.customer_id)
     except NotFound:
         return "the invoice or its customer no longer exists"
-    if invoice.status == "draft":
-        return None if event_type == "invoice.created" else "the invoice is a draft"
-    if invoice.status == "void":
-        return "the invoice was voided"
-    if event_type == "invoice.payment_failed" and invoice.status != "open":
-        return f"the invoice is {invoice.status} now"
-    if not customer.email:
-        return "the customer has no e-mail address"
+    if invoice.status == "draft" and event_type == "invoice.created":
+        return None  # the issue mail waits for the invoice to be final
+    reason = _reason_for_no_mail(event_type, invoice, customer)
+    if reason is not None:
+        return reason
     tenant = await get_tenant(db, tenant_id)
     icon = await tenant_icon(db, tenant_id=tenant_id)
     seller = Seller(
@@ -114,31 +111,11 @@ async def compose_customer_mail(
         icon_type=icon.content_type if icon else None,
     )
     words = translator(customer.language)
-    link = await invoice_link(db, settings=settings, tenant=tenant, invoice=invoice)
     content = _content(event_type, words, invoice=invoice, customer=customer, seller=seller)
-    message = EmailMessage()
+    link = await invoice_link(db, settings=settings, tenant=tenant, invoice=invoice)
+    message = _message(content, link=link, language=words.language, seller=seller)
     message["From"] = formataddr((tenant.name, settings.mail_from))
-    message["To"] = formataddr((customer.name, customer.email))
-    message["Subject"] = content["subject"]
-    action = {"label": content["action"], "url": link}
-    values = {
-        **content,
-        "action": action,
-        "language": words.language,
-        "seller": seller.name,
-        "brand_color": seller.brand_color,
-        "brand_contrast": contrast_color(seller.brand_color),
-        "icon_cid": ICON_CID if seller.icon else None,
-    }
-    message.set_content(_TEMPLATES.get_template("customer_mail.txt").render(values))
-    message.add_alternative(
-        _TEMPLATES.get_template("customer_mail.html").render(values), subtype="html"
-    )
-    if seller.icon is not None and seller.icon_type is not None:
-        html_part = message.get_body(preferencelist=("html",))
-        if isinstance(html_part, EmailMessage):
-            maintype, _, subtype = seller.icon_type.partition("/")
-            html_part.add_related(seller.icon, maintype, subtype, cid=f"<{ICON_CID}>")
+    message["To"] = formataddr((customer.name, customer.email or ""))
     if event_type == "invoice.created":
         document = await invoice_pdf(
             db,
@@ -151,6 +128,43 @@ async def compose_customer_mail(
         message.add_attachment(
             document, "application", "pdf", filename=f"{invoice.number or invoice.id}.pdf"
         )
+    return message
+
+
+def _reason_for_no_mail(event_type: str, invoice: Invoice, customer: Customer) -> str | None:
+    if invoice.status == "draft":
+        return "the invoice is a draft"
+    if invoice.status == "void":
+        return "the invoice was voided"
+    if event_type == "invoice.payment_failed" and invoice.status != "open":
+        return f"the invoice is {invoice.status} now"
+    if not customer.email:
+        return "the customer has no e-mail address"
+    return None
+
+
+def _message(content: dict[str, Any], *, link: str, language: str, seller: Seller) -> EmailMessage:
+    """Plain text and HTML in the brand (the icon as a related part), without addresses yet."""
+    values = {
+        **content,
+        "action": {"label": content["action"], "url": link},
+        "language": language,
+        "seller": seller.name,
+        "brand_color": seller.brand_color,
+        "brand_contrast": contrast_color(seller.brand_color),
+        "icon_cid": ICON_CID if seller.icon else None,
+    }
+    message = EmailMessage()
+    message["Subject"] = content["subject"]
+    message.set_content(_TEMPLATES.get_template("customer_mail.txt").render(values))
+    message.add_alternative(
+        _TEMPLATES.get_template("customer_mail.html").render(values), subtype="html"
+    )
+    if seller.icon is not None and seller.icon_type is not None:
+        html_part = message.get_body(preferencelist=("html",))
+        if isinstance(html_part, EmailMessage):
+            maintype, _, subtype = seller.icon_type.partition("/")
+            html_part.add_related(seller.icon, maintype, subtype, cid=f"<{ICON_CID}>")
     return message
 
 
