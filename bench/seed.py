@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -24,8 +24,9 @@ import asyncpg
 from billing import customers, invoices, payment_methods, subscriptions, wallets
 from certs.internal_ca import InternalCA
 from certs.store import CertificateStore, key_purpose
-from gateway.demo.seed import brand_icon
-from gateway.tenants import registry
+from gateway.demo.icon import brand_icon
+from gateway.tenants import icons, registry
+from kernel import clock
 from kernel.ids import ALPHABET
 from kernel.sealing import Sealer
 
@@ -74,7 +75,7 @@ async def seed_portal(pool: asyncpg.Pool[Any], sealer: Sealer, base_domain: str)
     tenant = await registry.create_tenant(
         pool, slug=TENANT_SLUG, name="Bench Outdoor", brand_color="#0e7c66"
     )
-    await registry.set_icon(
+    await icons.set_icon(
         pool, tenant_id=tenant.id, data=brand_icon((0x0E, 0x7C, 0x66)), max_bytes=262_144
     )
     customer = await customers.create_customer(
@@ -197,14 +198,16 @@ async def seed_domains(
         )
     ]
     names = [domain_name(i) for i in range(count)]
+    # Active names were proven theirs first (the domains_proven_before_use constraint).
+    proven_at = clock.utc_now()
     domain_rows = [
-        (fast_id("dom"), tenant_ids[i % tenant_count], name, "active")
+        (fast_id("dom"), tenant_ids[i % tenant_count], name, "active", proven_at)
         for i, name in enumerate(names)
     ]
     await pool.copy_records_to_table(
         "domains",
         records=domain_rows,
-        columns=["id", "tenant_id", "name", "status"],
+        columns=["id", "tenant_id", "name", "status", "proven_at"],
         timeout=COPY_TIMEOUT,
     )
     authority = await InternalCA.load_or_create(
@@ -213,7 +216,7 @@ async def seed_domains(
     store = CertificateStore()
     hot = names[:HOT_NAMES]
     template: Any = None
-    for (domain_id, tenant_id, name, _), _ in zip(domain_rows, hot, strict=False):
+    for (domain_id, tenant_id, name, _, _), _ in zip(domain_rows, hot, strict=False):
         issued = authority.issue([name])
         await store.save(
             pool,
@@ -228,9 +231,9 @@ async def seed_domains(
         template = template or issued
     cold = domain_rows[len(hot) :]
     if cold:
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         records = []
-        for domain_id, tenant_id, name, _ in cold:
+        for domain_id, tenant_id, name, _, _ in cold:
             certificate_id = fast_id("crt")
             records.append(
                 (

@@ -137,28 +137,52 @@ async def complete_checkout(
     async with transaction(db) as connection:
         # The lock is held through the Stripe call: a twin request waits here, then
         # finds the session complete (or the PaymentIntent recorded) and charges nothing.
-        row, session = await locked_session(connection, tenant_id, session_id)
-        if session.status == "complete":
-            if payment_intent_id and refunds is not None:
-                await _refund_if_stray(refunds, row, session, payment_intent_id)
-            return succeeded(session)
-        stored = row["stripe_payment_intent_id"]
-        if stored is not None:
-            intent = await payments.retrieve_payment_intent(stored)
-            reused = await _continue_intent(
-                connection, session, intent, card, tenant_id, refunds=refunds
-            )
-            if reused is not None:
-                return reused
-        if session.status != "open" or row["lapsed"]:
-            raise CheckoutClosed()
-        if card is None:
-            raise InvalidInput({"card": "enter your card details"})
-        if session.amount_total == 0:  # a free trial: the card is saved, nothing is charged
-            return await settle_session(
-                connection, tenant_id=tenant_id, session=session, intent=None, card=card
-            )
-        return await _charge(connection, payments, tenant_id, session, stripe_customer, card)
+        return await _pay_locked(
+            connection,
+            payments,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            stripe_customer=stripe_customer,
+            card=card,
+            payment_intent_id=payment_intent_id,
+            refunds=refunds,
+        )
+
+
+async def _pay_locked(
+    connection: Any,
+    payments: Payments,
+    *,
+    tenant_id: int,
+    session_id: str,
+    stripe_customer: str,
+    card: CardDetails | None,
+    payment_intent_id: str | None,
+    refunds: PaymentRefunds | None,
+) -> CheckoutOutcome:
+    """Under the session's row lock: the outcome already there, or one charge of `card`."""
+    row, session = await locked_session(connection, tenant_id, session_id)
+    if session.status == "complete":
+        if payment_intent_id and refunds is not None:
+            await _refund_if_stray(refunds, row, session, payment_intent_id)
+        return succeeded(session)
+    stored = row["stripe_payment_intent_id"]
+    if stored is not None:
+        intent = await payments.retrieve_payment_intent(stored)
+        reused = await _continue_intent(
+            connection, session, intent, card, tenant_id, refunds=refunds
+        )
+        if reused is not None:
+            return reused
+    if session.status != "open" or row["lapsed"]:
+        raise CheckoutClosed()
+    if card is None:
+        raise InvalidInput({"card": "enter your card details"})
+    if session.amount_total == 0:  # a free trial: the card is saved, nothing is charged
+        return await settle_session(
+            connection, tenant_id=tenant_id, session=session, intent=None, card=card
+        )
+    return await _charge(connection, payments, tenant_id, session, stripe_customer, card)
 
 
 async def _refund_if_stray(

@@ -1,7 +1,7 @@
 """Invoices: drafts with lines, then final (numbered, immutable) documents.
 
-Amounts: a line's amount is unit_amount x quantity; its tax is rounded half-up
-to a minor unit per line; the invoice's subtotal, tax and total are the sums.
+Amounts: the invoice's subtotal, tax and total are the sums over its lines
+(`billing.invoice_lines`, where each line's tax is rounded half-up).
 Finalizing takes the next number from the tenant's counter in the same
 transaction as the status change, so numbers are gapless and never reused.
 """
@@ -16,48 +16,33 @@ from typing import Any, Literal, get_args
 from billing import validation
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.money import MAX_AMOUNT, tax_for, validate_currency
+from billing.invoice_lines import (
+    LINE_COLUMNS,
+    InvoiceLine,
+    check_lines,
+    compute_totals,
+    insert_lines,
+    line_from_row,
+)
+from billing.money import MAX_AMOUNT, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
 from billing.validation import FieldErrors
-from kernel.db import Connection, Db, transaction
+from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
 Status = Literal["draft", "open", "paid", "void", "uncollectible"]
 Kind = Literal["one_off", "subscription", "wallet_topup", "checkout"]
 STATUSES: tuple[str, ...] = get_args(Status)
 KINDS: tuple[str, ...] = get_args(Kind)
-MAX_LINES = 100
 DEFAULT_DUE_DAYS = 30
 CREATE_FIELDS = frozenset({"customer", "currency", "lines", "memo", "due_at", "metadata"})
-LINE_FIELDS = frozenset({"description", "quantity", "unit_amount", "tax_rate_bps"})
 
 INVOICE_COLUMNS = (
     "id, customer_id, subscription_id, number, kind, status, currency, subtotal, tax, total, "
     "amount_paid, memo, due_at, finalized_at, paid_at, voided_at, metadata, created_at, "
     "updated_at"
 )
-LINE_COLUMNS = (
-    "id, invoice_id, description, quantity, unit_amount, amount, tax_rate_bps, period_start, "
-    "period_end"
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InvoiceLine:
-    id: str
-    description: str
-    quantity: int
-    unit_amount: int
-    amount: int
-    tax_rate_bps: int
-    period_start: datetime | None
-    period_end: datetime | None
-
-    @property
-    def tax(self) -> int:
-        """This line's tax, rounded half-up to a minor unit."""
-        return tax_for(self.amount, self.tax_rate_bps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,94 +73,30 @@ class Invoice:
         return 0 if self.status in ("void", "draft") else self.total - self.amount_paid
 
 
-def _line(row: Any) -> InvoiceLine:
-    return InvoiceLine(**{name: row[name] for name in InvoiceLine.__dataclass_fields__})
-
-
 def _invoice(row: Any, lines: list[InvoiceLine]) -> Invoice:
     values = {name: row[name] for name in Invoice.__dataclass_fields__ if name != "lines"}
     return Invoice(**values, lines=lines)
 
 
-def _lines(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        errors.add("lines", "must be a list of lines", "wrong_type")
-        return []
-    if len(value) > MAX_LINES:
-        errors.add("lines", f"must have at most {MAX_LINES} lines", "too_long")
-        return []
-    found = []
-    for index, raw in enumerate(value):
-        at = f"lines.{index}"
-        if not isinstance(raw, Mapping):
-            errors.add(at, "must be an object", "wrong_type")
-            continue
-        for name in raw:
-            if name not in LINE_FIELDS:
-                errors.add(f"{at}.{name}", "unknown field", "unknown_field")
-        found.append(
-            {
-                "description": validation.text(
-                    errors,
-                    f"{at}.description",
-                    raw.get("description"),
-                    maximum=500,
-                    required=True,
-                ),
-                "quantity": validation.integer(
-                    errors,
-                    f"{at}.quantity",
-                    raw.get("quantity", 1),
-                    minimum=1,
-                    maximum=1_000_000,
-                ),
-                "unit_amount": validation.integer(
-                    errors,
-                    f"{at}.unit_amount",
-                    raw.get("unit_amount"),
-                    minimum=0,
-                    maximum=MAX_AMOUNT,
-                ),
-                "tax_rate_bps": validation.integer(
-                    errors,
-                    f"{at}.tax_rate_bps",
-                    raw.get("tax_rate_bps", 0),
-                    minimum=0,
-                    maximum=10_000,
-                ),
-            }
-        )
-    return found
+@dataclass(frozen=True, kw_only=True)
+class _Draft:
+    """A new invoice's fields, checked; the currency None means the customer's."""
+
+    customer_id: str
+    currency: str | None
+    lines: list[dict[str, Any]]
+    memo: str | None
+    due_at: datetime | None
+    metadata: dict[str, str]
 
 
-def compute_totals(lines: Sequence[Mapping[str, int]]) -> tuple[int, int]:
-    """(subtotal, tax) of lines given as quantity, unit_amount and tax_rate_bps; tax per line."""
-    subtotal = tax = 0
-    for line in lines:
-        amount = line["unit_amount"] * line["quantity"]
-        subtotal += amount
-        tax += tax_for(amount, line["tax_rate_bps"])
-    return subtotal, tax
-
-
-async def create_invoice(
-    db: Db,
-    *,
-    tenant_id: int,
-    data: Mapping[str, Any],
-    kind: str = "one_off",
-    subscription_id: str | None = None,
-) -> Invoice:
-    """A draft invoice from API-shaped `data`; the currency defaults to the customer's."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown invoice kind {kind!r}")
+def _check_draft(data: Mapping[str, Any]) -> _Draft:
+    """API-shaped invoice `data` checked field by field; InvalidInput with every error at once."""
     errors = FieldErrors()
     for name in data:
         if name not in CREATE_FIELDS:
             errors.add(name, "unknown field", "unknown_field")
-    lines = _lines(errors, data.get("lines"))
+    lines = check_lines(errors, data.get("lines"))
     currency = None
     if data.get("currency") is not None:
         try:
@@ -192,11 +113,33 @@ async def create_invoice(
         errors.add("customer", "is required" if customer_id is None else "must be a customer id")
     errors.raise_if_any()
     assert isinstance(customer_id, str)
+    return _Draft(
+        customer_id=customer_id,
+        currency=currency,
+        lines=lines,
+        memo=memo,
+        due_at=due_at,
+        metadata=metadata,
+    )
+
+
+async def create_invoice(
+    db: Db,
+    *,
+    tenant_id: int,
+    data: Mapping[str, Any],
+    kind: str = "one_off",
+    subscription_id: str | None = None,
+) -> Invoice:
+    """A draft invoice from API-shaped `data`; the currency defaults to the customer's."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown invoice kind {kind!r}")
+    draft = _check_draft(data)
     try:
-        customer = await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
+        customer = await get_customer(db, tenant_id=tenant_id, customer_id=draft.customer_id)
     except NotFound:
         raise InvalidInput({"customer": "no such customer"}) from None
-    subtotal, tax = compute_totals(lines)
+    subtotal, tax = compute_totals(draft.lines)
     if subtotal + tax > MAX_AMOUNT:
         raise InvalidInput({"lines": f"the total must not exceed {MAX_AMOUNT}"})
     invoice_id = new_id("in")
@@ -211,39 +154,16 @@ async def create_invoice(
             customer.id,
             subscription_id,
             kind,
-            currency or customer.currency,
+            draft.currency or customer.currency,
             subtotal,
             tax,
             subtotal + tax,
-            memo,
-            due_at,
-            metadata,
+            draft.memo,
+            draft.due_at,
+            draft.metadata,
         )
-        line_rows = await _insert_lines(connection, tenant_id, invoice_id, lines)
-    return _invoice(row, [_line(line_row) for line_row in line_rows])
-
-
-async def _insert_lines(
-    connection: Connection, tenant_id: int, invoice_id: str, lines: Sequence[Mapping[str, Any]]
-) -> list[Any]:
-    """Store the invoice's lines in their order; the stored rows."""
-    return [
-        await connection.fetchrow(
-            "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
-            "quantity, unit_amount, amount, tax_rate_bps) "
-            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
-            new_id("il"),
-            tenant_id,
-            invoice_id,
-            position,
-            line["description"],
-            line["quantity"],
-            line["unit_amount"],
-            line["unit_amount"] * line["quantity"],
-            line["tax_rate_bps"],
-        )
-        for position, line in enumerate(lines)
-    ]
+        line_rows = await insert_lines(connection, tenant_id, invoice_id, draft.lines)
+    return _invoice(row, [line_from_row(line_row) for line_row in line_rows])
 
 
 async def _with_lines(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Invoice]:
@@ -257,7 +177,7 @@ async def _with_lines(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Invoi
     )
     by_invoice: dict[str, list[InvoiceLine]] = {}
     for line_row in line_rows:
-        by_invoice.setdefault(line_row["invoice_id"], []).append(_line(line_row))
+        by_invoice.setdefault(line_row["invoice_id"], []).append(line_from_row(line_row))
     return [_invoice(row, by_invoice.get(row["id"], [])) for row in rows]
 
 

@@ -57,32 +57,6 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "ZAR": 2,
 }
 
-# Symbols shown before the amount; other currencies show their code after it.
-_PREFIX_SYMBOLS = {
-    "EUR": "€",
-    "USD": "$",
-    "GBP": "£",
-    "JPY": "¥",
-    "CAD": "CA$",
-    "AUD": "A$",
-    "NZD": "NZ$",
-    "HKD": "HK$",
-    "SGD": "S$",
-    "MXN": "MX$",
-    "BRL": "R$",
-    "INR": "₹",
-    "KRW": "₩",
-    "ILS": "₪",
-    "CNY": "CN¥",
-    "TWD": "NT$",
-    "VND": "₫",
-}
-
-# Locales that write "12,50 €" rather than "€12.50".
-_COMMA_DECIMAL_LOCALES = frozenset(
-    {"fr", "de", "es", "it", "nl", "pt", "sv", "da", "nb", "fi", "pl", "cs"}
-)
-
 # Largest amount accepted anywhere (10^12 minor units: ten billion euros); keeps sums
 # of many lines far inside PostgreSQL's bigint.
 MAX_AMOUNT = 10**12
@@ -137,24 +111,3 @@ def round_half_up(numerator: int, denominator: int) -> int:
 def tax_for(amount: int, rate_bps: int) -> int:
     """Tax on `amount` at `rate_bps` basis points (2000 = 20%), rounded half-up to a minor unit."""
     return round_half_up(amount * rate_bps, 10_000)
-
-
-def format_amount(amount_minor: int, currency: str, locale: str = "en") -> str:
-    """A human-readable amount: format_amount(1250, "EUR") == "€12.50"; pure, no I/O."""
-    digits = CURRENCY_EXPONENTS.get(currency, 2)
-    sign = "-" if amount_minor < 0 else ""
-    whole, fraction = divmod(abs(amount_minor), 10**digits)
-    language = locale.split("-")[0].split("_")[0].lower()
-    comma_decimal = language in _COMMA_DECIMAL_LOCALES
-    group = "\u202f" if language == "fr" else ("." if comma_decimal else ",")
-    if language in {"sv", "nb", "fi", "pl", "cs"}:
-        group = "\u00a0"
-    number = f"{whole:,}".replace(",", group)
-    if digits:
-        number += ("," if comma_decimal else ".") + str(fraction).zfill(digits)
-    symbol = _PREFIX_SYMBOLS.get(currency)
-    if comma_decimal:
-        return f"{sign}{number}\u00a0{symbol or currency}"
-    if symbol is None:
-        return f"{sign}{number} {currency}"
-    return f"{sign}{symbol}{number}"

@@ -196,8 +196,30 @@ def invoice_html(
     icon_uri = None
     if seller.icon is not None and seller.icon_type is not None:
         icon_uri = f"data:{seller.icon_type};base64,{base64.b64encode(seller.icon).decode()}"
+    return _TEMPLATE.render(
+        language=language,
+        labels=invoice_labels(gettext),
+        number=invoice.number,
+        issued=_day(invoice.finalized_at, language),
+        due=_day(invoice.due_at, language) if invoice.due_at else None,
+        seller=seller.name,
+        brand_color=seller.brand_color,
+        brand_contrast=contrast_color(seller.brand_color),
+        icon_uri=icon_uri,
+        billed_to=_billed_to(customer),
+        vat_number=customer.vat_number,
+        lines=_line_rows(invoice, language),
+        subtotal=format_money(invoice.subtotal, invoice.currency, language),
+        tax=format_money(invoice.tax, invoice.currency, language),
+        total=format_money(invoice.total, invoice.currency, language),
+        memo=invoice.memo,
+    )
+
+
+def _billed_to(customer: Customer) -> list[str]:
+    """The customer's name, postal address and e-mail, one line each, empty parts left out."""
     town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    billed_to = [
+    return [
         part
         for part in (
             customer.name,
@@ -210,7 +232,11 @@ def invoice_html(
         )
         if part
     ]
-    lines = [
+
+
+def _line_rows(invoice: Invoice, language: str) -> list[dict[str, Any]]:
+    """The invoice's lines as the template shows them, amounts and dates for `language`."""
+    return [
         {
             "description": line.description,
             "quantity": line.quantity,
@@ -225,24 +251,6 @@ def invoice_html(
         }
         for line in invoice.lines
     ]
-    return _TEMPLATE.render(
-        language=language,
-        labels=invoice_labels(gettext),
-        number=invoice.number,
-        issued=_day(invoice.finalized_at, language),
-        due=_day(invoice.due_at, language) if invoice.due_at else None,
-        seller=seller.name,
-        brand_color=seller.brand_color,
-        brand_contrast=contrast_color(seller.brand_color),
-        icon_uri=icon_uri,
-        billed_to=billed_to,
-        vat_number=customer.vat_number,
-        lines=lines,
-        subtotal=format_money(invoice.subtotal, invoice.currency, language),
-        tax=format_money(invoice.tax, invoice.currency, language),
-        total=format_money(invoice.total, invoice.currency, language),
-        memo=invoice.memo,
-    )
 
 
 def render_pdf(html: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from billing.errors import Conflict, InvalidInput
-from billing.money import format_amount
+from billing.formatting import format_money
 
 
 class WalletPolicy(Protocol):
@@ -48,7 +48,7 @@ def check_amount(policy: WalletPolicy, *, balance: int, amount: Any, currency: s
         raise InvalidInput({"amount": "enter an amount"})
     room = max(settings.max_balance - balance, 0)
     if amount < settings.topup_min:
-        low = format_amount(settings.topup_min, currency, "en")
+        low = format_money(settings.topup_min, currency, "en")
         raise AmountRefused(
             f"the smallest top-up is {low}",
             cap="topup_min",
@@ -57,7 +57,7 @@ def check_amount(policy: WalletPolicy, *, balance: int, amount: Any, currency: s
             room=room,
         )
     if amount > settings.topup_max:
-        high = format_amount(settings.topup_max, currency, "en")
+        high = format_money(settings.topup_max, currency, "en")
         raise AmountRefused(
             f"the largest top-up is {high}",
             cap="topup_max",
@@ -66,10 +66,10 @@ def check_amount(policy: WalletPolicy, *, balance: int, amount: Any, currency: s
             room=room,
         )
     if balance + amount > settings.max_balance:
-        cap = format_amount(settings.max_balance, currency, "en")
+        cap = format_money(settings.max_balance, currency, "en")
         raise AmountRefused(
             f"your balance may not exceed {cap}; "
-            f"you can add at most {format_amount(room, currency, 'en')}",
+            f"you can add at most {format_money(room, currency, 'en')}",
             cap="max_balance",
             limit=settings.max_balance,
             currency=currency,

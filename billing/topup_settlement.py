@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing.errors import Conflict, NotFound
+from billing.formatting import format_money
 from billing.invoices import create_invoice, finalize_invoice, mark_paid
-from billing.money import format_amount
 from billing.outbox import record_event
 from billing.stripe_gateway import PaymentIntentState
 from billing.wallets import Wallet, credit_wallet, get_wallet
@@ -67,7 +67,7 @@ async def topup_outcome(
             tenant_id,
             row["stripe_payment_intent_id"],
         )
-    amount = format_amount(row["amount"], row["currency"], "en")
+    amount = format_money(row["amount"], row["currency"], "en")
     messages = {
         "created": "Your payment is being processed.",
         "processing": "Your payment is being processed.",

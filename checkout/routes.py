@@ -10,7 +10,7 @@ server charges, and answers with where to go next. Another tenant's session is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from billing.checkout_billing_info import save_billing_information
 from billing.checkout_completion import complete_checkout, start_checkout_card_setup
+from billing.checkout_line_items import CheckoutLineItem
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
 from billing.checkout_settlement import CheckoutOutcome, success_redirect
 from billing.customers import Customer, get_customer
@@ -113,54 +114,9 @@ def _summary(session: CheckoutSession, language: str, i18n: Translator) -> dict[
     def money(amount: int) -> str:
         return format_money(amount, session.currency, language)
 
-    def interval(name: str, count: int) -> str:
-        return interval_label(i18n, name, count)
-
-    rows = []
-    recurring_total = 0
-    recurring_interval = None
-    for item in session.line_items:
-        if item.interval is not None:
-            recurring_total += item.amount + item.tax
-            recurring_interval = interval(item.interval, item.interval_count)
-        rows.append(
-            {
-                "name": item.name,
-                "quantity": item.quantity,
-                "amount": money(item.amount),
-                "tax": i18n.pgettext(
-                    "checkout",
-                    "Tax %(rate)s: %(amount)s",
-                    rate=format_rate(item.tax_rate_bps, language),
-                    amount=money(item.tax),
-                )
-                if item.tax_rate_bps
-                else None,
-                "terms": i18n.gettext(
-                    "every %(interval)s", interval=interval(item.interval, item.interval_count)
-                )
-                if item.interval
-                else i18n.gettext("once"),
-            }
-        )
-    terms = None
-    if recurring_interval is not None and session.trial_days:
-        terms = i18n.ngettext(
-            "Free for %(num)d day, then %(amount)s every %(interval)s.",
-            "Free for %(num)d days, then %(amount)s every %(interval)s.",
-            session.trial_days,
-            amount=money(recurring_total),
-            interval=recurring_interval,
-        )
-    elif recurring_interval is not None:
-        terms = i18n.gettext(
-            "Then %(amount)s every %(interval)s, until you cancel.",
-            amount=money(recurring_total),
-            interval=recurring_interval,
-        )
     return {
-        "rows": rows,
-        "terms": terms,
+        "rows": [_item_row(item, money, language, i18n) for item in session.line_items],
+        "terms": _recurring_terms(session, money, i18n),
         "taxed": any(item.tax_rate_bps for item in session.line_items),
         "subtotal": money(session.amount_subtotal),
         "tax": money(session.amount_tax),
@@ -169,6 +125,56 @@ def _summary(session: CheckoutSession, language: str, i18n: Translator) -> dict[
         if session.amount_total
         else i18n.gettext("Start free trial"),
     }
+
+
+def _item_row(
+    item: CheckoutLineItem, money: Callable[[int], str], language: str, i18n: Translator
+) -> dict[str, Any]:
+    """One item as the summary lists it: amount before tax, its tax, how often it is charged."""
+    return {
+        "name": item.name,
+        "quantity": item.quantity,
+        "amount": money(item.amount),
+        "tax": i18n.pgettext(
+            "checkout",
+            "Tax %(rate)s: %(amount)s",
+            rate=format_rate(item.tax_rate_bps, language),
+            amount=money(item.tax),
+        )
+        if item.tax_rate_bps
+        else None,
+        "terms": i18n.gettext(
+            "every %(interval)s", interval=interval_label(i18n, item.interval, item.interval_count)
+        )
+        if item.interval
+        else i18n.gettext("once"),
+    }
+
+
+def _recurring_terms(
+    session: CheckoutSession, money: Callable[[int], str], i18n: Translator
+) -> str | None:
+    """What each period costs with tax after today (and the trial); None when nothing recurs."""
+    recurring = [item for item in session.line_items if item.interval is not None]
+    if not recurring:
+        return None
+    last = recurring[-1]
+    assert last.interval is not None
+    interval = interval_label(i18n, last.interval, last.interval_count)
+    total = sum(item.amount + item.tax for item in recurring)
+    if session.trial_days:
+        return i18n.ngettext(
+            "Free for %(num)d day, then %(amount)s every %(interval)s.",
+            "Free for %(num)d days, then %(amount)s every %(interval)s.",
+            session.trial_days,
+            amount=money(total),
+            interval=interval,
+        )
+    return i18n.gettext(
+        "Then %(amount)s every %(interval)s, until you cancel.",
+        amount=money(total),
+        interval=interval,
+    )
 
 
 async def _render_page(

@@ -11,8 +11,8 @@ from billing.errors import NotFound
 from billing.invoices import Invoice, get_invoice, list_invoices
 from billing.pdf import Seller, invoice_pdf
 from gateway.edge import keys
+from gateway.tenants.icons import tenant_icon
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import tenant_icon
 from kernel.db import Db
 from portal.access import Visit, portal_page
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money

@@ -192,9 +192,7 @@ class ApiTenant:
 @pytest.fixture
 async def gateway_client(aiohttp_client: Any, settings: Settings) -> Any:
     """A test client for the whole gateway; API responses are checked against their schemas."""
-    app = create_app(
-        settings, validate_api_responses=True, domain_worker=False, outbox_delivery=False
-    )
+    app = create_app(settings, domain_worker=False, outbox_delivery=False)
     return await aiohttp_client(app)
 
 

@@ -100,12 +100,10 @@ async def openapi_document(request: web.Request) -> web.Response:
     return web.json_response(request.app[DOCUMENT], dumps=dumps)
 
 
-def create_api_app(settings: Settings, *, validate_responses: bool = False) -> web.Application:
+def create_api_app(settings: Settings) -> web.Application:
     """The /api/v1 sub-application with every declared operation.
 
-    Every response is built (or validated) by its pydantic model, so it always
-    matches the document: `validate_responses` is accepted for existing callers
-    and changes nothing.
+    Every response is built by its pydantic model, so it always matches the document.
     """
     app = web.Application(middlewares=[authentication_middleware])
     api = all_routes()

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from billing import invoices
+from billing import invoice_lines, invoices
 from billing.fields import Metadata, Request, optional
 from billing.invoices import STATUSES, Kind, Status
 from gateway.api.billing_fields import (
@@ -89,7 +89,7 @@ class InvoiceLineCreate(Request):
 class InvoiceCreate(Request):
     customer: Annotated[str, Field(max_length=100)]
     currency: CurrencyInput = optional(description="Defaults to the customer's currency.")
-    lines: list[InvoiceLineCreate] = optional(max_length=invoices.MAX_LINES)
+    lines: list[InvoiceLineCreate] = optional(max_length=invoice_lines.MAX_LINES)
     memo: Annotated[str, Field(max_length=2000)] | None = None
     due_at: Timestamp = optional(description="Defaults to 30 days after finalizing.")
     metadata: Metadata = optional()

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from billing.fields import Request, optional
 from gateway.api.billing_fields import Currency, Resource
 from gateway.api.framework import ApiContext, ApiRoutes
-from gateway.tenants import registry
+from gateway.tenants import icons, registry
 from gateway.tenants.brand import parse_brand_color
 from gateway.tenants.errors import InvalidTenantInput
 from gateway.tenants.models import Tenant
@@ -173,7 +173,7 @@ async def update_settings(context: ApiContext) -> TenantSettings:
 )
 async def upload_icon(context: ApiContext) -> TenantSettings:
     data = await context.request.read()
-    tenant = await registry.set_icon(
+    tenant = await icons.set_icon(
         context.pool,
         tenant_id=context.tenant.id,
         data=data,
@@ -190,7 +190,7 @@ async def upload_icon(context: ApiContext) -> TenantSettings:
     response=TenantSettings,
 )
 async def delete_icon(context: ApiContext) -> TenantSettings:
-    tenant = await registry.remove_icon(context.pool, tenant_id=context.tenant.id)
+    tenant = await icons.remove_icon(context.pool, tenant_id=context.tenant.id)
     return await settings_of(context, tenant)
 
 

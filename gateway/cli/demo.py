@@ -44,7 +44,9 @@ def add_demo_command(commands: Any) -> None:
 
 
 async def demo_command(arguments: argparse.Namespace, settings: Settings) -> int:
-    from gateway.demo.seed import check_demo_settings, demo_lines, seed_demo
+    from gateway.demo.access import demo_lines
+    from gateway.demo.checkout import check_demo_settings
+    from gateway.demo.seed import seed_demo
 
     check_demo_settings(settings)  # before anything is created
     async with open_pool(settings) as pool:
@@ -78,7 +80,8 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     Whatever must outlive serving (an embedded PostgreSQL started here, which the
     app then reuses, and localstripe) is closed by `stack`.
     """
-    from gateway.demo.seed import check_demo_settings, demo_lines
+    from gateway.demo.access import demo_lines
+    from gateway.demo.checkout import check_demo_settings
 
     check_demo_settings(settings)  # before anything is created
     location = await asyncio.to_thread(locate_database, settings)
@@ -135,7 +138,9 @@ class _Seeded:
 
 
 async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
-    from gateway.demo.seed import demo_checkout, ensure_demo_api_key, seed_demo
+    from gateway.demo.access import ensure_demo_api_key
+    from gateway.demo.checkout import demo_checkout
+    from gateway.demo.seed import seed_demo
 
     info = await seed_demo(pool)
     key = await ensure_demo_api_key(
@@ -181,7 +186,7 @@ async def _write_root(settings: Settings, pool: asyncpg.Pool[Any]) -> Path | Non
     """With the internal issuer: its root written to the data directory, for clients to trust."""
     if settings.issuer != "internal":
         return None
-    from gateway.demo.seed import write_internal_root
+    from gateway.demo.access import write_internal_root
 
     sealer = Sealer(await asyncio.to_thread(resolve_kek, settings))
     return await write_internal_root(

@@ -20,7 +20,7 @@ from gateway.dashboard.views import contrast_report, major_units, size_label
 from gateway.edge import keys
 from gateway.edge.app_host import PREFIX
 from gateway.edge.errors import NotFound
-from gateway.tenants import registry
+from gateway.tenants import icons, registry
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
 from gateway.tenants.errors import InvalidTenantInput
 from gateway.tenants.models import Tenant
@@ -116,7 +116,7 @@ async def brand_save(request: web.Request, desk: Desk) -> web.StreamResponse:
             connection, tenant_id=desk.tenant.id, changes={"brand_color": color}
         )
         if icon is not None:
-            await registry.set_icon(
+            await icons.set_icon(
                 connection,
                 tenant_id=desk.tenant.id,
                 data=icon,
@@ -128,7 +128,7 @@ async def brand_save(request: web.Request, desk: Desk) -> web.StreamResponse:
 @routes.post("/brand/icon/remove")
 @signed_in
 async def brand_icon_remove(request: web.Request, desk: Desk) -> web.StreamResponse:
-    await registry.remove_icon(request.config_dict[keys.POOL], tenant_id=desk.tenant.id)
+    await icons.remove_icon(request.config_dict[keys.POOL], tenant_id=desk.tenant.id)
     raise web.HTTPSeeOther(location=f"{PREFIX}/brand?saved=1")
 
 
@@ -136,7 +136,7 @@ async def brand_icon_remove(request: web.Request, desk: Desk) -> web.StreamRespo
 @signed_in
 async def brand_icon(request: web.Request, desk: Desk) -> web.StreamResponse:
     """The signed-in tenant's icon, for the preview on this host."""
-    icon = await registry.tenant_icon(request.config_dict[keys.POOL], tenant_id=desk.tenant.id)
+    icon = await icons.tenant_icon(request.config_dict[keys.POOL], tenant_id=desk.tenant.id)
     if icon is None:
         raise NotFound("you have no icon")
     return web.Response(body=icon.data, content_type=icon.content_type)

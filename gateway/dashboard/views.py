@@ -65,6 +65,39 @@ def domain_view(
     """The domain's status, the record to create, the diagnosis in plain words, its certificate."""
     raw = domain.diagnosis if isinstance(domain.diagnosis, dict) else None
     diagnosis = Diagnosis.from_json(raw) if raw else None
+    records, resolution, problems = _dns_view(domain, diagnosis, settings=settings, i18n=i18n)
+    failure = domain.failure_reason
+    return DomainView(
+        name=domain.name,
+        status=domain.status,
+        status_label=domain_status_label(i18n, domain.status),
+        settled=domain.status in SETTLED_STATUSES,
+        checked=diagnosis is not None,
+        resolution=resolution,
+        records=records,
+        problems=problems,
+        failure=i18n.gettext("Last problem: %(reason)s", reason=failure) if failure else None,
+        last_checked=(
+            i18n.gettext("Last checked: %(when)s", when=_when(domain.last_checked_at, language))
+            if domain.last_checked_at
+            else None
+        ),
+        certificate_issuer=(
+            None if certificate is None else _issuer_label(i18n, certificate.issuer)
+        ),
+        certificate_expires=(
+            None if certificate is None else _when(certificate.not_after, language)
+        ),
+        proven=domain.proven_at is not None,
+        proof_record=domain.proof_record_name,
+        ownership=_ownership_text(domain, language, i18n),
+    )
+
+
+def _dns_view(
+    domain: Domain, diagnosis: Diagnosis | None, *, settings: Settings, i18n: Translator
+) -> tuple[list[RecordView], str, list[str]]:
+    """(records to create, what the name resolves to now, its problems) in plain words."""
     target = settings.cname_target
     if diagnosis is None:
         records = [
@@ -107,45 +140,23 @@ def domain_view(
         ]
         if not problems:
             problems = [i18n.gettext("%(name)s points at us.", name=domain.name)]
-    failure = domain.failure_reason
+    return records, resolution, problems
+
+
+def _ownership_text(domain: Domain, language: str, i18n: Translator) -> str:
+    """Whether the claim is proven, and until when an unproven claim lasts."""
     if domain.proven_at is not None:
-        ownership = i18n.gettext(
+        return i18n.gettext(
             "Proven on %(when)s. You may keep or delete the TXT record.",
             when=_when(domain.proven_at, language),
         )
-    else:
-        expires = domain.claim_expires_at
-        ownership = i18n.gettext(
-            "Not proven yet. Create both records above; until the TXT record is found, "
-            "nothing is served on %(name)s. This claim expires on %(when)s if it is not "
-            "proven by then.",
-            name=domain.name,
-            when=_when(expires, language) if expires else "-",
-        )
-    return DomainView(
+    expires = domain.claim_expires_at
+    return i18n.gettext(
+        "Not proven yet. Create both records above; until the TXT record is found, "
+        "nothing is served on %(name)s. This claim expires on %(when)s if it is not "
+        "proven by then.",
         name=domain.name,
-        status=domain.status,
-        status_label=domain_status_label(i18n, domain.status),
-        settled=domain.status in SETTLED_STATUSES,
-        checked=diagnosis is not None,
-        resolution=resolution,
-        records=records,
-        problems=problems,
-        failure=i18n.gettext("Last problem: %(reason)s", reason=failure) if failure else None,
-        last_checked=(
-            i18n.gettext("Last checked: %(when)s", when=_when(domain.last_checked_at, language))
-            if domain.last_checked_at
-            else None
-        ),
-        certificate_issuer=(
-            None if certificate is None else _issuer_label(i18n, certificate.issuer)
-        ),
-        certificate_expires=(
-            None if certificate is None else _when(certificate.not_after, language)
-        ),
-        proven=domain.proven_at is not None,
-        proof_record=domain.proof_record_name,
-        ownership=ownership,
+        when=_when(expires, language) if expires else "-",
     )
 
 

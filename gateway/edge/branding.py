@@ -13,8 +13,8 @@ from aiohttp.helpers import ETAG_ANY
 
 from gateway.edge import keys
 from gateway.edge.errors import NotFound
+from gateway.tenants.icons import tenant_icon
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import tenant_icon
 from kernel.colors import contrast_color
 from kernel.db import Db
 

@@ -105,27 +105,14 @@ def route_by_host(request: web.Request) -> None:
     path = request.path
     if path in HOST_INDEPENDENT_PATHS:
         return
-    # RFC 9112 3.2.2 lets a server accept absolute-form targets, but then aiohttp's
-    # request.host is the target's authority, not the Host header: one request,
-    # two hosts. Only proxies need that form, and we are not a proxy. raw_path is the
-    # request target as sent, so this also refuses the asterisk form (OPTIONS *).
-    if not request.raw_path.startswith("/"):
-        raise BadRequest("the request target must be a path, not a full URL")
-    problem = request_target_problem(request.raw_path)
-    if problem is not None:
-        raise BadRequest(problem)
-    raw_hosts = request.headers.getall("Host", ())
-    if not raw_hosts:
-        raise BadRequest("the request has no Host header")
-    if len(raw_hosts) > 1:
-        raise BadRequest("the request has more than one Host header")
+    raw_host = _single_host(request)
     app = request.app
     settings = app[keys.SETTINGS]
     ssl_object = tls_object(request)
     secure = ssl_object is not None
     # The Host's port must be the one of the listener the request came in on.
     listener_port = settings.https_port if secure else settings.http_port
-    host = canonicalise_host(raw_hosts[0], listener_port=listener_port)
+    host = canonicalise_host(raw_host, listener_port=listener_port)
     request[keys.CANONICAL_HOST] = host
     if secure and server_name_of(ssl_object) != host:
         # RFC 9110 section 15.5.20: the connection's certificate was chosen for another name;
@@ -154,6 +141,29 @@ def route_by_host(request: web.Request) -> None:
     if tenant is None:
         raise NotFound("there is no site at this address")
     request[keys.TENANT] = tenant
+
+
+def _single_host(request: web.Request) -> str:
+    """The request's one Host header, once its target is known to be a plain path.
+
+    Raises BadRequest for other request-target forms, a malformed path, and a
+    missing or repeated Host header.
+    """
+    # RFC 9112 3.2.2 lets a server accept absolute-form targets, but then aiohttp's
+    # request.host is the target's authority, not the Host header: one request,
+    # two hosts. Only proxies need that form, and we are not a proxy. raw_path is the
+    # request target as sent, so this also refuses the asterisk form (OPTIONS *).
+    if not request.raw_path.startswith("/"):
+        raise BadRequest("the request target must be a path, not a full URL")
+    problem = request_target_problem(request.raw_path)
+    if problem is not None:
+        raise BadRequest(problem)
+    raw_hosts = request.headers.getall("Host", ())
+    if not raw_hosts:
+        raise BadRequest("the request has no Host header")
+    if len(raw_hosts) > 1:
+        raise BadRequest("the request has more than one Host header")
+    return raw_hosts[0]
 
 
 def tls_object(request: web.BaseRequest) -> object | None:

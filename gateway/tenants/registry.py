@@ -8,16 +8,14 @@ never returned.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from gateway.tenants.brand import parse_brand_color, sniff_icon_type
+from gateway.tenants.brand import parse_brand_color
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
@@ -304,34 +302,6 @@ async def webhook_secret(db: Db, sealer: Sealer, *, tenant_id: int) -> str | Non
     return sealer.open(sealed, f"tenant:{tenant_id}:webhook_secret").decode()
 
 
-async def set_icon(db: Db, *, tenant_id: int, data: bytes, max_bytes: int) -> Tenant:
-    """Replace the tenant's icon after checking its type from the bytes and its size."""
-    content_type = sniff_icon_type(data, max_bytes=max_bytes)
-    etag = hashlib.sha256(data).hexdigest()[:32]
-    row = await db.fetchrow(
-        "UPDATE tenants SET icon = $2, icon_type = $3, icon_etag = $4, updated_at = now() "
-        f"WHERE id = $1 RETURNING {TENANT_COLUMNS}",
-        tenant_id,
-        data,
-        content_type,
-        etag,
-    )
-    if row is None:
-        raise TenantNotFound(f"tenant {tenant_id}")
-    return Tenant.from_row(row)
-
-
-async def remove_icon(db: Db, *, tenant_id: int) -> Tenant:
-    row = await db.fetchrow(
-        "UPDATE tenants SET icon = NULL, icon_type = NULL, icon_etag = NULL, updated_at = now() "
-        f"WHERE id = $1 RETURNING {TENANT_COLUMNS}",
-        tenant_id,
-    )
-    if row is None:
-        raise TenantNotFound(f"tenant {tenant_id}")
-    return Tenant.from_row(row)
-
-
 async def stripe_configuration(db: Db, *, tenant_id: int) -> tuple[bool, bool]:
     """Whether the tenant has stored (a Stripe secret key, a Stripe webhook signing secret)."""
     row = await db.fetchrow(
@@ -384,20 +354,3 @@ async def apply_settings(
                 publishable_key=changes["stripe"]["publishable_key"],
             )
     return tenant
-
-
-@dataclass(frozen=True, kw_only=True)
-class TenantIcon:
-    data: bytes
-    content_type: str
-    etag: str | None
-
-
-async def tenant_icon(db: Db, *, tenant_id: int) -> TenantIcon | None:
-    """The tenant's icon as stored now, or None when it has none (or no such tenant)."""
-    row = await db.fetchrow(
-        "SELECT icon, icon_type, icon_etag FROM tenants WHERE id = $1", tenant_id
-    )
-    if row is None or row["icon"] is None:
-        return None
-    return TenantIcon(data=row["icon"], content_type=row["icon_type"], etag=row["icon_etag"])

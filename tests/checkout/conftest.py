@@ -48,7 +48,6 @@ def gateway_app(
     return create_app(
         # The tests' webhook receivers listen on loopback, over plain HTTP.
         dataclasses.replace(stripe_settings(settings, server), webhook_allow_loopback=True),
-        validate_api_responses=True,
         domain_worker=False,
         outbox_delivery=False,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.demo.seed import brand_icon
+from gateway.demo.icon import brand_icon
 from gateway.tenants.registry import get_tenant
 from tests.conftest import ApiTenant
 from tests.dashboard.desk import Desk, signed_in_desk

@@ -24,7 +24,7 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 def observed_app(settings: Settings) -> web.Application:
     """`create_app(settings)` with API responses validated and no domain worker."""
-    return create_app(settings, validate_api_responses=True, domain_worker=False)
+    return create_app(settings, domain_worker=False)
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

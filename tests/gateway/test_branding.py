@@ -10,11 +10,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
-from gateway.demo.seed import brand_icon
+from gateway.demo.icon import brand_icon
 from gateway.edge import keys
 from gateway.edge.branding import IconCache, StoredIcon
 from gateway.settings import Settings
-from gateway.tenants.registry import create_tenant, set_icon
+from gateway.tenants.icons import set_icon
+from gateway.tenants.registry import create_tenant
 from tests.conftest import eventually
 
 Client = TestClient[web.Request, web.Application]

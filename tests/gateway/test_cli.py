@@ -18,7 +18,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.database.embedded import RELOCATED_ROOT, EmbeddedPostgres, free_port
-from gateway.demo.seed import ensure_demo_api_key, seed_demo
+from gateway.demo.access import ensure_demo_api_key
+from gateway.demo.seed import seed_demo
 from gateway.tenants.api_keys import authenticate, list_api_keys, revoke_api_key
 from gateway.tenants.errors import InvalidApiKey
 from tests.gateway.gateway_process import inherited_environment

@@ -27,8 +27,9 @@ from billing.outbox import record_event
 from gateway.app import create_app
 from gateway.jobs.customer_mail import CustomerMail, SmtpSender, message_id
 from gateway.settings import Settings
+from gateway.tenants.icons import set_icon
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import create_tenant, set_icon, update_settings
+from gateway.tenants.registry import create_tenant, update_settings
 from kernel import clock
 from tests.conftest import eventually
 from tests.fixtures.smtp import MailServer, mail_server  # noqa: F401

@@ -11,14 +11,10 @@ from PIL import Image
 
 from billing.checkout_sessions import create_checkout_session, get_checkout_session
 from billing.customers import create_customer
-from gateway.demo.seed import (
-    DemoCheckout,
-    brand_icon,
-    check_demo_settings,
-    demo_checkout,
-    demo_lines,
-    seed_demo,
-)
+from gateway.demo.access import demo_lines
+from gateway.demo.checkout import DemoCheckout, check_demo_settings, demo_checkout
+from gateway.demo.icon import brand_icon
+from gateway.demo.seed import seed_demo
 from gateway.settings import Settings, SettingsError
 
 

@@ -43,7 +43,7 @@ def make_client(
     """Start the gateway once the test's rows exist, so the host index loads them at start."""
 
     async def make() -> Client:
-        return await aiohttp_client(create_app(settings, validate_api_responses=True))
+        return await aiohttp_client(create_app(settings))
 
     return make
 

@@ -30,8 +30,9 @@ from billing.pdf import Seller, invoice_pdf
 from gateway.jobs.customer_mail import MAIL_EVENT_TYPES, Composer
 from gateway.settings import Settings
 from gateway.tenants.domains import active_domain
+from gateway.tenants.icons import tenant_icon
 from gateway.tenants.models import Tenant
-from gateway.tenants.registry import get_tenant, tenant_icon
+from gateway.tenants.registry import get_tenant
 from kernel.colors import contrast_color
 from kernel.db import Connection, Db
 from web.i18n import Translator, translator

@@ -30,7 +30,7 @@ async def client(aiohttp_client: Any, settings: Settings, challtestsrv: ChallTes
         # The internal CA issues for the custom domains of these tests only when told to.
         internal_ca_names=("alpeak.test",),
     )
-    app = create_app(configured, validate_api_responses=True, domain_worker=False)
+    app = create_app(configured, domain_worker=False)
     return await aiohttp_client(app)
 
 
