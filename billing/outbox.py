@@ -24,6 +24,9 @@ EVENT_TYPES = frozenset(
         "payment_method.updated",
         "wallet.credited",
         "customer.billing_info.updated",
+        "invoice.created",
+        "invoice.paid",
+        "invoice.payment_failed",
     }
 )
 EVENT_COLUMNS = (

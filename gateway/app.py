@@ -29,6 +29,7 @@ from gateway.edge.error_middleware import observed_error_middleware
 from gateway.edge.middleware import edge_middleware, host_index_context, strict_transport_security
 from gateway.edge.proxy_routes import setup_proxy_routes
 from gateway.issuers import issuer_context
+from gateway.jobs.customer_mail import customer_mail_running
 from gateway.jobs.domain_worker import domain_worker_context
 from gateway.jobs.outbox_delivery import outbox_delivery_context
 from gateway.network.http_guard import name_the_server
@@ -41,6 +42,7 @@ from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 from web.assets import routes as web_asset_routes
 from web.i18n import install_gettext
+from web.mail.customer_mail import composer_for
 
 TEMPLATE_DIRECTORIES = [
     Path(__file__).parent / "edge" / "templates",
@@ -74,6 +76,18 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(location.close)
 
 
+async def customer_mail_context(app: web.Application) -> AsyncIterator[None]:
+    """Mail customers from the outbox while the app runs (only with GATEWAY_SMTP_HOST set)."""
+    settings = app[keys.SETTINGS]
+    if settings.smtp_host is None:
+        yield
+        return
+    async with customer_mail_running(
+        app[keys.POOL], settings=settings, compose=composer_for(settings)
+    ):
+        yield
+
+
 def create_app(
     settings: Settings,
     *,
@@ -86,7 +100,7 @@ def create_app(
     document by construction. `domain_worker` runs the
     background worker that checks DNS and issues and renews certificates; tests
     that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
-    `outbox_delivery` for the worker that sends events to tenants' webhooks.
+    `outbox_delivery` for the workers sending events to webhooks and mail to customers.
 
     The process always serves HTTPS too: HTTPS responses carry HSTS, and with
     GATEWAY_REDIRECT_HTTP plain HTTP requests for known hosts get a 308 to HTTPS.
@@ -113,6 +127,7 @@ def create_app(
     app.cleanup_ctx.append(pdf_rendering)
     if outbox_delivery:
         app.cleanup_ctx.append(outbox_delivery_context)
+        app.cleanup_ctx.append(customer_mail_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
     templates = aiohttp_jinja2.setup(

@@ -3,7 +3,9 @@
 Both seed the demo tenants once and print the URLs to open. `serve --demo`
 also keeps the demo API key in the data directory, makes a demo checkout
 session and, unless a Stripe of the operator's own is configured, serves
-localstripe in this process so payments work offline.
+localstripe in this process so payments work offline; unless an SMTP server is
+configured, it also runs a local one that keeps the customers' mail in an mbox
+file in the data directory.
 """
 
 from __future__ import annotations
@@ -98,11 +100,31 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
             env_name("stripe_api_base"): settings.stripe_api_base,
             env_name("stripe_js_url"): settings.stripe_js_url,
         }
+    mail_line = None
+    if settings.smtp_host is None:
+        # The customers' mail goes to a local SMTP server writing an mbox file.
+        from gateway.demo.mailbox import start_demo_mailbox
+
+        demo_mailbox = await start_demo_mailbox(Path(settings.data_dir))
+        if demo_mailbox is not None:
+            stack.push_async_callback(demo_mailbox.close)
+            settings = demo_mailbox.settings_for(settings)
+            overrides |= {
+                env_name("smtp_host"): "127.0.0.1",
+                env_name("smtp_port"): str(demo_mailbox.port),
+                env_name("smtp_security"): "none",
+            }
+            mail_line = (
+                f"Customer mail (SMTP on 127.0.0.1:{demo_mailbox.port}) is kept in "
+                f"{demo_mailbox.path} (an mbox file: open it with a mail client, or read it)"
+            )
     lines = with_settings_page(
         settings, demo_lines(settings, seeded.info, api_key=seeded.api_key, root_path=seeded.root)
     )
     api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
     lines.insert(api_line, seeded.checkout_line)
+    if mail_line is not None:
+        lines.insert(api_line + 1, mail_line)
     return ServedDemo(settings, lines, overrides)
 
 

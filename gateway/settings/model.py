@@ -25,6 +25,7 @@ from gateway.settings.parsers import (
     parse_int,
     parse_kek,
     parse_log_level,
+    parse_mail_address,
     parse_networks,
     parse_optional_path,
     parse_optional_text,
@@ -264,6 +265,31 @@ class Settings:
         30.0,
         parse_float(0.1, 3600),
         "seconds an upstream may stay silent while its response is awaited or streamed",
+    )
+    smtp_host: str | None = _setting(
+        None,
+        parse_optional_text,
+        "SMTP server that sends the customers' mail (invoice issued, receipt, payment "
+        "failed); empty: no mail is sent, the events wait",
+    )
+    smtp_port: int = _setting(587, parse_int(1, 65535), "SMTP server port")
+    smtp_security: str = _setting(
+        "starttls",
+        parse_choice("starttls", "tls", "none"),
+        "starttls (upgrade a plain connection, port 587), tls (implicit TLS, port 465) or "
+        "none (plain, for a local server only)",
+    )
+    smtp_username: str | None = _setting(
+        None, parse_optional_text, "SMTP user name (empty: no authentication)"
+    )
+    smtp_password: str | None = _setting(None, parse_optional_text, "SMTP password")
+    smtp_timeout: float = _setting(
+        30.0, parse_float(1, 300), "seconds one SMTP delivery may take in all"
+    )
+    mail_from: str = _setting(
+        "billing@localhost",
+        parse_mail_address,
+        "sender address of the customers' mail (shown with the tenant's name)",
     )
 
     @property

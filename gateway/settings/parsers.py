@@ -231,3 +231,10 @@ def parse_upstreams(key: str, raw: object) -> tuple[tuple[str, str], ...]:
             raise SettingsError(key, "prefixes outside the gateway's own paths", prefix)
         routes.append((prefix, url))
     return tuple(routes)
+
+
+def parse_mail_address(key: str, raw: object) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+", text):
+        raise SettingsError(key, "an e-mail address such as billing@example.com", raw)
+    return text

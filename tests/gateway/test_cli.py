@@ -347,6 +347,9 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
     assert "Traceback" not in errors
     # The demo's checkout is its own 14-day trial session, and says so.
     assert checkout.startswith("Demo checkout (14-day trial): http://alpeak.localhost:")
+    # The customers' mail goes to the demo's own SMTP server, kept in an mbox file.
+    mail = next(line for line in printed if line.startswith("Customer mail (SMTP on 127.0.0.1:"))
+    assert "demo-mail.mbox" in mail
     # Library INFO lines (the Stripe client logs each call to localstripe) stay quiet.
     assert '"logger": "stripe' not in errors
     assert "Request to Stripe api" not in errors

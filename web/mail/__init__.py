@@ -1,0 +1,1 @@
+"""Mail to the customer: messages in the customer's language and the tenant's brand."""
