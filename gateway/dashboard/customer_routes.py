@@ -9,9 +9,8 @@ from billing import portal_sessions
 from billing.customers import get_customer, search_customers
 from billing.formatting import format_day
 from gateway.dashboard.auth import Desk, signed_in
-from gateway.dashboard.views import portal_base_url
 from gateway.edge import keys
-from gateway.tenants.domains import active_domain
+from gateway.tenants.domains import active_domain, portal_base_url
 
 routes = web.RouteTableDef()
 

@@ -12,7 +12,6 @@ from gateway.settings import Settings
 from gateway.tenants.dns_check import Diagnosis, records_to_create
 from gateway.tenants.domains import Domain
 from gateway.tenants.lifecycle import CertificateInfo, proof_of
-from gateway.tenants.models import Tenant
 from kernel.colors import WHITE, contrast_color, contrast_ratio
 from web.i18n import DEFAULT_LANGUAGE, Translator
 
@@ -251,13 +250,6 @@ def major_units(amount_minor: int, currency: str) -> str:
     """An amount in minor units as the form shows it: 100.00 for 10000 EUR cents."""
     digits = exponent(currency)
     return f"{Decimal(amount_minor).scaleb(-digits):.{digits}f}"
-
-
-def portal_base_url(settings: Settings, tenant: Tenant, custom_domain: str | None) -> str:
-    """Base URL of the tenant's portal: its active custom domain, else its default host."""
-    if custom_domain is not None:
-        return f"https://{custom_domain}"
-    return settings.public_url(f"{tenant.slug}.{settings.base_domain}")
 
 
 def size_label(size: int) -> str:

@@ -2,7 +2,7 @@
 
 The outbox (`billing.outbox`) keeps, beside each event's webhook state, its
 mail state (`mail_next_attempt_at`, `mail_attempts`, `mail_done_at`,
-`mail_outcome`, `mail_last_error`; migration 0009). One pass takes due events
+`mail_outcome`, `mail_last_error`; migration 0007). One pass takes due events
 one at a time: in one transaction it locks the event's row (`FOR UPDATE SKIP
 LOCKED`, so replicas never take the same event), composes the message, hands
 it to the SMTP server and marks the mail done before committing.

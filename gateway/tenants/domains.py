@@ -14,8 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from gateway.settings import Settings
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.hostnames import InvalidHostName, normalise_host_name
+from gateway.tenants.models import Tenant
 from kernel.db import Db
 from kernel.ids import new_id
 
@@ -240,3 +242,10 @@ async def issuable_domain_id(db: Db, *, tenant_id: int, name: str) -> str | None
         return None
     domain_id: str = row["id"]
     return domain_id
+
+
+def portal_base_url(settings: Settings, tenant: Tenant, custom_domain: str | None) -> str:
+    """Base URL of the tenant's portal: its active custom domain, else its default host."""
+    if custom_domain is not None:
+        return f"https://{custom_domain}"
+    return settings.public_url(f"{tenant.slug}.{settings.base_domain}")

@@ -29,7 +29,7 @@ from billing.invoices import Invoice, get_invoice
 from billing.pdf import Seller, invoice_pdf
 from gateway.jobs.customer_mail import MAIL_EVENT_TYPES, Composer
 from gateway.settings import Settings
-from gateway.tenants.domains import active_domain
+from gateway.tenants.domains import active_domain, portal_base_url
 from gateway.tenants.icons import tenant_icon
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import get_tenant
@@ -55,13 +55,6 @@ def invoice_id_of(payload: Mapping[str, Any]) -> str | None:
     if named is None and str(payload.get("id", "")).startswith("in_"):
         named = payload["id"]
     return named if isinstance(named, str) and named.startswith("in_") else None
-
-
-def portal_base_url(settings: Settings, tenant: Tenant, custom_domain: str | None) -> str:
-    """Base URL of the tenant's portal: its active custom domain, else its default host."""
-    if custom_domain is not None:
-        return f"https://{custom_domain}"
-    return settings.public_url(f"{tenant.slug}.{settings.base_domain}")
 
 
 async def invoice_link(db: Db, *, settings: Settings, tenant: Tenant, invoice: Invoice) -> str:
