@@ -24,6 +24,12 @@ EVENT_TYPES = frozenset(
         "payment_method.updated",
         "wallet.credited",
         "customer.billing_info.updated",
+        "invoice.created",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "subscription.renewed",
+        "subscription.past_due",
+        "subscription.canceled",
     }
 )
 EVENT_COLUMNS = (

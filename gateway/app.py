@@ -31,6 +31,7 @@ from gateway.edge.proxy_routes import setup_proxy_routes
 from gateway.issuers import issuer_context
 from gateway.jobs.domain_worker import domain_worker_context
 from gateway.jobs.outbox_delivery import outbox_delivery_context
+from gateway.jobs.renewals import renewal_job_context
 from gateway.network.http_guard import name_the_server
 from gateway.ops.health import routes as health_routes
 from gateway.ops.logging_setup import request_id_header
@@ -80,6 +81,7 @@ def create_app(
     validate_api_responses: bool = False,
     domain_worker: bool = True,
     outbox_delivery: bool = True,
+    renewals: bool = True,
 ) -> web.Application:
     """The gateway's application for `settings`; resources open when the app starts.
 
@@ -87,7 +89,9 @@ def create_app(
     (the tests turn it on; a mismatch is a 500). `domain_worker` runs the
     background worker that checks DNS and issues and renews certificates; tests
     that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
-    `outbox_delivery` for the worker that sends events to tenants' webhooks.
+    `outbox_delivery` for the worker that sends events to tenants' webhooks, and
+    `renewals` for the job that renews, collects and duns subscriptions
+    (`RenewalJob.run_due`).
 
     The process always serves HTTPS too: HTTPS responses carry HSTS, and with
     GATEWAY_REDIRECT_HTTP plain HTTP requests for known hosts get a 308 to HTTPS.
@@ -116,6 +120,8 @@ def create_app(
         app.cleanup_ctx.append(outbox_delivery_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
+    if renewals:
+        app.cleanup_ctx.append(renewal_job_context)
     templates = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader([str(path) for path in TEMPLATE_DIRECTORIES]),

@@ -44,7 +44,13 @@ SETTING_COLUMNS = {
     "portal.link_ttl_seconds": "portal_link_ttl_seconds",
     "portal.allow_no_payment_method": "portal_allow_no_payment_method",
     "webhook_url": "webhook_url",
+    "dunning.retry_days": "dunning_retry_days",
+    "dunning.final_action": "dunning_final_action",
+    "dunning.wallet_spend_enabled": "wallet_spend_enabled",
 }
+DUNNING_FINAL_ACTIONS = ("cancel", "unpaid")
+MAX_RETRIES = 10
+MAX_RETRY_DAY = 60
 
 
 def validate_slug(slug: object) -> str:
@@ -144,6 +150,12 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10**12:
             raise InvalidTenantInput({field: "must be a positive amount in minor units"})
         return value
+    if field == "dunning.retry_days":
+        return _validate_retry_days(value)
+    if field == "dunning.final_action":
+        if value not in DUNNING_FINAL_ACTIONS:
+            raise InvalidTenantInput({field: "must be 'cancel' or 'unpaid'"})
+        return value
     if field == "portal.link_mode":
         if value not in LINK_MODES:
             raise InvalidTenantInput({field: "must be 'customer_id' or 'signed'"})
@@ -162,6 +174,21 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         except WebhookUrlRefused as error:
             raise InvalidTenantInput({field: str(error)}, {field: "invalid_url"}) from None
     raise InvalidTenantInput({field: "is not a setting"})
+
+
+def _validate_retry_days(value: Any) -> list[int]:
+    """Days after the first failed charge, rising, each from 1 to 60, at most ten."""
+    field = "dunning.retry_days"
+    if not isinstance(value, list | tuple) or len(value) > MAX_RETRIES:
+        raise InvalidTenantInput({field: f"must be a list of at most {MAX_RETRIES} days"})
+    days = list(value)
+    if any(isinstance(day, bool) or not isinstance(day, int) for day in days):
+        raise InvalidTenantInput({field: "must be whole days"})
+    if any(not 1 <= day <= MAX_RETRY_DAY for day in days) or days != sorted(set(days)):
+        raise InvalidTenantInput(
+            {field: f"must be rising days from 1 to {MAX_RETRY_DAY}, each once"}
+        )
+    return days
 
 
 async def update_settings(
@@ -360,7 +387,7 @@ async def apply_settings(
     """
     flat: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("wallet", "portal"):
+        if name in ("wallet", "portal", "dunning"):
             flat.update({f"{name}.{key}": item for key, item in value.items()})
         elif name not in ("stripe", "stripe_webhook_secret"):
             flat[name] = value
