@@ -100,6 +100,7 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     )
     api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
     lines.insert(api_line, seeded.checkout_line)
+    lines.insert(api_line + 1, seeded.renewal_line)
     return ServedDemo(settings, lines, overrides)
 
 
@@ -110,9 +111,11 @@ class _Seeded:
     root: Path | None
     local_stripe: LocalStripe | None
     checkout_line: str
+    renewal_line: str
 
 
 async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
+    from gateway.demo.renewal import renewal_line, seed_renewal_demo
     from gateway.demo.seed import demo_checkout, ensure_demo_api_key, seed_demo
 
     info = await seed_demo(pool)
@@ -122,7 +125,10 @@ async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
     root = await _write_root(settings, pool)
     local_stripe = await _start_demo_payments(settings, pool, info)
     checkout = await demo_checkout(pool, settings, info)
-    return _Seeded(info, key, root, local_stripe, checkout.line)
+    customer = next(c for c in info.customers if c.tenant_slug == info.tenant.slug)
+    renews_at = await seed_renewal_demo(pool, tenant=info.tenant, customer=customer)
+    renewal = renewal_line(settings, customer, renews_at)
+    return _Seeded(info, key, root, local_stripe, checkout.line, renewal)
 
 
 async def _start_demo_payments(
