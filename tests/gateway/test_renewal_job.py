@@ -11,6 +11,7 @@ import pytest
 from billing.payment_methods import add_card
 from billing.subscriptions import cancel_subscription
 from billing.wallets import create_wallet, credit_wallet, get_wallet, list_ledger
+from gateway.ops.metrics import GatewayMetrics
 from gateway.tenants.registry import create_tenant
 from tests.dates import CARD_EXP_YEAR
 from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401
@@ -130,7 +131,8 @@ async def test_a_declined_renewal_is_past_due_then_active_after_a_retry_succeeds
 ) -> None:
     customer = await world.customer(card=DECLINED_WHEN_CHARGED)
     subscription = await world.subscribe(customer.id, start=START)
-    job = world.job()
+    metrics = GatewayMetrics()
+    job = world.job(counters=metrics)
     renewed_at = datetime(2027, 2, 28, 10, tzinfo=UTC)
     assert (await job.run_due(now=renewed_at)).collections == {"failed": 1}
     (invoice,) = await world.invoices(subscription.id)
@@ -146,6 +148,11 @@ async def test_a_declined_renewal_is_past_due_then_active_after_a_retry_succeeds
         "succeeded",
     ]
     assert (await world.subscription(subscription.id))["status"] == "active"
+    exposition = metrics.render().decode()
+    assert 'gateway_renewals_total{outcome="renewed"} 1.0' in exposition
+    assert 'gateway_collections_total{outcome="failed"} 1.0' in exposition
+    assert 'gateway_collections_total{outcome="paid"} 1.0' in exposition
+    assert "gateway_renewal_payment_failures_total 1.0" in exposition
     assert await world.event_types() == [
         "invoice.created",
         "subscription.renewed",
