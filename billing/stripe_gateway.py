@@ -36,8 +36,6 @@ KNOWN_BRANDS = frozenset({"visa", "mastercard", "amex", "discover", "diners", "j
 AUTHENTICATION_REQUIRED = "authentication_required"
 # Seconds for one Stripe request (connect and answer), before the SDK's two retries.
 STRIPE_TIMEOUT = 30.0
-# Pages of 100 PaymentIntents read when looking one up by its idempotency key.
-MAX_LOOKUP_PAGES = 50
 
 
 class PaymentFailed(BillingError):
@@ -217,6 +215,9 @@ def _payment_intent(intent: Any) -> PaymentIntentState:
     )
 
 
+payment_intent_state = _payment_intent  # what sibling modules convert PaymentIntents with
+
+
 def payment_failure(error: stripe.StripeError) -> PaymentFailed:
     """Stripe's message in words; its own user message when it gives one.
 
@@ -390,32 +391,3 @@ class StripePayments:
             lambda client: client.v1.payment_intents.retrieve_async(payment_intent_id)
         )
         return _payment_intent(intent)
-
-    async def _list_payment_intents(self, after: str | None) -> Any:
-        params: dict[str, Any] = {"limit": 100}
-        if after is not None:
-            params["starting_after"] = after
-        return await self._call(
-            lambda client: client.v1.payment_intents.list_async(
-                params=params  # type: ignore[arg-type]
-            )
-        )
-
-    async def find_payment_intent(self, *, idempotency_key: str) -> PaymentIntentState | None:
-        """The PaymentIntent whose metadata carries `idempotency_key`, or None.
-
-        Used only to reconcile a charge whose answer was lost (rare), so it pages
-        through the account's PaymentIntents; localstripe, like the tests' provider,
-        neither replays idempotency keys nor filters lists, and this works with both.
-        """
-        after: str | None = None
-        for _ in range(MAX_LOOKUP_PAGES):
-            page = await self._list_payment_intents(after)
-            for intent in page.data:
-                metadata = intent.metadata.to_dict() if intent.metadata else {}
-                if metadata.get("idempotency_key") == idempotency_key:
-                    return _payment_intent(intent)
-            if not page.has_more or not page.data:
-                return None
-            after = page.data[-1].id
-        return None

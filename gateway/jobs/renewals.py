@@ -27,7 +27,7 @@ from billing.collection import OffSessionCharger, collect_next
 from billing.collection_reconciliation import reconcile_next
 from billing.dunning import CollectionPolicy
 from billing.renewals import renew_next_due
-from billing.stripe_gateway import StripePayments
+from billing.stripe_collection import CollectionPayments
 from gateway.edge import keys
 from gateway.ops.metrics import METRICS
 from gateway.tenants.registry import get_tenant, stripe_secret_key
@@ -84,7 +84,9 @@ class TenantBilling:
     async def charger_for(self, tenant_id: int) -> OffSessionCharger | None:
         if tenant_id not in self._chargers:
             key = await stripe_secret_key(self._pool, self._sealer, tenant_id=tenant_id)
-            charger = None if key is None else StripePayments(api_key=key, api_base=self._api_base)
+            charger = (
+                None if key is None else CollectionPayments(api_key=key, api_base=self._api_base)
+            )
             self._chargers[tenant_id] = charger
         return self._chargers[tenant_id]
 

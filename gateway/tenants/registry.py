@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from gateway.tenants.brand import parse_brand_color, sniff_icon_type
+from gateway.tenants.dunning_settings import validate_final_action, validate_retry_days
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
@@ -48,9 +49,6 @@ SETTING_COLUMNS = {
     "dunning.final_action": "dunning_final_action",
     "dunning.wallet_spend_enabled": "wallet_spend_enabled",
 }
-DUNNING_FINAL_ACTIONS = ("cancel", "unpaid")
-MAX_RETRIES = 10
-MAX_RETRY_DAY = 60
 
 
 def validate_slug(slug: object) -> str:
@@ -151,11 +149,9 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
             raise InvalidTenantInput({field: "must be a positive amount in minor units"})
         return value
     if field == "dunning.retry_days":
-        return _validate_retry_days(value)
+        return validate_retry_days(field, value)
     if field == "dunning.final_action":
-        if value not in DUNNING_FINAL_ACTIONS:
-            raise InvalidTenantInput({field: "must be 'cancel' or 'unpaid'"})
-        return value
+        return validate_final_action(field, value)
     if field == "portal.link_mode":
         if value not in LINK_MODES:
             raise InvalidTenantInput({field: "must be 'customer_id' or 'signed'"})
@@ -174,21 +170,6 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         except WebhookUrlRefused as error:
             raise InvalidTenantInput({field: str(error)}, {field: "invalid_url"}) from None
     raise InvalidTenantInput({field: "is not a setting"})
-
-
-def _validate_retry_days(value: Any) -> list[int]:
-    """Days after the first failed charge, rising, each from 1 to 60, at most ten."""
-    field = "dunning.retry_days"
-    if not isinstance(value, list | tuple) or len(value) > MAX_RETRIES:
-        raise InvalidTenantInput({field: f"must be a list of at most {MAX_RETRIES} days"})
-    days = list(value)
-    if any(isinstance(day, bool) or not isinstance(day, int) for day in days):
-        raise InvalidTenantInput({field: "must be whole days"})
-    if any(not 1 <= day <= MAX_RETRY_DAY for day in days) or days != sorted(set(days)):
-        raise InvalidTenantInput(
-            {field: f"must be rising days from 1 to {MAX_RETRY_DAY}, each once"}
-        )
-    return days
 
 
 async def update_settings(

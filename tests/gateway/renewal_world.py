@@ -12,6 +12,7 @@ from typing import Any
 from billing.customers import create_customer
 from billing.payment_methods import add_card
 from billing.payment_methods_service import ensure_stripe_customer
+from billing.stripe_collection import CollectionPayments
 from billing.stripe_gateway import PaymentIntentState, StripePayments
 from billing.subscriptions import Subscription, create_subscription
 from gateway.jobs.renewals import RenewalJob, TenantBilling
@@ -30,7 +31,7 @@ class Crash(Exception):
     """The process dies right after the provider charged (its answer is lost)."""
 
 
-class CrashAfterCharge(StripePayments):
+class CrashAfterCharge(CollectionPayments):
     """localstripe that charges, then loses the answer as a killed process would."""
 
     async def charge_off_session(self, **kwargs: Any) -> PaymentIntentState:
@@ -45,12 +46,12 @@ class RenewalWorld:
     server: LocalStripe
     sealer: Sealer
 
-    def job(self, charger: type[StripePayments] | None = None, **options: Any) -> RenewalJob:
+    def job(self, charger: type[CollectionPayments] | None = None, **options: Any) -> RenewalJob:
         factory = None
         if charger is not None:
             server = self.server
 
-            async def make(_tenants: TenantBilling, _tenant_id: int) -> StripePayments:
+            async def make(_tenants: TenantBilling, _tenant_id: int) -> CollectionPayments:
                 return charger(api_key=server.secret_key, api_base=server.api_base)
 
             factory = make
