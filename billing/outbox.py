@@ -27,6 +27,9 @@ EVENT_TYPES = frozenset(
         "invoice.created",
         "invoice.paid",
         "invoice.payment_failed",
+        "subscription.renewed",
+        "subscription.past_due",
+        "subscription.canceled",
     }
 )
 EVENT_COLUMNS = (

@@ -33,3 +33,23 @@ def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:
         return moved
     # Through UTC and back: a skipped wall time becomes the instant it denotes (PEP 495).
     return moved.astimezone(UTC).astimezone(moved.tzinfo)
+
+
+def next_period_end(anchor: datetime, interval: str, count: int, *, after: datetime) -> datetime:
+    """The first period boundary counted from `anchor` that falls after `after`.
+
+    Boundaries are `anchor` plus k x `count` intervals (k >= 1), each computed from the
+    anchor itself, so a subscription anchored on the 31st ends its periods on the 28th or
+    29th of February and on the 31st again in March.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    average_days = {"day": 1.0, "week": 7.0, "month": 30.436875, "year": 365.2425}[interval]
+    elapsed_days = max(0.0, (after - anchor).total_seconds() / 86400)
+    # Start a little before the estimate; the loop then walks at most a few steps.
+    periods = max(1, int(elapsed_days / (average_days * count)) - 1)
+    end = add_interval(anchor, interval, count * periods)
+    while end <= after:
+        periods += 1
+        end = add_interval(anchor, interval, count * periods)
+    return end

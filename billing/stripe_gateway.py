@@ -215,6 +215,9 @@ def _payment_intent(intent: Any) -> PaymentIntentState:
     )
 
 
+payment_intent_state = _payment_intent  # what sibling modules convert PaymentIntents with
+
+
 def payment_failure(error: stripe.StripeError) -> PaymentFailed:
     """Stripe's message in words; its own user message when it gives one.
 

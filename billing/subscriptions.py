@@ -4,7 +4,7 @@ Currency rule: a subscription bills in the customer's currency unless the call
 names another one explicitly; then that currency is used for every item.
 A trial (1-730 days) makes the first period the trial itself, status
 `trialing`. Cancelling at period end keeps the subscription until its current
-period ends; reads then show it as canceled (settled lazily, on read).
+period ends; the renewal job (billing/renewals.py) then ends it instead of renewing.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from kernel import clock
 from kernel.db import Db, transaction
 from kernel.ids import is_public_id, new_id
 
-Status = Literal["incomplete", "trialing", "active", "past_due", "paused", "canceled"]
+Status = Literal["incomplete", "trialing", "active", "past_due", "paused", "unpaid", "canceled"]
 STATUSES: tuple[str, ...] = get_args(Status)
 # MAX_ITEMS, PRICE_MODELS and PriceModel are imported "as" themselves above: the API's
 # request schema reads a subscription's limits from this module.
@@ -202,19 +202,6 @@ async def create_subscription(
     return _subscription(row, stored)
 
 
-async def _settle_period_end_cancellations(
-    db: Db, *, tenant_id: int, now: datetime | None = None
-) -> None:
-    """Subscriptions set to cancel at period end whose period is over at `now` become canceled."""
-    await db.execute(
-        "UPDATE subscriptions SET status = 'canceled', canceled_at = current_period_end, "
-        "updated_at = now() WHERE tenant_id = $1 AND cancel_at_period_end "
-        "AND status <> 'canceled' AND current_period_end <= $2",
-        tenant_id,
-        now or clock.utc_now(),
-    )
-
-
 async def _with_items(db: Db, tenant_id: int, rows: Sequence[Any]) -> list[Subscription]:
     if not rows:
         return []
@@ -235,7 +222,6 @@ async def get_subscription(db: Db, *, tenant_id: int, subscription_id: str) -> S
     """The tenant's subscription with its items; NotFound otherwise."""
     if not is_public_id(subscription_id, "sub"):
         raise NotFound("subscription", subscription_id)
-    await _settle_period_end_cancellations(db, tenant_id=tenant_id)
     row = await db.fetchrow(
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2",
         tenant_id,
@@ -260,7 +246,6 @@ async def list_subscriptions(
         raise InvalidInput(
             {"status": "must be one of " + ", ".join(STATUSES)}, {"status": "not_allowed"}
         )
-    await _settle_period_end_cancellations(db, tenant_id=tenant_id)
     conditions: list[tuple[str, Any]] = []
     if customer_id is not None:
         conditions.append(("customer_id", customer_id))
@@ -279,25 +264,14 @@ async def list_subscriptions(
 
 
 async def list_customer_subscriptions(
-    db: Db, *, tenant_id: int, customer_id: str, now: datetime | None = None
+    db: Db, *, tenant_id: int, customer_id: str
 ) -> list[Subscription]:
-    """Every subscription of one customer (canceled ones too) as of `now`, newest first."""
+    """Every subscription of one customer (canceled ones too), newest first."""
     query = (
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions "
         "WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC"
     )
     rows = await db.fetch(query, tenant_id, customer_id)
-    # The portal shows this on every page view: settle (a write) only when one of these
-    # is due, rather than on every read.
-    now = now or clock.utc_now()
-    if any(
-        row["cancel_at_period_end"]
-        and row["status"] != "canceled"
-        and row["current_period_end"] <= now
-        for row in rows
-    ):
-        await _settle_period_end_cancellations(db, tenant_id=tenant_id, now=now)
-        rows = await db.fetch(query, tenant_id, customer_id)
     return await _with_items(db, tenant_id, rows)
 
 

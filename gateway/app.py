@@ -32,6 +32,7 @@ from gateway.issuers import issuer_context
 from gateway.jobs.customer_mail import customer_mail_running
 from gateway.jobs.domain_worker import domain_worker_context
 from gateway.jobs.outbox_delivery import outbox_delivery_context
+from gateway.jobs.renewals import renewal_job_context
 from gateway.network.http_guard import name_the_server
 from gateway.ops.health import routes as health_routes
 from gateway.ops.logging_setup import request_id_header
@@ -93,6 +94,7 @@ def create_app(
     *,
     domain_worker: bool = True,
     outbox_delivery: bool = True,
+    renewals: bool = True,
 ) -> web.Application:
     """The gateway's application for `settings`; resources open when the app starts.
 
@@ -100,7 +102,9 @@ def create_app(
     document by construction. `domain_worker` runs the
     background worker that checks DNS and issues and renews certificates; tests
     that drive it step by step (`DomainWorker.run_due`) turn it off; likewise
-    `outbox_delivery` for the workers sending events to webhooks and mail to customers.
+    `outbox_delivery` for the workers sending events to webhooks and mail to customers,
+    and `renewals` for the job that renews, collects and duns subscriptions
+    (`RenewalJob.run_due`).
 
     The process always serves HTTPS too: HTTPS responses carry HSTS, and with
     GATEWAY_REDIRECT_HTTP plain HTTP requests for known hosts get a 308 to HTTPS.
@@ -130,6 +134,14 @@ def create_app(
         app.cleanup_ctx.append(customer_mail_context)
     if domain_worker:
         app.cleanup_ctx.append(domain_worker_context)
+    if renewals:
+        app.cleanup_ctx.append(renewal_job_context)
+    _add_pages(app, settings)
+    return app
+
+
+def _add_pages(app: web.Application, settings: Settings) -> None:
+    """Templates with the catalogues, and every route the process serves."""
     templates = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader([str(path) for path in TEMPLATE_DIRECTORIES]),
@@ -137,17 +149,19 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     install_gettext(templates)
-    app.router.add_routes(health_routes)
-    app.router.add_routes(brand_routes)
-    app.router.add_routes(acme_routes)
-    app.router.add_routes(portal_routes)
-    app.router.add_routes(payment_routes)
-    app.router.add_routes(checkout_routes)
-    app.router.add_routes(web_asset_routes)
+    for routes in (
+        health_routes,
+        brand_routes,
+        acme_routes,
+        portal_routes,
+        payment_routes,
+        checkout_routes,
+        web_asset_routes,
+    ):
+        app.router.add_routes(routes)
     setup_proxy_routes(app, settings)
     app.add_subapp("/api/v1", create_api_app(settings))
     app.add_subapp(DASHBOARD_PREFIX, create_dashboard_app())
-    return app
 
 
 async def add_worker_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -9,7 +9,7 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 RANDOM_LENGTH = 24  # 62**24 is about 2**142.9, above the 128 bits we promise
 
 PREFIXES = frozenset(
-    {"cus", "sub", "si", "in", "il", "pm", "wal", "cs", "dom", "evt", "crt", "key"}
+    {"cus", "sub", "si", "in", "il", "pm", "pa", "wal", "cs", "dom", "evt", "crt", "key"}
 )
 _PUBLIC_ID = re.compile(r"^([a-z]{2,3})_[0-9A-Za-z]{22,64}$")
 

@@ -7,6 +7,7 @@ from gateway.api import (
     customers,
     domains,
     invoices,
+    payment_attempts,
     subscriptions,
     tenant_settings,
     wallets,
@@ -22,6 +23,7 @@ def all_routes() -> ApiRoutes:
         customers,
         subscriptions,
         invoices,
+        payment_attempts,
         wallets,
         checkout_sessions,
     ):

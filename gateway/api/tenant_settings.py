@@ -68,6 +68,27 @@ class PortalSettingsUpdate(Request):
     allow_no_payment_method: bool = optional()
 
 
+RetryDays = Annotated[
+    list[Annotated[int, Field(ge=1, le=60)]],
+    Field(max_length=10, description="Days after the first failed charge, rising."),
+]
+FinalAction = Literal["cancel", "unpaid"]
+FINAL_ACTION = "After the last retry fails: cancel the subscription, or leave it unpaid."
+WALLET_SPEND = "Pay renewal invoices from the customer's wallet before charging the card."
+
+
+class DunningSettings(Resource):
+    retry_days: RetryDays
+    final_action: FinalAction = Field(description=FINAL_ACTION)
+    wallet_spend_enabled: bool = Field(description=WALLET_SPEND)
+
+
+class DunningSettingsUpdate(Request):
+    retry_days: RetryDays = optional()
+    final_action: FinalAction = optional(description=FINAL_ACTION)
+    wallet_spend_enabled: bool = optional(description=WALLET_SPEND)
+
+
 class StripeKeys(Request):
     secret_key: str = Field(json_schema_extra={"writeOnly": True})
     publishable_key: str
@@ -81,6 +102,7 @@ class TenantSettingsUpdate(Request):
     default_currency: Annotated[str, Field(min_length=3, max_length=3)] = optional()
     wallet: WalletSettingsUpdate = optional()
     portal: PortalSettingsUpdate = optional()
+    dunning: DunningSettingsUpdate = optional()
     webhook_url: Annotated[str, Field(max_length=2000)] | None = optional(description=WEBHOOK_URL)
     stripe_webhook_secret: str | None = optional(
         json_schema_extra={"writeOnly": True},
@@ -91,7 +113,7 @@ class TenantSettingsUpdate(Request):
 
 
 class TenantSettings(Resource):
-    """Your brand, wallet, portal, webhook and Stripe settings."""
+    """Your brand, wallet, portal, dunning, webhook and Stripe settings."""
 
     slug: str
     name: str
@@ -100,6 +122,7 @@ class TenantSettings(Resource):
     default_currency: Currency
     wallet: WalletSettings
     portal: PortalSettings
+    dunning: DunningSettings
     webhook_url: str | None
     stripe_configured: bool
     stripe_webhook_url: str = Field(
@@ -128,6 +151,11 @@ async def settings_of(context: ApiContext, tenant: Tenant) -> TenantSettings:
         default_currency=tenant.default_currency,
         wallet=WalletSettings.model_validate(tenant.wallet, from_attributes=True),
         portal=PortalSettings.model_validate(tenant.portal, from_attributes=True),
+        dunning=DunningSettings(
+            retry_days=list(tenant.dunning.retry_days),
+            final_action=tenant.dunning.final_action,  # type: ignore[arg-type]
+            wallet_spend_enabled=tenant.dunning.wallet_spend_enabled,
+        ),
         webhook_url=tenant.webhook_url,
         stripe_configured=stripe_key,
         stripe_webhook_url=context.settings.secure_url(tenant_host)

@@ -123,8 +123,9 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     )
     api_line = next(i for i, line in enumerate(lines) if line.startswith("API base URL"))
     lines.insert(api_line, seeded.checkout_line)
+    lines.insert(api_line + 1, seeded.renewal_line)
     if mail_line is not None:
-        lines.insert(api_line + 1, mail_line)
+        lines.insert(api_line + 2, mail_line)
     return ServedDemo(settings, lines, overrides)
 
 
@@ -135,11 +136,13 @@ class _Seeded:
     root: Path | None
     local_stripe: LocalStripe | None
     checkout_line: str
+    renewal_line: str
 
 
 async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
     from gateway.demo.access import ensure_demo_api_key
     from gateway.demo.checkout import demo_checkout
+    from gateway.demo.renewal import renewal_line, seed_renewal_demo
     from gateway.demo.seed import seed_demo
 
     info = await seed_demo(pool)
@@ -149,7 +152,10 @@ async def _seed(settings: Settings, pool: asyncpg.Pool[Any]) -> _Seeded:
     root = await _write_root(settings, pool)
     local_stripe = await _start_demo_payments(settings, pool, info)
     checkout = await demo_checkout(pool, settings, info)
-    return _Seeded(info, key, root, local_stripe, checkout.line)
+    customer = next(c for c in info.customers if c.tenant_slug == info.tenant.slug)
+    renews_at = await seed_renewal_demo(pool, tenant=info.tenant, customer=customer)
+    renewal = renewal_line(settings, customer, renews_at)
+    return _Seeded(info, key, root, local_stripe, checkout.line, renewal)
 
 
 async def _start_demo_payments(

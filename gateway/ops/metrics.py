@@ -84,6 +84,23 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.renewals = Counter(
+            "gateway_renewals",
+            "Subscription period ends handled by the renewal job, by outcome (renewed, canceled).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.collections = Counter(
+            "gateway_collections",
+            "Off-session collection steps of renewal invoices, by outcome (paid, failed, unknown).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.payment_failures = Counter(
+            "gateway_renewal_payment_failures",
+            "Renewal charges declined or left for the customer to authenticate.",
+            registry=self.registry,
+        )
         self.figures = ProcessFigures()
         self.registry.register(self.figures)
 
@@ -91,6 +108,16 @@ class GatewayMetrics:
         """Count one answered request and its duration."""
         self.requests.labels(route, STATUS_CLASSES.get(status, "other")).inc()
         self.latency.labels(route).observe(seconds)
+
+    def count_renewal(self, outcome: str) -> None:
+        """Count one period end the renewal job handled."""
+        self.renewals.labels(outcome).inc()
+
+    def count_collection(self, outcome: str) -> None:
+        """Count one collection step; a failed one is also a payment failure."""
+        self.collections.labels(outcome).inc()
+        if outcome == "failed":
+            self.payment_failures.inc()
 
     def watch_guard(self, guard: GuardCounters) -> None:
         """Expose the HTTP guard's connection figures and deadline closes (read at scrape time)."""

@@ -10,7 +10,8 @@ TENANT_COLUMNS = (
     "id, slug, name, brand_color, icon_type, icon_etag, default_currency, "
     "wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance, "
     "portal_billing_edit_enabled, portal_link_mode, portal_link_ttl_seconds, "
-    "portal_allow_no_payment_method, webhook_url, created_at, updated_at"
+    "portal_allow_no_payment_method, webhook_url, dunning_retry_days, dunning_final_action, "
+    "wallet_spend_enabled, created_at, updated_at"
 )
 
 
@@ -31,6 +32,15 @@ class PortalSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DunningSettings:
+    """How renewals are collected: billing reads it as its CollectionPolicy."""
+
+    retry_days: tuple[int, ...]
+    final_action: str
+    wallet_spend_enabled: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tenant:
     id: int
     slug: str
@@ -42,6 +52,7 @@ class Tenant:
     wallet: WalletSettings
     portal: PortalSettings
     webhook_url: str | None
+    dunning: DunningSettings
 
     @classmethod
     def from_row(cls, row: Any) -> Tenant:
@@ -66,4 +77,9 @@ class Tenant:
                 allow_no_payment_method=row["portal_allow_no_payment_method"],
             ),
             webhook_url=row["webhook_url"],
+            dunning=DunningSettings(
+                retry_days=tuple(row["dunning_retry_days"]),
+                final_action=row["dunning_final_action"],
+                wallet_spend_enabled=row["wallet_spend_enabled"],
+            ),
         )

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from gateway.tenants.brand import parse_brand_color
+from gateway.tenants.dunning_settings import validate_final_action, validate_retry_days
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
@@ -42,6 +43,9 @@ SETTING_COLUMNS = {
     "portal.link_ttl_seconds": "portal_link_ttl_seconds",
     "portal.allow_no_payment_method": "portal_allow_no_payment_method",
     "webhook_url": "webhook_url",
+    "dunning.retry_days": "dunning_retry_days",
+    "dunning.final_action": "dunning_final_action",
+    "dunning.wallet_spend_enabled": "wallet_spend_enabled",
 }
 
 
@@ -142,6 +146,10 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10**12:
             raise InvalidTenantInput({field: "must be a positive amount in minor units"})
         return value
+    if field == "dunning.retry_days":
+        return validate_retry_days(field, value)
+    if field == "dunning.final_action":
+        return validate_final_action(field, value)
     if field == "portal.link_mode":
         if value not in LINK_MODES:
             raise InvalidTenantInput({field: "must be 'customer_id' or 'signed'"})
@@ -330,7 +338,7 @@ async def apply_settings(
     """
     flat: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("wallet", "portal"):
+        if name in ("wallet", "portal", "dunning"):
             flat.update({f"{name}.{key}": item for key, item in value.items()})
         elif name not in ("stripe", "stripe_webhook_secret"):
             flat[name] = value

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.periods import add_interval
+from billing.periods import add_interval, next_period_end
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -88,3 +88,17 @@ def test_a_local_time_skipped_by_daylight_saving_becomes_a_real_instant() -> Non
 def test_an_unknown_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown interval 'fortnight'"):
         add_interval(at(2026, 1, 1), "fortnight")
+
+
+def test_periods_counted_from_an_anchor_on_the_31st_come_back_to_the_31st() -> None:
+    anchor = datetime(2028, 1, 31, 9, tzinfo=UTC)
+    feb = next_period_end(anchor, "month", 1, after=anchor)
+    assert feb == datetime(2028, 2, 29, 9, tzinfo=UTC)  # a leap year
+    assert next_period_end(anchor, "month", 1, after=feb) == datetime(2028, 3, 31, 9, tzinfo=UTC)
+    late = datetime(2031, 6, 15, tzinfo=UTC)
+    assert next_period_end(anchor, "month", 3, after=late) == datetime(2031, 7, 31, 9, tzinfo=UTC)
+    leap = datetime(2028, 2, 29, tzinfo=UTC)
+    assert next_period_end(leap, "year", 1, after=leap) == datetime(2029, 2, 28, tzinfo=UTC)
+    assert next_period_end(leap, "year", 1, after=datetime(2031, 3, 1, tzinfo=UTC)) == datetime(
+        2032, 2, 29, tzinfo=UTC
+    )

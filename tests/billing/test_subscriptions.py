@@ -9,6 +9,7 @@ import pytest
 
 from billing import customers, subscriptions
 from billing.errors import Conflict, InvalidInput, NotFound
+from billing.renewals import renew_next_due
 from gateway.tenants.models import Tenant
 
 
@@ -163,12 +164,11 @@ async def test_cancel_at_period_end_keeps_it_until_the_period_is_over(
     )
     assert pending.status == "active"
     assert pending.cancel_at_period_end
-    # The period ends: the next read shows it canceled at the period's end.
-    await pool.execute(
-        "UPDATE subscriptions SET current_period_end = now() - interval '1 second', "
-        "current_period_start = now() - interval '7 days' WHERE id = $1",
-        created.id,
-    )
+    # The period ends: the renewal job ends it at the period's end instead of renewing it.
+    ended = await renew_next_due(pool, now=start + timedelta(days=8))
+    assert ended is not None
+    assert ended.outcome == "canceled"
+    assert await renew_next_due(pool, now=start + timedelta(days=8)) is None
     (after,) = await subscriptions.list_customer_subscriptions(
         pool, tenant_id=tenant.id, customer_id=customer.id
     )

@@ -1,0 +1,227 @@
+"""The background job that keeps every subscription current: renew, collect, dun, reconcile.
+
+Each pass settles charges left pending by a dead process (`reconcile_next`), renews
+every subscription whose period is over (`renew_next_due`, one period per step, so a
+gateway that was down catches up period by period) and collects every invoice whose
+charge is due (`collect_next`: wallet, then the default card, then the dunning
+schedule). Every step claims its row with `FOR UPDATE SKIP LOCKED` in its own
+transaction, so replicas share the work and never do one step twice. Passes run
+every few seconds and at once on a NOTIFY on `DUE_CHANNEL`.
+
+Tests call `run_due(now=...)` to drive one pass with a clock they control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from billing.collection import OffSessionCharger, collect_next
+from billing.collection_reconciliation import reconcile_next
+from billing.dunning import CollectionPolicy
+from billing.renewals import renew_next_due
+from billing.stripe_collection import CollectionPayments
+from gateway.edge import keys
+from gateway.ops.metrics import METRICS
+from gateway.tenants.registry import get_tenant, stripe_secret_key
+from kernel import clock
+from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
+from kernel.db import Pool
+from kernel.sealing import Sealer
+
+log = logging.getLogger(__name__)
+
+DUE_CHANNEL = "gateway_renewals_due"
+PASS_INTERVAL = 10.0  # seconds between passes when nothing wakes the job
+BATCH = 200  # steps of each kind per pass, so one kind never starves the others
+CONCURRENCY = 4  # steps run at once (each holds a connection; a charge waits on Stripe)
+
+
+class RenewalCounters(Protocol):
+    """Where the job counts what it did (gateway.ops.metrics.GatewayMetrics is one)."""
+
+    def count_renewal(self, outcome: str) -> None: ...
+    def count_collection(self, outcome: str) -> None: ...
+
+
+@dataclass(kw_only=True)
+class PassTotals:
+    """What one pass did, by step and outcome."""
+
+    renewals: dict[str, int] = field(default_factory=dict)
+    collections: dict[str, int] = field(default_factory=dict)
+    reconciliations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return sum(
+            sum(kind.values()) for kind in (self.renewals, self.collections, self.reconciliations)
+        )
+
+
+class TenantBilling:
+    """Each tenant's collection policy and Stripe client, read once per pass."""
+
+    def __init__(self, pool: Pool, sealer: Sealer, *, stripe_api_base: str) -> None:
+        self._pool = pool
+        self._sealer = sealer
+        self._api_base = stripe_api_base
+        self._policies: dict[int, CollectionPolicy] = {}
+        self._chargers: dict[int, OffSessionCharger | None] = {}
+
+    async def policy_for(self, tenant_id: int) -> CollectionPolicy:
+        if tenant_id not in self._policies:
+            self._policies[tenant_id] = (await get_tenant(self._pool, tenant_id)).dunning
+        return self._policies[tenant_id]
+
+    async def charger_for(self, tenant_id: int) -> OffSessionCharger | None:
+        if tenant_id not in self._chargers:
+            key = await stripe_secret_key(self._pool, self._sealer, tenant_id=tenant_id)
+            charger = (
+                None if key is None else CollectionPayments(api_key=key, api_base=self._api_base)
+            )
+            self._chargers[tenant_id] = charger
+        return self._chargers[tenant_id]
+
+
+ChargerFactory = Callable[[TenantBilling, int], Awaitable[OffSessionCharger | None]]
+
+
+class RenewalJob:
+    """Renews and collects; `run` loops until cancelled, `run_due` does one pass."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        sealer: Sealer,
+        *,
+        stripe_api_base: str,
+        counters: RenewalCounters | None = None,
+        charger_for: ChargerFactory | None = None,
+        batch: int = BATCH,
+        concurrency: int = CONCURRENCY,
+        interval: float = PASS_INTERVAL,
+    ) -> None:
+        self.pool = pool
+        self.sealer = sealer
+        self.stripe_api_base = stripe_api_base
+        self.counters = counters
+        # Tests swap the provider (a declining card, a crash after the charge).
+        self._charger_for = charger_for
+        self.batch = batch
+        self.concurrency = concurrency
+        self.interval = interval
+        self._kick = asyncio.Event()
+
+    def kick(self) -> None:
+        """Run the next pass now instead of at the end of the interval."""
+        self._kick.set()
+
+    async def run_due(self, now: datetime | None = None) -> PassTotals:
+        """One pass at `now` (default: the current time): reconcile, renew, collect."""
+        now = now or clock.utc_now()
+        tenants = TenantBilling(self.pool, self.sealer, stripe_api_base=self.stripe_api_base)
+
+        async def charger_for(tenant_id: int) -> OffSessionCharger | None:
+            if self._charger_for is not None:
+                return await self._charger_for(tenants, tenant_id)
+            return await tenants.charger_for(tenant_id)
+
+        totals = PassTotals()
+
+        async def reconcile() -> str | None:
+            done = await reconcile_next(
+                self.pool, now=now, policy_for=tenants.policy_for, charger_for=charger_for
+            )
+            return None if done is None else done.outcome
+
+        async def renew() -> str | None:
+            done = await renew_next_due(self.pool, now=now)
+            return None if done is None else done.outcome
+
+        async def collect() -> str | None:
+            done = await collect_next(
+                self.pool, now=now, policy_for=tenants.policy_for, charger_for=charger_for
+            )
+            return None if done is None else done.outcome
+
+        await self._drain(reconcile, totals.reconciliations)
+        await self._drain(renew, totals.renewals)
+        await self._drain(collect, totals.collections)
+        self._count(totals)
+        return totals
+
+    async def _drain(
+        self, step: Callable[[], Awaitable[str | None]], outcomes: dict[str, int]
+    ) -> None:
+        """Run `step` on `concurrency` lanes until none finds work or the batch is spent."""
+        budget = [self.batch]
+
+        async def lane() -> None:
+            while budget[0] > 0:
+                budget[0] -= 1
+                outcome = await step()
+                if outcome is None:
+                    return
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        await asyncio.gather(*(lane() for _ in range(self.concurrency)))
+
+    def _count(self, totals: PassTotals) -> None:
+        if self.counters is None:
+            return
+        for outcome, number in totals.renewals.items():
+            for _ in range(number):
+                self.counters.count_renewal(outcome)
+        for outcome, number in totals.collections.items():
+            for _ in range(number):
+                self.counters.count_collection(outcome)
+
+    async def run(self) -> None:
+        """Pass after pass until cancelled; a NOTIFY on DUE_CHANNEL starts one at once."""
+        async with following_channel(
+            self.pool,
+            channel=DUE_CHANNEL,
+            role="renewal job",
+            on_notify=self._notified,
+            on_listen=self.kick,
+        ):
+            while True:
+                try:
+                    busy = (await self.run_due()).steps >= self.batch
+                except Exception:
+                    reraise_if_cancelled()
+                    log.exception("renewal pass failed; trying again shortly")
+                    busy = False
+                if busy:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), self.interval)
+                self._kick.clear()
+
+    def _notified(self, *_: Any) -> None:
+        self._kick.set()
+
+
+async def renewal_job_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: run a RenewalJob in the background; goes after the pool and the metrics."""
+    job = RenewalJob(
+        app[keys.POOL],
+        app[keys.SEALER],
+        stripe_api_base=app[keys.SETTINGS].stripe_api_base,
+        counters=app.get(METRICS),
+    )
+    task = asyncio.create_task(job.run(), name="renewal-job")
+    try:
+        yield
+    finally:
+        # Every step is a transaction of its own: cut mid-step, nothing is left half-done,
+        # and a charge cut after it reached Stripe is reconciled by its key later.
+        await stop_tasks([task])
