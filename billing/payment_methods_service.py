@@ -1,4 +1,4 @@
-"""Changing a customer's card through the payment provider: save from a SetupIntent, remove.
+"""Changing a customer's cards: save from a SetupIntent, remove, choose the default.
 
 Removing a card detaches it in Stripe and keeps it in our history as
 `detached`. A customer with a live subscription keeps at least one card unless
@@ -232,6 +232,99 @@ async def remove_card(
             payload=payment_method_payload(PaymentMethod.from_row(detached)),
         )
     return PaymentMethod.from_row(detached)
+
+
+async def customer_card(
+    db: Db, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> PaymentMethod:
+    """One active card of the customer; NotFound for anyone else's or a removed one."""
+    if not is_public_id(payment_method_id, "pm"):
+        raise NotFound("payment method", payment_method_id)
+    row = await db.fetchrow(
+        f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
+        "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
+        tenant_id,
+        customer_id,
+        payment_method_id,
+    )
+    if row is None:
+        raise NotFound("payment method", payment_method_id)
+    return PaymentMethod.from_row(row)
+
+
+async def removal_blocker(
+    db: Db,
+    *,
+    tenant_id: int,
+    allow_no_payment_method: bool,
+    customer_id: str,
+    payment_method_id: str,
+) -> LastCardInUse | None:
+    """Why removing the card would be refused now (to explain before asking), or None."""
+    if allow_no_payment_method:
+        return None
+    async with transaction(db) as connection:
+        try:
+            await _refuse_last_card_in_use(
+                connection,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
+            )
+        except LastCardInUse as refusal:
+            return refusal
+    return None
+
+
+async def set_default_card(
+    db: Db, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> PaymentMethod:
+    """Make one of the customer's active cards the default; the others stop being it.
+
+    NotFound for a card that is not this customer's, or no longer active. Setting the
+    card that already is the default changes nothing and announces nothing.
+    """
+    if not is_public_id(payment_method_id, "pm"):
+        raise NotFound("payment method", payment_method_id)
+    await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
+    async with transaction(db) as connection:
+        # The same lock as adding and removing cards: one default whatever runs at once.
+        await connection.execute(
+            "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            tenant_id,
+            customer_id,
+        )
+        row = await connection.fetchrow(
+            f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
+            "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
+            tenant_id,
+            customer_id,
+            payment_method_id,
+        )
+        if row is None:
+            raise NotFound("payment method", payment_method_id)
+        if row["is_default"]:
+            return PaymentMethod.from_row(row)
+        previous = await connection.fetchval(
+            "UPDATE payment_methods SET is_default = false WHERE tenant_id = $1 "
+            "AND customer_id = $2 AND is_default RETURNING id",
+            tenant_id,
+            customer_id,
+        )
+        updated = await connection.fetchrow(
+            "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = $2 "
+            f"RETURNING {PAYMENT_METHOD_COLUMNS}",
+            tenant_id,
+            payment_method_id,
+        )
+        method = PaymentMethod.from_row(updated)
+        await record_event(
+            connection,
+            tenant_id=tenant_id,
+            type="payment_method.default_changed",
+            payload={**payment_method_payload(method), "previous_default": previous},
+        )
+    return method
 
 
 async def default_card(db: Db, *, tenant_id: int, customer_id: str) -> PaymentMethod | None:

@@ -37,8 +37,10 @@ from gateway.ops.logging_setup import request_id_header
 from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
+from portal.payment_method_routes import routes as payment_method_routes
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
+from portal.subscription_routes import routes as subscription_routes
 from web.assets import routes as web_asset_routes
 from web.i18n import install_gettext
 
@@ -128,6 +130,8 @@ def create_app(
     app.router.add_routes(acme_routes)
     app.router.add_routes(portal_routes)
     app.router.add_routes(payment_routes)
+    app.router.add_routes(payment_method_routes)
+    app.router.add_routes(subscription_routes)
     app.router.add_routes(checkout_routes)
     app.router.add_routes(web_asset_routes)
     setup_proxy_routes(app, settings)

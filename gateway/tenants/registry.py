@@ -43,6 +43,7 @@ SETTING_COLUMNS = {
     "portal.link_mode": "portal_link_mode",
     "portal.link_ttl_seconds": "portal_link_ttl_seconds",
     "portal.allow_no_payment_method": "portal_allow_no_payment_method",
+    "portal.subscription_cancel_enabled": "portal_subscription_cancel_enabled",
     "webhook_url": "webhook_url",
 }
 
