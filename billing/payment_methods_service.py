@@ -22,8 +22,9 @@ from kernel.ids import is_public_id
 class LastCardInUse(Conflict):
     """The card is the last one and pays for a live subscription (`plan` names it)."""
 
-    def __init__(self, plan: str) -> None:
+    def __init__(self, plan: str, subscription_id: str | None = None) -> None:
         self.plan = plan
+        self.subscription_id = subscription_id
         super().__init__(
             f"This card pays for your {plan} subscription. "
             "Add a new card first; you can then remove this one.",
@@ -151,15 +152,15 @@ async def _refuse_last_card_in_use(
     )
     if others:
         return
-    plan = await connection.fetchval(
-        "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
+    live = await connection.fetchrow(
+        "SELECT id, plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
         "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
         tenant_id,
         customer_id,
         list(LIVE_SUBSCRIPTION_STATUSES),
     )
-    if plan is not None:
-        raise LastCardInUse(str(plan))
+    if live is not None:
+        raise LastCardInUse(str(live["plan_name"]), subscription_id=str(live["id"]))
 
 
 async def _make_newest_default(connection: Connection, *, tenant_id: int, customer_id: str) -> None:

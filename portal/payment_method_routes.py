@@ -61,7 +61,14 @@ async def _remove_page(
         **visit.context(request),
         "method": payment_method_view(visit, method),
         "refusal": _refusal_text(visit, refusal) if refusal else None,
-        "cancel_enabled": visit.tenant.portal.subscription_cancel_enabled,
+        # Where the tenant allows it, the other way out: cancel what the card pays for.
+        "cancel_path": (
+            f"/portal/{visit.customer.id}/subscriptions/{refusal.subscription_id}/cancel"
+            if refusal
+            and refusal.subscription_id
+            and visit.tenant.portal.subscription_cancel_enabled
+            else None
+        ),
     }
     return aiohttp_jinja2.render_template(
         "portal/remove_card.html", request, context, status=status

@@ -106,6 +106,8 @@ async def test_a_customer_confirms_before_a_card_goes_and_is_told_why_the_last_o
     )
     await expect(page.get_by_role("button", name="Remove this card")).to_have_count(0)
     await expect(page.get_by_role("link", name="Add a card")).to_be_visible()
+    await page.get_by_role("link", name="Cancel the subscription instead").click()
+    await expect(page.locator("#cancel-effect")).to_contain_text("you keep access until then")
     assert await active_cards(portal) == [("4242", True)]
     assert page_errors == []
 

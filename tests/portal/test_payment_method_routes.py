@@ -165,6 +165,8 @@ async def test_the_last_card_of_a_subscriber_is_explained_on_the_page_before_any
     assert 'role="alert"' in page
     assert f"/portal/{shop.customer_id}/payment_methods/new" in page
     assert "Remove this card" not in page
+    # This tenant does not let customers cancel: the page does not offer it.
+    assert "Cancel the subscription instead" not in page
     # A forced POST gets the same page, in the portal layout, and keeps the card.
     response = await shop.client.post(
         f"/portal/{shop.customer_id}/payment_methods/{card}/delete",
