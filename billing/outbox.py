@@ -22,6 +22,8 @@ EVENT_TYPES = frozenset(
     {
         "checkout.completed",
         "payment_method.updated",
+        "payment_method.default_changed",
+        "subscription.updated",
         "wallet.credited",
         "customer.billing_info.updated",
         "invoice.created",

@@ -1,4 +1,4 @@
-"""Changing a customer's card through the payment provider: save from a SetupIntent, remove.
+"""Changing a customer's cards: save from a SetupIntent, remove, choose the default.
 
 Removing a card detaches it in Stripe and keeps it in our history as
 `detached`. A customer with a live subscription keeps at least one card unless
@@ -22,8 +22,9 @@ from kernel.ids import is_public_id
 class LastCardInUse(Conflict):
     """The card is the last one and pays for a live subscription (`plan` names it)."""
 
-    def __init__(self, plan: str) -> None:
+    def __init__(self, plan: str, subscription_id: str | None = None) -> None:
         self.plan = plan
+        self.subscription_id = subscription_id
         super().__init__(
             f"This card pays for your {plan} subscription. "
             "Add a new card first; you can then remove this one.",
@@ -151,15 +152,15 @@ async def _refuse_last_card_in_use(
     )
     if others:
         return
-    plan = await connection.fetchval(
-        "SELECT plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
+    live = await connection.fetchrow(
+        "SELECT id, plan_name FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 "
         "AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1",
         tenant_id,
         customer_id,
         list(LIVE_SUBSCRIPTION_STATUSES),
     )
-    if plan is not None:
-        raise LastCardInUse(str(plan))
+    if live is not None:
+        raise LastCardInUse(str(live["plan_name"]), subscription_id=str(live["id"]))
 
 
 async def _make_newest_default(connection: Connection, *, tenant_id: int, customer_id: str) -> None:
@@ -232,6 +233,99 @@ async def remove_card(
             payload=payment_method_payload(PaymentMethod.from_row(detached)),
         )
     return PaymentMethod.from_row(detached)
+
+
+async def customer_card(
+    db: Db, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> PaymentMethod:
+    """One active card of the customer; NotFound for anyone else's or a removed one."""
+    if not is_public_id(payment_method_id, "pm"):
+        raise NotFound("payment method", payment_method_id)
+    row = await db.fetchrow(
+        f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
+        "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
+        tenant_id,
+        customer_id,
+        payment_method_id,
+    )
+    if row is None:
+        raise NotFound("payment method", payment_method_id)
+    return PaymentMethod.from_row(row)
+
+
+async def removal_blocker(
+    db: Db,
+    *,
+    tenant_id: int,
+    allow_no_payment_method: bool,
+    customer_id: str,
+    payment_method_id: str,
+) -> LastCardInUse | None:
+    """Why removing the card would be refused now (to explain before asking), or None."""
+    if allow_no_payment_method:
+        return None
+    async with transaction(db) as connection:
+        try:
+            await _refuse_last_card_in_use(
+                connection,
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
+            )
+        except LastCardInUse as refusal:
+            return refusal
+    return None
+
+
+async def set_default_card(
+    db: Db, *, tenant_id: int, customer_id: str, payment_method_id: str
+) -> PaymentMethod:
+    """Make one of the customer's active cards the default; the others stop being it.
+
+    NotFound for a card that is not this customer's, or no longer active. Setting the
+    card that already is the default changes nothing and announces nothing.
+    """
+    if not is_public_id(payment_method_id, "pm"):
+        raise NotFound("payment method", payment_method_id)
+    await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
+    async with transaction(db) as connection:
+        # The same lock as adding and removing cards: one default whatever runs at once.
+        await connection.execute(
+            "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            tenant_id,
+            customer_id,
+        )
+        row = await connection.fetchrow(
+            f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
+            "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
+            tenant_id,
+            customer_id,
+            payment_method_id,
+        )
+        if row is None:
+            raise NotFound("payment method", payment_method_id)
+        if row["is_default"]:
+            return PaymentMethod.from_row(row)
+        previous = await connection.fetchval(
+            "UPDATE payment_methods SET is_default = false WHERE tenant_id = $1 "
+            "AND customer_id = $2 AND is_default RETURNING id",
+            tenant_id,
+            customer_id,
+        )
+        updated = await connection.fetchrow(
+            "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = $2 "
+            f"RETURNING {PAYMENT_METHOD_COLUMNS}",
+            tenant_id,
+            payment_method_id,
+        )
+        method = PaymentMethod.from_row(updated)
+        await record_event(
+            connection,
+            tenant_id=tenant_id,
+            type="payment_method.default_changed",
+            payload={**payment_method_payload(method), "previous_default": previous},
+        )
+    return method
 
 
 async def default_card(db: Db, *, tenant_id: int, customer_id: str) -> PaymentMethod | None:

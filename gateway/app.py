@@ -39,8 +39,10 @@ from gateway.ops.logging_setup import request_id_header
 from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
+from portal.payment_method_routes import routes as payment_method_routes
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
+from portal.subscription_routes import routes as subscription_routes
 from web.assets import routes as web_asset_routes
 from web.i18n import install_gettext
 from web.mail.customer_mail import composer_for
@@ -155,6 +157,8 @@ def _add_pages(app: web.Application, settings: Settings) -> None:
         acme_routes,
         portal_routes,
         payment_routes,
+        payment_method_routes,
+        subscription_routes,
         checkout_routes,
         web_asset_routes,
     ):

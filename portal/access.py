@@ -26,6 +26,8 @@ from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from kernel import clock
+from portal.notices import Notice, notice_for
+from web import notices
 from web.csrf import issue_csrf_token
 from web.headers import apply_page_headers
 from web.i18n import Translator, choose_language, translator
@@ -40,6 +42,8 @@ class Visit:
     language: str
     i18n: Translator
     csrf_token: str
+    # A one-time notice from the action that redirected here ("The card was removed.").
+    notice: Notice | None = None
 
     def money(self, amount_minor: int, currency: str) -> str:
         return format_money(amount_minor, currency, self.language)
@@ -57,6 +61,7 @@ class Visit:
             "i18n": self.i18n,
             "csrf_token": self.csrf_token,
             "portal_path": f"/portal/{self.customer.id}",
+            "notice": self.notice,
         }
 
 
@@ -162,18 +167,23 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
         else:
             customer = await get_customer(pool, tenant_id=tenant.id, customer_id=customer_id)
         language = choose_language(request.headers.get("Accept-Language"), customer.language)
+        i18n = translator(language)
         visit = Visit(
             tenant=tenant,
             customer=customer,
             language=language,
-            i18n=translator(language),
+            i18n=i18n,
             csrf_token=issue_csrf_token(request, customer_id=customer.id),
+            notice=notice_for(i18n, notices.pending_notice(request, owner=customer.id)),
         )
         try:
             response = await handler(request, visit)
         except web.HTTPRedirection as redirect:
             apply_page_headers(redirect)
             raise
+        if response.content_type == "text/html":
+            # The page showed the notice (or had none to show): a reload shows nothing.
+            notices.clear_notice(request, response, path=f"/portal/{customer.id}")
         response.headers["Content-Language"] = language
         return apply_page_headers(response)
 

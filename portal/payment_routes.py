@@ -1,4 +1,4 @@
-"""Portal payment actions: remove and add cards, buy wallet credits, and Stripe's webhooks.
+"""Portal payment actions: add cards, buy wallet credits, and Stripe's webhooks.
 
 Pages that load Stripe.js get a Content-Security-Policy that allows exactly the
 configured Stripe.js origin and the Stripe API base, and nothing inline. Every
@@ -17,12 +17,7 @@ from aiohttp import web
 
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.payment_methods_service import (
-    LastCardInUse,
-    remove_card,
-    save_card_from_setup_intent,
-    start_card_setup,
-)
+from billing.payment_methods_service import save_card_from_setup_intent, start_card_setup
 from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
@@ -31,7 +26,7 @@ from billing.topup_settlement import TopupOutcome
 from billing.topups import buy_credits, complete_topup, new_nonce
 from billing.wallets import Wallet, get_wallet
 from gateway.edge import keys
-from gateway.edge.errors import Conflict, NotFound
+from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import (
     stripe_publishable_key,
@@ -39,6 +34,7 @@ from gateway.tenants.registry import (
     stripe_webhook_secret,
 )
 from portal.access import Visit, portal_page
+from portal.notices import attach_notice, redirect_with_notice
 from web.amounts import parse_amount
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
@@ -68,35 +64,6 @@ async def _checked_form(request: web.Request, customer: Customer) -> Any:
 
 def _overview(customer: Customer) -> str:
     return f"/portal/{customer.id}"
-
-
-@routes.post("/portal/{customer_id}/payment_methods/{payment_method_id}/delete")
-@portal_page
-async def delete_payment_method(request: web.Request, visit: Visit) -> web.StreamResponse:
-    """The trash button: detach the card in Stripe, keep it in history, back to the overview."""
-    tenant, customer = visit.tenant, visit.customer
-    await _checked_form(request, customer)
-    payments = await payments_for(request, tenant)
-    try:
-        removed = await remove_card(
-            request.config_dict[keys.POOL],
-            payments,
-            tenant_id=tenant.id,
-            allow_no_payment_method=tenant.portal.allow_no_payment_method,
-            customer_id=customer.id,
-            payment_method_id=request.match_info["payment_method_id"],
-        )
-    except LastCardInUse as error:
-        raise Conflict(
-            visit.i18n.gettext(
-                "This card pays for your %(plan)s subscription. "
-                "Add a new card first; you can then remove this one.",
-                plan=error.plan,
-            )
-        ) from error
-    if wants_json(request):
-        return web.json_response({"payment_method": removed.id, "status": removed.status})
-    raise web.HTTPSeeOther(_overview(customer))
 
 
 @routes.get("/portal/{customer_id}/payment_methods/new")
@@ -156,7 +123,7 @@ async def add_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
             }
         ) from error
     if wants_json(request):
-        return web.json_response(
+        saved = web.json_response(
             {
                 "payment_method": {
                     "id": method.id,
@@ -169,7 +136,10 @@ async def add_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
                 "redirect": _overview(customer),
             }
         )
-    raise web.HTTPSeeOther(_overview(customer))
+        # The script follows `redirect`; the overview then says the card was saved.
+        attach_notice(request, saved, customer_id=customer.id, key="card_added")
+        return saved
+    raise redirect_with_notice(request, customer_id=customer.id, key="card_added")
 
 
 async def _customer_wallet(request: web.Request, tenant: Tenant, customer: Customer) -> Wallet:

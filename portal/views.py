@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 
+from billing import subscription_changes
 from billing.customers import Customer
 from billing.formatting import country_names, format_day, format_money
 from billing.invoices import Invoice
@@ -88,6 +89,9 @@ class SubscriptionView:
     upcoming_total: str | None  # before tax
     upcoming_tax: str | None  # only when a line is taxed
     upcoming_due: str | None  # with tax
+    # Offered only where the tenant lets customers cancel at period end (portal settings).
+    can_cancel: bool = False
+    can_resume: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +99,7 @@ class PaymentMethodView:
     id: str
     label: str
     expires: str
+    added: str  # two cards alike ("Visa ending in 4242") differ by the day they were added
     is_default: bool
 
 
@@ -141,6 +146,7 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
     upcoming = upcoming_invoice_lines(subscription)
     currency = subscription.currency
     tax = sum(line.tax for line in upcoming)
+    self_service = visit.tenant.portal.subscription_cancel_enabled
     return SubscriptionView(
         id=subscription.id,
         plan_name=subscription.plan_name,
@@ -173,6 +179,8 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
         upcoming_due=(
             money(visit, sum(line.amount for line in upcoming) + tax, currency) if tax else None
         ),
+        can_cancel=self_service and subscription_changes.can_cancel(subscription),
+        can_resume=self_service and subscription_changes.can_resume(subscription),
     )
 
 
@@ -185,6 +193,7 @@ def payment_method_view(visit: Visit, method: PaymentMethod) -> PaymentMethodVie
         expires=visit.i18n.gettext(
             "expires %(month)s/%(year)s", month=str(method.exp_month).zfill(2), year=method.exp_year
         ),
+        added=visit.i18n.gettext("added on %(date)s", date=day(visit, method.created_at)),
         is_default=method.is_default,
     )
 

@@ -47,11 +47,18 @@ class WalletSettings(Resource):
     max_balance: Money = Field(description="Largest wallet balance, in minor units.")
 
 
+SUBSCRIPTION_CANCEL = (
+    "Let customers cancel a subscription at the end of its current period, and resume "
+    "it before then, from the portal (off by default)."
+)
+
+
 class PortalSettings(Resource):
     billing_edit_enabled: bool
     link_mode: LinkMode
     link_ttl_seconds: LinkTtl
     allow_no_payment_method: bool
+    subscription_cancel_enabled: bool = Field(description=SUBSCRIPTION_CANCEL)
 
 
 class WalletSettingsUpdate(Request):
@@ -66,6 +73,7 @@ class PortalSettingsUpdate(Request):
     link_mode: LinkMode = optional()
     link_ttl_seconds: LinkTtl = optional()
     allow_no_payment_method: bool = optional()
+    subscription_cancel_enabled: bool = optional(description=SUBSCRIPTION_CANCEL)
 
 
 RetryDays = Annotated[

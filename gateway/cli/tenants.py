@@ -119,7 +119,8 @@ def _print_settings(settings: Settings, tenant: Tenant, out: TextIO) -> None:
         f"portal:            links by {portal.link_mode} (signed links last "
         f"{portal.link_ttl_seconds} s); billing info editing "
         f"{'on' if portal.billing_edit_enabled else 'off'}; "
-        f"{'no ' if not portal.allow_no_payment_method else ''}access without a payment method",
+        f"{'no ' if not portal.allow_no_payment_method else ''}access without a payment method; "
+        f"cancel at period end {'on' if portal.subscription_cancel_enabled else 'off'}",
         file=out,
     )
     print(f"webhook url:       {escape_controls(tenant.webhook_url or 'none')}", file=out)

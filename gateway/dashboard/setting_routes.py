@@ -29,7 +29,11 @@ from web.amounts import parse_amount
 routes = web.RouteTableDef()
 
 WALLET_AMOUNTS = ("topup_min", "topup_max", "max_balance")
-PORTAL_CHECKBOXES = ("billing_edit_enabled", "allow_no_payment_method")
+PORTAL_CHECKBOXES = (
+    "billing_edit_enabled",
+    "allow_no_payment_method",
+    "subscription_cancel_enabled",
+)
 
 
 def _field_errors(errors: Mapping[str, str]) -> dict[str, str]:
@@ -212,6 +216,7 @@ def _portal_values(tenant: Tenant) -> dict[str, str]:
     return {
         "billing_edit_enabled": "on" if tenant.portal.billing_edit_enabled else "",
         "allow_no_payment_method": "on" if tenant.portal.allow_no_payment_method else "",
+        "subscription_cancel_enabled": "on" if tenant.portal.subscription_cancel_enabled else "",
         "link_mode": tenant.portal.link_mode,
         "link_ttl_seconds": str(tenant.portal.link_ttl_seconds),
         "webhook_url": tenant.webhook_url or "",
@@ -264,6 +269,7 @@ async def portal_save(request: web.Request, desk: Desk) -> web.StreamResponse:
     changes: dict[str, Any] = {
         "portal.billing_edit_enabled": bool(values["billing_edit_enabled"]),
         "portal.allow_no_payment_method": bool(values["allow_no_payment_method"]),
+        "portal.subscription_cancel_enabled": bool(values["subscription_cancel_enabled"]),
         "portal.link_mode": values["link_mode"],
         # Not a number: passed as typed, so the registry's own message explains the range.
         "portal.link_ttl_seconds": int(ttl_text) if ttl_text.isdigit() else ttl_text,

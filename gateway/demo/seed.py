@@ -64,8 +64,11 @@ async def seed_demo(pool: Pool) -> DemoInfo:
             data=brand_icon((0x0E, 0x7C, 0x66)),
             max_bytes=ICON_MAX_BYTES,
         )
+        # Alpeak shows every portal action; Bergfeld keeps the defaults (no cancelling).
         tenant = await registry.update_settings(
-            connection, tenant_id=tenant.id, changes={"wallet.topups_enabled": True}
+            connection,
+            tenant_id=tenant.id,
+            changes={"wallet.topups_enabled": True, "portal.subscription_cancel_enabled": True},
         )
         other = await registry.create_tenant(
             connection, slug=OTHER_SLUG, name="Bergfeld", brand_color="#b4233c"

@@ -10,8 +10,8 @@ TENANT_COLUMNS = (
     "id, slug, name, brand_color, icon_type, icon_etag, default_currency, "
     "wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance, "
     "portal_billing_edit_enabled, portal_link_mode, portal_link_ttl_seconds, "
-    "portal_allow_no_payment_method, webhook_url, dunning_retry_days, dunning_final_action, "
-    "wallet_spend_enabled, created_at, updated_at"
+    "portal_allow_no_payment_method, portal_subscription_cancel_enabled, webhook_url, "
+    "dunning_retry_days, dunning_final_action, wallet_spend_enabled, created_at, updated_at"
 )
 
 
@@ -29,6 +29,8 @@ class PortalSettings:
     link_mode: str
     link_ttl_seconds: int
     allow_no_payment_method: bool
+    # Customers may cancel at period end, and resume, from the portal (off by default).
+    subscription_cancel_enabled: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +77,7 @@ class Tenant:
                 link_mode=row["portal_link_mode"],
                 link_ttl_seconds=row["portal_link_ttl_seconds"],
                 allow_no_payment_method=row["portal_allow_no_payment_method"],
+                subscription_cancel_enabled=row["portal_subscription_cancel_enabled"],
             ),
             webhook_url=row["webhook_url"],
             dunning=DunningSettings(

@@ -42,6 +42,7 @@ SETTING_COLUMNS = {
     "portal.link_mode": "portal_link_mode",
     "portal.link_ttl_seconds": "portal_link_ttl_seconds",
     "portal.allow_no_payment_method": "portal_allow_no_payment_method",
+    "portal.subscription_cancel_enabled": "portal_subscription_cancel_enabled",
     "webhook_url": "webhook_url",
     "dunning.retry_days": "dunning_retry_days",
     "dunning.final_action": "dunning_final_action",

@@ -168,6 +168,27 @@ async def test_portal_settings_switch_to_signed_links_and_set_the_webhook_url(
     assert tenant.webhook_url == "https://alpeak.example/hooks"
 
 
+async def test_a_ticked_box_lets_customers_cancel_at_period_end_and_the_form_shows_it(
+    gateway_client: Any, make_tenant: MakeTenant, pool: Any
+) -> None:
+    desk, alpeak = await desk_for(gateway_client, make_tenant)
+    assert (await get_tenant(pool, alpeak.tenant.id)).portal.subscription_cancel_enabled is False
+    response = await desk.submit(
+        "/settings/portal",
+        "/settings/portal",
+        {
+            "link_mode": "customer_id",
+            "link_ttl_seconds": "3600",
+            "subscription_cancel_enabled": "on",
+        },
+    )
+    assert response.status == 303
+    assert (await get_tenant(pool, alpeak.tenant.id)).portal.subscription_cancel_enabled is True
+    status, page = await desk.get("/settings/portal")
+    assert status == 200
+    assert re.search(r'id="field-subscription_cancel_enabled"[^>]* checked', page)
+
+
 async def test_portal_settings_errors_keep_what_was_typed(
     gateway_client: Any, make_tenant: MakeTenant, pool: Any
 ) -> None:

@@ -2,7 +2,7 @@
 
 A look is the tenant's brand colour (light or dark), the language (English or
 French) and the screen (a 360 px phone or a 1280 px desktop). The customer has
-a subscription, a card, a wallet open to top-ups and an open and a paid
+a subscription she may cancel, two cards, a wallet open to top-ups and an open and a paid
 invoice, so every part of every page is on screen; a second tenant in signed
 link mode shows the page that asks for a fresh link.
 """
@@ -50,7 +50,11 @@ class Portal:
 async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: str) -> list[str]:
     """Alpeak in `color` and Ada with everything a portal page can show; her pages' paths."""
     tenant = await create_tenant(pool, slug="alpeak", name="Alpeak Outdoor", brand_color=color)
-    await update_settings(pool, tenant_id=tenant.id, changes={"wallet.topups_enabled": True})
+    await update_settings(
+        pool,
+        tenant_id=tenant.id,
+        changes={"wallet.topups_enabled": True, "portal.subscription_cancel_enabled": True},
+    )
     await set_stripe_keys(
         pool,
         sealer,
@@ -69,7 +73,7 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
             "currency": "EUR",
         },
     )
-    await create_subscription(
+    subscription = await create_subscription(
         pool,
         tenant_id=tenant.id,
         data={
@@ -80,6 +84,15 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
                 {"name": "Seats", "unit_amount": 1900, "quantity": 3, "tax_rate_bps": 2000},
             ],
         },
+    )
+    older = await add_card(
+        pool,
+        tenant_id=tenant.id,
+        customer_id=ada.id,
+        brand="mastercard",
+        last4="4444",
+        exp_month=9,
+        exp_year=CARD_EXP_YEAR,
     )
     await add_card(
         pool,
@@ -101,6 +114,8 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
         f"{base}/invoices/{paid_invoice.id}",
         f"{base}/billing",
         f"{base}/payment_methods/new",
+        f"{base}/payment_methods/{older.id}/remove",
+        f"{base}/subscriptions/{subscription.id}/cancel",
         f"{base}/wallets/{wallet.id}/topup",
     ]
 
@@ -157,6 +172,11 @@ async def test_every_portal_page_passes_wcag_21_aa_in_every_brand_language_and_w
     await page.locator("#topup-amount").fill("0")
     await page.locator("#topup-form button[type=submit]").click()
     await expect(page.get_by_role("alert").filter(has_text=re.compile(r"\w"))).to_be_visible()
+    failures += await audit(page, look)
+    # After an action the overview shows its notice in the portal layout.
+    await page.goto(portal.origin + portal.paths[0])
+    await page.locator("#payment-methods form button[type=submit]").first.click()
+    await expect(page.locator("#portal-notice")).to_be_visible()
     failures += await audit(page, look)
     failures += await audit_at(page, look, portal.link_required_url, status=403)
     assert failures == [], "\n".join(failures)

@@ -64,7 +64,7 @@ async def portal(
     pool: Any,
     localstripe: LocalStripe,  # noqa: F811
 ) -> Portal:
-    """Alpeak (Stripe keys, portal top-ups up to 100 EUR) and Ada, served on a real port."""
+    """Alpeak (Stripe keys, top-ups up to 100 EUR, cancel at period end) and Ada, on a real port."""
     assert settings.kek is not None
     port = free_port()
     served = dataclasses.replace(stripe_settings(settings, localstripe), http_port=port)
@@ -72,7 +72,11 @@ async def portal(
     tenant = await update_settings(
         pool,
         tenant_id=tenant.id,
-        changes={"wallet.topups_enabled": True, "wallet.topup_max": 10000},
+        changes={
+            "wallet.topups_enabled": True,
+            "wallet.topup_max": 10000,
+            "portal.subscription_cancel_enabled": True,
+        },
     )
     await set_stripe_keys(
         pool,
@@ -169,8 +173,10 @@ async def test_a_customer_removes_her_card_and_adds_a_new_one_that_becomes_the_d
     methods = page.locator("#payment-methods")
     await expect(methods).to_contain_text("ending in 4444")
 
-    await methods.get_by_role("button", name=re.compile("Remove .* ending in 4444")).click()
+    await methods.get_by_role("link", name=re.compile("Remove .* ending in 4444")).click()
+    await page.get_by_role("button", name="Remove this card").click()
     await page.wait_for_url(portal.url)
+    await expect(page.get_by_role("status")).to_have_text("The card was removed.")
     await expect(methods).to_contain_text("No payment method is saved.")
 
     await add_card_in_page(page, portal, "4242424242424242")

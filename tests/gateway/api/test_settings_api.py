@@ -323,3 +323,24 @@ async def test_a_public_https_webhook_url_is_saved(gateway_client: Any, make_ten
         )
         assert response.status == 200, await response.text()
         assert (await response.json())["webhook_url"] == url
+
+
+async def test_cancelling_from_the_portal_is_off_until_the_tenant_turns_it_on(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    settings = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    assert settings["portal"]["subscription_cancel_enabled"] is False
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"portal": {"subscription_cancel_enabled": True}},
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["portal"]["subscription_cancel_enabled"] is True
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"portal": {"subscription_cancel_enabled": "yes"}},
+    )
+    assert response.status == 422
