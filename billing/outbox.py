@@ -21,6 +21,7 @@ NOTIFY_CHANNEL = "gateway_outbox"
 EVENT_TYPES = frozenset(
     {
         "checkout.completed",
+        "invoice.paid",
         "payment_method.updated",
         "wallet.credited",
         "customer.billing_info.updated",

@@ -37,6 +37,7 @@ from gateway.ops.logging_setup import request_id_header
 from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
+from portal.invoice_payment_routes import routes as invoice_payment_routes
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 from web.assets import routes as web_asset_routes
@@ -128,6 +129,7 @@ def create_app(
     app.router.add_routes(acme_routes)
     app.router.add_routes(portal_routes)
     app.router.add_routes(payment_routes)
+    app.router.add_routes(invoice_payment_routes)
     app.router.add_routes(checkout_routes)
     app.router.add_routes(web_asset_routes)
     setup_proxy_routes(app, settings)

@@ -1,0 +1,32 @@
+-- A customer pays an open invoice from the portal (issue 15). The invoice keeps how it
+-- was paid; each attempt is one row keyed by the form's server nonce, written before the
+-- provider is called, so a double submit charges once even where the provider ignores
+-- idempotency keys (localstripe does).
+ALTER TABLE invoices
+    ADD COLUMN paid_with text CHECK (paid_with IN ('card', 'wallet', 'other')),
+    -- what the customer reads: "visa 4242" for a card, the wallet id for credits
+    ADD COLUMN paid_with_detail text CHECK (length(paid_with_detail) <= 200);
+
+CREATE TABLE invoice_payments (
+    nonce text PRIMARY KEY,
+    tenant_id bigint NOT NULL,
+    invoice_id text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    method text NOT NULL CHECK (method IN ('card', 'wallet')),
+    -- the saved card charged (pm_...), or the wallet debited (wal_...)
+    source_id text NOT NULL,
+    status text NOT NULL DEFAULT 'processing'
+        CHECK (status IN ('processing', 'requires_action', 'succeeded', 'failed')),
+    stripe_payment_intent_id text UNIQUE,
+    failure_code text,
+    failure_message text CHECK (length(failure_message) <= 500),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, id) ON DELETE CASCADE
+);
+
+-- At most one attempt per invoice is under way or done: a second tab's submission joins
+-- the first instead of charging again.
+CREATE UNIQUE INDEX invoice_payments_one_live ON invoice_payments (tenant_id, invoice_id)
+    WHERE status IN ('processing', 'requires_action', 'succeeded');
