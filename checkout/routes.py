@@ -25,6 +25,7 @@ from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.formatting import format_day, format_money, format_rate
 from billing.stripe_gateway import PaymentsUnavailable
+from checkout.completed import completed_summary, leads_here
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
@@ -193,7 +194,13 @@ async def _render_page(
         "cancel_url": session.cancel_url,
     }
     if session.status != "open":
-        context["success_url"] = success_redirect(session) if session.status == "complete" else None
+        success_url = success_redirect(session) if session.status == "complete" else None
+        # A success URL that is this very page would only lead back here.
+        context["success_url"] = None if leads_here(request, success_url) else success_url
+        if session.status == "complete":
+            context["completed"] = await completed_summary(
+                request.config_dict[keys.POOL], tenant.id, session, language, i18n
+            )
         response = aiohttp_jinja2.render_template(
             "checkout/closed.html", request, context, status=status
         )
