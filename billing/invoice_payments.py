@@ -28,10 +28,14 @@ from billing.topups import NONCE, new_nonce
 from kernel.db import Db, transaction
 
 __all__ = [
+    "PAYMENT_COLUMNS",
+    "InvoicePaymentOutcome",
     "complete_invoice_payment",
+    "customer_open_invoice",
     "new_nonce",
     "pay_invoice",
     "payment_attempt",
+    "payment_outcome",
     "settle_invoice_from_webhook",
 ]
 
@@ -84,7 +88,7 @@ async def _live_row(db: Db, tenant_id: int, invoice_id: str) -> Any:
     )
 
 
-async def _outcome(
+async def payment_outcome(
     db: Db, tenant_id: int, row: Any, client_secret: str | None = None
 ) -> InvoicePaymentOutcome:
     paid_at = None
@@ -231,7 +235,7 @@ async def pay_invoice(
             message=error.message,
             payment_intent_id=error.payment_intent_id,
         )
-        return await _outcome(db, tenant_id, row)
+        return await payment_outcome(db, tenant_id, row)
     return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent, now=now)
 
 
@@ -249,7 +253,7 @@ async def _replay(
     if row["status"] == "requires_action" and row["stripe_payment_intent_id"]:
         intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
         client_secret = intent.client_secret
-    return await _outcome(db, tenant_id, row, client_secret)
+    return await payment_outcome(db, tenant_id, row, client_secret)
 
 
 async def _mark_failed(
@@ -296,7 +300,7 @@ async def apply_payment_intent(
         if intent.amount != row["amount"] or intent.currency != row["currency"]:
             raise Conflict("the payment does not match the invoice", field="payment_intent")
         if row["status"] == "succeeded":
-            return await _outcome(connection, tenant_id, row)
+            return await payment_outcome(connection, tenant_id, row)
         status, code, message = "processing", None, None
         if intent.status == "succeeded":
             card = await connection.fetchrow(
@@ -331,7 +335,7 @@ async def apply_payment_intent(
             code,
             message[:500] if message else None,
         )
-        return await _outcome(connection, tenant_id, row, intent.client_secret)
+        return await payment_outcome(connection, tenant_id, row, intent.client_secret)
 
 
 async def complete_invoice_payment(
@@ -352,7 +356,7 @@ async def complete_invoice_payment(
     if row is None or row["invoice_id"] != invoice_id:
         raise NotFound("invoice payment", str(nonce))
     if row["stripe_payment_intent_id"] is None or row["status"] in ("succeeded", "failed"):
-        return await _outcome(db, tenant_id, row)
+        return await payment_outcome(db, tenant_id, row)
     intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
     return await apply_payment_intent(db, tenant_id=tenant_id, nonce=nonce, intent=intent, now=now)
 
@@ -388,4 +392,4 @@ async def payment_attempt(
     if row["status"] == "requires_action" and row["stripe_payment_intent_id"]:
         intent = await payments.retrieve_payment_intent(row["stripe_payment_intent_id"])
         client_secret = intent.client_secret
-    return await _outcome(db, tenant_id, row, client_secret)
+    return await payment_outcome(db, tenant_id, row, client_secret)

@@ -22,6 +22,7 @@ from billing.invoice_payments import (
     payment_attempt,
 )
 from billing.invoice_settlement import invoice_payment
+from billing.invoice_wallet_payments import pay_invoice_with_wallet, payable_wallet
 from billing.invoices import Invoice
 from billing.payment_methods import active_payment_methods
 from gateway.edge import keys
@@ -118,7 +119,24 @@ async def payment_context(request: web.Request, visit: Visit, invoice: Invoice) 
             for item in methods
             if item.stripe_payment_method_id is not None
         ],
+        wallet=None,
     )
+    if visit.tenant.wallet.pays_invoices:
+        wallet = await payable_wallet(
+            pool,
+            tenant_id=tenant_id,
+            customer_id=visit.customer.id,
+            currency=invoice.currency,
+            amount=invoice.amount_due,
+        )
+        if wallet is not None:
+            context["wallet"] = {
+                "id": wallet.id,
+                "label": visit.i18n.gettext(
+                    "Wallet credits (%(balance)s available)",
+                    balance=money(visit, wallet.balance, wallet.currency),
+                ),
+            }
     return context
 
 
@@ -136,25 +154,44 @@ def _invoice_path(visit: Visit, invoice_id: str) -> str:
 @routes.post("/portal/{customer_id}/invoices/{invoice_id}/pay")
 @portal_page
 async def pay(request: web.Request, visit: Visit) -> web.StreamResponse:
-    """Charge the chosen saved card once for this form's nonce; the outcome as JSON or a page."""
+    """Charge the chosen card, or debit the wallet, once per form nonce; the outcome."""
     form = await _checked_form(request, visit)
     invoice_id = request.match_info["invoice_id"]
     payments = await payments_for(request, visit.tenant)
     nonce = str(form.get("nonce", ""))
     method = str(form.get("payment_method", "")) or None
+    pool = request.config_dict[keys.POOL]
     try:
-        outcome = await pay_invoice(
-            request.config_dict[keys.POOL],
-            payments,
-            tenant_id=visit.tenant.id,
-            customer_id=visit.customer.id,
-            invoice_id=invoice_id,
-            nonce=nonce,
-            payment_method_id=None if method == "new" else method,
-        )
+        if method is not None and method.startswith("wal_"):
+            outcome = await pay_invoice_with_wallet(
+                pool,
+                tenant_id=visit.tenant.id,
+                allowed=visit.tenant.wallet.pays_invoices,
+                customer_id=visit.customer.id,
+                invoice_id=invoice_id,
+                wallet_id=method,
+                nonce=nonce,
+            )
+        else:
+            outcome = await pay_invoice(
+                pool,
+                payments,
+                tenant_id=visit.tenant.id,
+                customer_id=visit.customer.id,
+                invoice_id=invoice_id,
+                nonce=nonce,
+                payment_method_id=None if method == "new" else method,
+            )
     except InvalidInput as error:
+        wallet_chosen = method is not None and method.startswith("wal_")
+        card_message = visit.i18n.gettext("Add a card to pay this invoice.")
+        wallet_message = (
+            visit.i18n.gettext("Your credits do not cover this invoice.")
+            if visit.tenant.wallet.pays_invoices
+            else visit.i18n.gettext("Credits cannot pay invoices here.")
+        )
         known = {
-            "payment_method": visit.i18n.gettext("Add a card to pay this invoice."),
+            "payment_method": wallet_message if wallet_chosen else card_message,
             "nonce": visit.i18n.gettext("the form is out of date; reload the page and try again"),
         }
         raise InvalidInput(

@@ -19,6 +19,8 @@ import pytest
 
 from billing.invoices import void_invoice
 from billing.stripe_webhooks import endpoint_secret, signature_header
+from billing.wallets import credit_wallet
+from gateway.tenants.registry import update_settings
 from tests.fixtures.localstripe import LocalStripe, localstripe, stripe_settings  # noqa: F401
 from tests.portal.seed import final_invoice
 from tests.portal.test_payments import ALPEAK, BOREALIS, JSON, Shop, save_card, shop  # noqa: F401
@@ -194,3 +196,83 @@ async def test_an_open_invoice_row_links_to_its_pay_form(shop: Shop) -> None:
     invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
     overview = await (await shop.client.get(f"/portal/{shop.customer_id}", headers=ALPEAK)).text()
     assert f"/invoices/{invoice.id}#pay" in overview
+
+
+async def allow_wallet_payments(shop: Shop, *, allowed: bool = True) -> None:
+    await update_settings(
+        shop.pool, tenant_id=shop.tenant.id, changes={"wallet.pays_invoices": allowed}
+    )
+    await credit_wallet(shop.pool, tenant_id=shop.tenant.id, wallet_id=shop.wallet_id, amount=10000)
+
+
+async def wallet_offered(shop: Shop, invoice_id: str, *, offered: bool = True) -> str:
+    """The invoice page once the gateway's tenant cache (refreshed on NOTIFY) has the setting."""
+    for _ in range(100):
+        response = await shop.client.get(
+            f"/portal/{shop.customer_id}/invoices/{invoice_id}", headers=ALPEAK
+        )
+        page = str(await response.text())
+        if (f'value="{shop.wallet_id}"' in page) == offered:
+            return page
+        await asyncio.sleep(0.05)
+    raise AssertionError("the wallet setting did not reach the portal")
+
+
+async def test_ten_concurrent_wallet_payments_debit_the_credits_once(shop: Shop) -> None:
+    await allow_wallet_payments(shop)
+    invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
+    await wallet_offered(shop, invoice.id)
+    form = await pay_form(shop, invoice.id)
+    url = f"/portal/{shop.customer_id}/invoices/{invoice.id}/pay"
+
+    async def submit() -> Any:
+        response = await shop.client.post(
+            url, data={**form, "payment_method": shop.wallet_id}, headers=JSON
+        )
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    outcomes = await asyncio.gather(*(submit() for _ in range(10)))
+    assert {outcome["status"] for outcome in outcomes} == {"succeeded"}
+    balance = await shop.pool.fetchval("SELECT balance FROM wallets WHERE id = $1", shop.wallet_id)
+    assert balance == 10000 - DUE
+    debits = await shop.pool.fetch(
+        "SELECT amount, invoice_id FROM wallet_ledger WHERE wallet_id = $1 AND kind = 'debit'",
+        shop.wallet_id,
+    )
+    assert [tuple(row) for row in debits] == [(-DUE, invoice.id)]
+    state = await invoice_state(shop, invoice.id)
+    assert (state["status"], state["paid_with"]) == ("paid", "wallet")
+    assert await paid_events(shop, invoice.id) == 1
+    assert await charges(shop) == 0
+    page = await (
+        await shop.client.get(f"/portal/{shop.customer_id}/invoices/{invoice.id}", headers=ALPEAK)
+    ).text()
+    assert "Wallet credits" in page
+
+
+async def test_credits_are_offered_only_where_the_tenant_allows_and_they_cover_the_invoice(
+    shop: Shop,
+) -> None:
+    await save_card(shop, "4242424242424242")
+    await allow_wallet_payments(shop, allowed=False)
+    invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
+    page_url = f"/portal/{shop.customer_id}/invoices/{invoice.id}"
+    await wallet_offered(shop, invoice.id, offered=False)
+    form = await pay_form(shop, invoice.id)
+    refused = await shop.client.post(
+        page_url + "/pay", data={**form, "payment_method": shop.wallet_id}, headers=JSON
+    )
+    assert refused.status == 422
+    assert "Credits cannot pay invoices here." in await refused.text()
+    await update_settings(
+        shop.pool, tenant_id=shop.tenant.id, changes={"wallet.pays_invoices": True}
+    )
+    page = await wallet_offered(shop, invoice.id)
+    assert "Wallet credits (€100.00 available)" in page
+    larger = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=20000)
+    page = await (
+        await shop.client.get(f"/portal/{shop.customer_id}/invoices/{larger.id}", headers=ALPEAK)
+    ).text()
+    assert 'id="pay-form"' in page
+    assert shop.wallet_id not in page

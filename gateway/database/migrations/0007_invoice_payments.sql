@@ -30,3 +30,17 @@ CREATE TABLE invoice_payments (
 -- the first instead of charging again.
 CREATE UNIQUE INDEX invoice_payments_one_live ON invoice_payments (tenant_id, invoice_id)
     WHERE status IN ('processing', 'requires_action', 'succeeded');
+
+-- The tenant lets customers pay open invoices with their wallet credits (off by default).
+ALTER TABLE tenants ADD COLUMN wallet_pays_invoices boolean NOT NULL DEFAULT false;
+
+-- Replicas keep tenants in memory and reload them on NOTIFY gateway_hosts: the new setting
+-- must wake them too. (portal_link_ttl_seconds and portal_allow_no_payment_method were
+-- missing from the list, so a change to them waited for the next unrelated reload.)
+DROP TRIGGER tenants_hosts_changed ON tenants;
+CREATE TRIGGER tenants_hosts_changed
+    AFTER INSERT OR DELETE OR UPDATE OF slug, name, brand_color, icon_etag, portal_link_mode,
+        portal_billing_edit_enabled, portal_link_ttl_seconds, portal_allow_no_payment_method,
+        wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance,
+        wallet_pays_invoices, default_currency
+    ON tenants FOR EACH STATEMENT EXECUTE FUNCTION notify_hosts_changed();
