@@ -77,6 +77,7 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     app then reuses, and localstripe) is closed by `stack`.
     """
     from gateway.demo.seed import check_demo_settings, demo_lines
+    from gateway.demo.shop import start_demo_shop, upstreams_value
 
     check_demo_settings(settings)  # before anything is created
     location = await asyncio.to_thread(locate_database, settings)
@@ -95,6 +96,11 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
             env_name("stripe_api_base"): settings.stripe_api_base,
             env_name("stripe_js_url"): settings.stripe_js_url,
         }
+    # Where the demo checkout returns: the demo merchant's pages, proxied on tenant hosts.
+    shop = await start_demo_shop()
+    stack.push_async_callback(shop.close)
+    settings = shop.settings_for(settings)
+    overrides[env_name("upstreams")] = upstreams_value(settings)
     lines = with_settings_page(
         settings, demo_lines(settings, seeded.info, api_key=seeded.api_key, root_path=seeded.root)
     )
