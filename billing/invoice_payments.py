@@ -14,6 +14,7 @@ attempt from the PaymentIntent's real state (billing/invoice_settlement.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from billing.topups import NONCE, new_nonce
 from kernel.db import Db, transaction
 
 __all__ = [
+    "INVOICE_CLOSED",
     "PAYMENT_COLUMNS",
     "InvoicePaymentOutcome",
     "complete_invoice_payment",
@@ -46,6 +48,9 @@ PAYMENT_COLUMNS = (
 LIVE_STATUSES = ("processing", "requires_action", "succeeded")
 # How long a duplicate submission waits for the first one to reach Stripe and back.
 DUPLICATE_WAIT_SECONDS = 20.0
+logger = logging.getLogger(__name__)
+# Stripe took the money but the invoice was voided or paid otherwise meanwhile.
+INVOICE_CLOSED = "invoice_closed"
 # The PaymentIntent's metadata key that leads the webhook back to the attempt.
 METADATA_KEY = "invoice_payment_nonce"
 
@@ -308,16 +313,27 @@ async def apply_payment_intent(
                 tenant_id,
                 row["source_id"],
             )
-            await record_invoice_payment(
-                connection,
-                tenant_id=tenant_id,
-                invoice_id=row["invoice_id"],
-                paid_with="card",
-                detail=_card_detail(card) if card is not None else None,
-                stripe_payment_intent_id=intent.id,
-                now=now,
-            )
-            status = "succeeded"
+            try:
+                await record_invoice_payment(
+                    connection,
+                    tenant_id=tenant_id,
+                    invoice_id=row["invoice_id"],
+                    paid_with="card",
+                    detail=_card_detail(card) if card is not None else None,
+                    stripe_payment_intent_id=intent.id,
+                    now=now,
+                )
+                status = "succeeded"
+            except Conflict:
+                # Voided (or paid another way) while the bank was asked: keep the invoice
+                # as it is and say so; the payment is to be refunded, never applied twice.
+                logger.error(
+                    "payment %s succeeded for invoice %s, which is no longer open: refund it",
+                    intent.id,
+                    row["invoice_id"],
+                )
+                status, code = "failed", INVOICE_CLOSED
+                message = "The invoice was closed while it was being paid."
         elif intent.status == "requires_action":
             status = "requires_action"
         elif intent.status in ("requires_payment_method", "canceled"):

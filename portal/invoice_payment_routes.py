@@ -15,6 +15,7 @@ from aiohttp import web
 
 from billing.errors import Conflict, InvalidInput
 from billing.invoice_payments import (
+    INVOICE_CLOSED,
     InvoicePaymentOutcome,
     complete_invoice_payment,
     new_nonce,
@@ -49,6 +50,10 @@ def outcome_message(visit: Visit, outcome: InvoicePaymentOutcome) -> str:
         )
     if outcome.status == "requires_action":
         return i18n.gettext("Your bank asks you to confirm this payment.")
+    if outcome.status == "failed" and outcome.failure_code == INVOICE_CLOSED:
+        return i18n.gettext(
+            "This invoice was closed while you paid; your payment will be refunded."
+        )
     if outcome.status == "failed":
         reason = decline_message(i18n, outcome.failure_code, outcome.failure_message or "")
         return " ".join(part for part in (reason, i18n.gettext("Nothing was charged.")) if part)

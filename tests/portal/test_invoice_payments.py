@@ -276,3 +276,31 @@ async def test_credits_are_offered_only_where_the_tenant_allows_and_they_cover_t
     ).text()
     assert 'id="pay-form"' in page
     assert shop.wallet_id not in page
+
+
+async def test_an_invoice_voided_during_3d_secure_is_not_paid_and_the_customer_is_told(
+    shop: Shop,
+) -> None:
+    await save_card(shop, "4000002500003155")
+    invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
+    form = await pay_form(shop, invoice.id)
+    url = f"/portal/{shop.customer_id}/invoices/{invoice.id}/pay"
+    outcome = await (await shop.client.post(url, data=form, headers=JSON)).json()
+    assert outcome["status"] == "requires_action"
+    await void_invoice(shop.pool, tenant_id=shop.tenant.id, invoice_id=invoice.id)
+    await asyncio.to_thread(
+        shop.server.request,
+        "POST",
+        f"/v1/payment_intents/{outcome['payment_intent']}/_authenticate",
+        {"client_secret": outcome["client_secret"], "success": "true"},
+    )
+    done = await shop.client.post(
+        url + "/complete",
+        data={"csrf_token": form["csrf_token"], "nonce": form["nonce"]},
+        headers=JSON,
+    )
+    finished = await done.json()
+    assert finished["status"] == "failed"
+    assert "will be refunded" in finished["message"]
+    assert (await invoice_state(shop, invoice.id))["status"] == "void"
+    assert await paid_events(shop, invoice.id) == 0
