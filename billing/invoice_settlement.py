@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from billing.errors import Conflict, NotFound
 from billing.outbox import record_event
@@ -50,32 +50,15 @@ async def record_invoice_payment(
     The same PaymentIntent recorded again returns the first record (`recorded_now`
     False). Conflict when the invoice is void, a draft, or paid by another payment.
     """
-    if not is_public_id(invoice_id, "in"):
-        raise NotFound("invoice", invoice_id)
     moment = now or clock.utc_now()
     async with transaction(db) as connection:
-        row = await connection.fetchrow(
-            "SELECT id, customer_id, number, status, total, currency, paid_at, paid_with, "
-            "paid_with_detail, stripe_payment_intent_id FROM invoices "
-            "WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant_id,
-            invoice_id,
-        )
-        if row is None:
-            raise NotFound("invoice", invoice_id)
+        row = await _locked_invoice(connection, tenant_id, invoice_id)
         if row["status"] == "paid":
             if stripe_payment_intent_id is None or (
                 row["stripe_payment_intent_id"] != stripe_payment_intent_id
             ):
                 raise Conflict("this invoice is already paid", field="invoice")
-            return InvoicePaid(
-                invoice_id=invoice_id,
-                paid_at=row["paid_at"],
-                paid_with=row["paid_with"],
-                detail=row["paid_with_detail"],
-                stripe_payment_intent_id=stripe_payment_intent_id,
-                recorded_now=False,
-            )
+            return _paid(invoice_id, row)
         if row["status"] != "open":
             raise Conflict(f"only an open invoice can be paid; this invoice is {row['status']}")
         await connection.execute(
@@ -94,16 +77,7 @@ async def record_invoice_payment(
             connection,
             tenant_id=tenant_id,
             type="invoice.paid",
-            payload={
-                "invoice": invoice_id,
-                "number": row["number"],
-                "customer": row["customer_id"],
-                "amount": row["total"],
-                "currency": row["currency"],
-                "paid_at": moment.isoformat(),
-                "paid_with": paid_with,
-                "payment_intent": stripe_payment_intent_id,
-            },
+            payload=_event_payload(row, moment, paid_with, stripe_payment_intent_id),
         )
     return InvoicePaid(
         invoice_id=invoice_id,
@@ -115,6 +89,38 @@ async def record_invoice_payment(
     )
 
 
+async def _locked_invoice(connection: Any, tenant_id: int, invoice_id: str) -> Any:
+    """The invoice's row, locked until the transaction ends; NotFound for another tenant's."""
+    row = None
+    if is_public_id(invoice_id, "in"):
+        row = await connection.fetchrow(
+            "SELECT id, customer_id, number, status, total, currency, paid_at, paid_with, "
+            "paid_with_detail, stripe_payment_intent_id FROM invoices "
+            "WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            tenant_id,
+            invoice_id,
+        )
+    if row is None:
+        raise NotFound("invoice", invoice_id)
+    return row
+
+
+def _event_payload(
+    row: Any, moment: datetime, paid_with: str, stripe_payment_intent_id: str | None
+) -> dict[str, Any]:
+    """What `invoice.paid` tells the tenant (ids, integers, strings, an ISO timestamp)."""
+    return {
+        "invoice": row["id"],
+        "number": row["number"],
+        "customer": row["customer_id"],
+        "amount": row["total"],
+        "currency": row["currency"],
+        "paid_at": moment.isoformat(),
+        "paid_with": paid_with,
+        "payment_intent": stripe_payment_intent_id,
+    }
+
+
 async def invoice_payment(db: Db, *, tenant_id: int, invoice_id: str) -> InvoicePaid | None:
     """How the tenant's invoice was paid; None while it is not paid."""
     row = await db.fetchrow(
@@ -123,8 +129,11 @@ async def invoice_payment(db: Db, *, tenant_id: int, invoice_id: str) -> Invoice
         tenant_id,
         invoice_id,
     )
-    if row is None:
-        return None
+    return None if row is None else _paid(invoice_id, row)
+
+
+def _paid(invoice_id: str, row: Any) -> InvoicePaid:
+    """How a paid invoice's row says it was paid (nothing recorded now)."""
     return InvoicePaid(
         invoice_id=invoice_id,
         paid_at=row["paid_at"],

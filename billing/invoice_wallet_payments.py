@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from billing.errors import Conflict, InvalidInput, NotFound
-from billing.invoice_payments import (
+from billing.invoice_payment_attempts import (
     PAYMENT_COLUMNS,
     InvoicePaymentOutcome,
     customer_open_invoice,
     payment_outcome,
 )
 from billing.invoice_settlement import record_invoice_payment
+from billing.invoices import Invoice
 from billing.topups import NONCE
 from billing.wallets import Wallet, debit_wallet
 from kernel.db import Db, transaction
@@ -83,40 +84,53 @@ async def pay_invoice_with_wallet(
         if status != "open":
             raise Conflict(f"only an open invoice can be paid; this invoice is {status}")
         wallet = await _customer_wallet(connection, tenant_id, customer_id, wallet_id)
-        if wallet.currency != invoice.currency or wallet.balance < invoice.amount_due:
-            raise InvalidInput({"payment_method": "your credits do not cover this invoice"})
-        row = await connection.fetchrow(
-            "INSERT INTO invoice_payments (nonce, tenant_id, invoice_id, amount, currency, "
-            "method, source_id, status) VALUES ($1, $2, $3, $4, $5, 'wallet', $6, 'succeeded') "
-            f"ON CONFLICT DO NOTHING RETURNING {PAYMENT_COLUMNS}",
-            nonce,
-            tenant_id,
-            invoice.id,
-            invoice.amount_due,
-            invoice.currency,
-            wallet.id,
-        )
-        if row is None:
-            # A card attempt of this invoice is under way (3-D Secure in another tab).
-            raise Conflict("a payment of this invoice is under way", field="invoice")
-        await debit_wallet(
-            connection,
-            tenant_id=tenant_id,
-            wallet_id=wallet.id,
-            amount=invoice.amount_due,
-            description=f"Invoice {invoice.number or invoice.id}",
-            idempotency_key=f"invoice-payment:{nonce}",
-            invoice_id=invoice.id,
-        )
-        await record_invoice_payment(
-            connection,
-            tenant_id=tenant_id,
-            invoice_id=invoice.id,
-            paid_with="wallet",
-            detail=wallet.id,
-            now=now,
-        )
+        row = await _debit_and_record(connection, tenant_id, invoice, wallet, nonce, now)
         return await payment_outcome(connection, tenant_id, row)
+
+
+async def _debit_and_record(
+    connection: Any,
+    tenant_id: int,
+    invoice: Invoice,
+    wallet: Wallet,
+    nonce: str,
+    now: datetime | None,
+) -> Any:
+    """The attempt's row, one ledger debit and the invoice paid, in the caller's transaction."""
+    if wallet.currency != invoice.currency or wallet.balance < invoice.amount_due:
+        raise InvalidInput({"payment_method": "your credits do not cover this invoice"})
+    row = await connection.fetchrow(
+        "INSERT INTO invoice_payments (nonce, tenant_id, invoice_id, amount, currency, "
+        "method, source_id, status) VALUES ($1, $2, $3, $4, $5, 'wallet', $6, 'succeeded') "
+        f"ON CONFLICT DO NOTHING RETURNING {PAYMENT_COLUMNS}",
+        nonce,
+        tenant_id,
+        invoice.id,
+        invoice.amount_due,
+        invoice.currency,
+        wallet.id,
+    )
+    if row is None:
+        # A card attempt of this invoice is under way (3-D Secure in another tab).
+        raise Conflict("a payment of this invoice is under way", field="invoice")
+    await debit_wallet(
+        connection,
+        tenant_id=tenant_id,
+        wallet_id=wallet.id,
+        amount=invoice.amount_due,
+        description=f"Invoice {invoice.number or invoice.id}",
+        idempotency_key=f"invoice-payment:{nonce}",
+        invoice_id=invoice.id,
+    )
+    await record_invoice_payment(
+        connection,
+        tenant_id=tenant_id,
+        invoice_id=invoice.id,
+        paid_with="wallet",
+        detail=wallet.id,
+        now=now,
+    )
+    return row
 
 
 async def _customer_wallet(

@@ -20,7 +20,7 @@ import stripe
 
 from billing.checkout_completion import settle_checkout_from_webhook
 from billing.errors import BillingError
-from billing.invoice_payments import settle_invoice_from_webhook
+from billing.invoice_payment_attempts import settle_invoice_from_webhook
 from billing.stripe_gateway import PaymentIntentState
 from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook

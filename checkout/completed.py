@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from billing.checkout_sessions import CheckoutSession
+from billing.checkout_settlement import success_redirect
 from billing.formatting import format_day, format_money
 from billing.subscriptions import get_subscription
+from gateway.edge import keys
 from kernel.db import Db
 from web.i18n import Translator
+
+
+async def closed_context(
+    request: web.Request, tenant_id: int, session: CheckoutSession, language: str, i18n: Translator
+) -> dict[str, Any]:
+    """What the page of a complete or expired session adds: where to continue, what was paid."""
+    if session.status != "complete":
+        return {"success_url": None}
+    success_url = success_redirect(session)
+    summary = await completed_summary(
+        request.config_dict[keys.POOL], tenant_id, session, language, i18n
+    )
+    # A success URL that is this very page would only lead back here.
+    return {
+        "success_url": None if leads_here(request, success_url) else success_url,
+        "completed": summary,
+    }
 
 
 def leads_here(request: web.Request, url: str | None) -> bool:

@@ -14,14 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from billing.errors import Conflict, InvalidInput
-from billing.invoice_payments import (
+from billing.invoice_payment_attempts import (
     INVOICE_CLOSED,
     InvoicePaymentOutcome,
     complete_invoice_payment,
-    new_nonce,
-    pay_invoice,
     payment_attempt,
 )
+from billing.invoice_payments import new_nonce, pay_invoice
 from billing.invoice_settlement import invoice_payment
 from billing.invoice_wallet_payments import pay_invoice_with_wallet, payable_wallet
 from billing.invoices import Invoice

@@ -431,7 +431,6 @@ def demo_checkout_data(settings: Settings) -> dict[str, Any]:
             {"name": "Onboarding", "unit_amount": 9900, "quantity": 1},
         ],
         "trial_days": DEMO_TRIAL_DAYS,
-        # The demo merchant's own pages (gateway/demo/shop.py), proxied on the tenant host.
         "success_url": base + "/demo-shop/thanks?session={CHECKOUT_SESSION_ID}",
         "cancel_url": base + "/demo-shop/",
         "metadata": DEMO_CHECKOUT_METADATA,
