@@ -104,7 +104,7 @@
     var status = document.getElementById("pay-status");
     var form = document.getElementById("pay-form");
     var submit = document.getElementById("pay-submit");
-    var holder = document.getElementById("pay-card-element");
+    var holder = document.getElementById("pay-new-card");
     var card = stripe.elements().create("card");
     card.mount("#pay-card-element");
     function chosen() {
