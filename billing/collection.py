@@ -106,9 +106,14 @@ async def _claim(db: Db, *, now: datetime, policy_for: PolicyFor) -> _Claim | No
             )
         if spent or due == 0:
             paid = await record_invoice_payment(
-                connection, tenant_id=tenant_id, invoice_id=row["id"], amount=spent, now=now
+                connection,
+                tenant_id=tenant_id,
+                invoice_id=row["id"],
+                paid_with="wallet",
+                amount=spent,
+                now=now,
             )
-            if paid:
+            if paid.settled:
                 return _Claim(row=row, wallet_spent=spent, paid=True, attempt=None, card=None)
         attempt = await start_attempt(
             connection, tenant_id=tenant_id, invoice=row, amount=due - spent, now=now
@@ -269,6 +274,7 @@ async def record_outcome(
                 connection,
                 tenant_id=tenant_id,
                 invoice_id=attempt.invoice_id,
+                paid_with="card",
                 amount=attempt.amount,
                 now=now,
                 stripe_payment_intent_id=payment_intent_id,

@@ -21,13 +21,13 @@ NOTIFY_CHANNEL = "gateway_outbox"
 EVENT_TYPES = frozenset(
     {
         "checkout.completed",
+        "invoice.paid",
         "payment_method.updated",
         "payment_method.default_changed",
         "subscription.updated",
         "wallet.credited",
         "customer.billing_info.updated",
         "invoice.created",
-        "invoice.paid",
         "invoice.payment_failed",
         "subscription.renewed",
         "subscription.past_due",

@@ -20,6 +20,7 @@ import stripe
 
 from billing.checkout_completion import settle_checkout_from_webhook
 from billing.errors import BillingError
+from billing.invoice_payment_attempts import settle_invoice_from_webhook
 from billing.stripe_gateway import PaymentIntentState
 from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook
@@ -129,6 +130,10 @@ async def handle_webhook(
         if event_type == "payment_intent.succeeded":
             intent = _payment_intent(event.get("data", {}).get("object"))
             handled = await settle_from_webhook(connection, tenant_id=tenant_id, intent=intent)
+            # An invoice paid in the portal whose 3-D Secure tab was closed is paid here.
+            handled = handled or await settle_invoice_from_webhook(
+                connection, tenant_id=tenant_id, intent=intent
+            )
             # A checkout whose page never came back completes here, once.
             handled = handled or await settle_checkout_from_webhook(
                 connection, tenant_id=tenant_id, intent=intent, refunds=refunds

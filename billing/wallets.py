@@ -1,9 +1,10 @@
 """Wallets: prepaid balances per customer and currency, backed by an append-only ledger.
 
-Every credit locks the wallet row, appends one ledger entry and moves the
-balance in the same transaction, so `balance` always equals the sum of the
-ledger. A credit carrying an idempotency key or a Stripe PaymentIntent id that
-was already used returns the original entry instead of crediting again.
+Every credit (and every debit, such as credits paying an invoice) locks the
+wallet row, appends one ledger entry and moves the balance in the same
+transaction, so `balance` always equals the sum of the ledger. A credit carrying
+an idempotency key or a Stripe PaymentIntent id that was already used returns
+the original entry instead of crediting again.
 """
 
 from __future__ import annotations
@@ -219,6 +220,49 @@ async def credit_wallet(
             balance,
         )
     return Wallet.from_row(wallet_row), LedgerEntry.from_row(row)
+
+
+async def debit_wallet(
+    connection: Connection,
+    *,
+    tenant_id: int,
+    wallet_id: str,
+    amount: int,
+    description: str,
+    idempotency_key: str,
+    invoice_id: str | None = None,
+) -> LedgerEntry:
+    """Take `amount` (> 0) from the wallet in the caller's transaction; one `debit` entry.
+
+    The caller holds the wallet's row lock and has checked the balance; the ledger's
+    unique key (wallet, `idempotency_key`) refuses a second debit for the same reason.
+    """
+    locked = await _locked_wallet(connection, tenant_id=tenant_id, wallet_id=wallet_id)
+    balance = locked["balance"] - amount
+    if amount <= 0 or balance < 0:
+        raise InvalidInput({"amount": "must be positive and at most the balance"})
+    try:
+        row = await connection.fetchrow(
+            "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
+            "description, invoice_id, idempotency_key) "
+            f"VALUES ($1, $2, $3, $4, 'debit', $5, $6, $7) RETURNING {LEDGER_COLUMNS}",
+            tenant_id,
+            wallet_id,
+            -amount,
+            balance,
+            description[:500],
+            invoice_id,
+            idempotency_key,
+        )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("this debit was already made", field="idempotency_key") from None
+    await connection.execute(
+        "UPDATE wallets SET balance = $3 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        wallet_id,
+        balance,
+    )
+    return LedgerEntry.from_row(row)
 
 
 async def _append_entry(connection: Connection, *values: Any) -> Any:

@@ -21,11 +21,12 @@ from billing.checkout_billing_info import save_billing_information
 from billing.checkout_completion import complete_checkout, start_checkout_card_setup
 from billing.checkout_line_items import CheckoutLineItem
 from billing.checkout_sessions import CheckoutSession, get_checkout_session
-from billing.checkout_settlement import CheckoutOutcome, success_redirect
+from billing.checkout_settlement import CheckoutOutcome
 from billing.customers import Customer, get_customer
 from billing.errors import NotFound as BillingNotFound
 from billing.formatting import format_day, format_money, format_rate
 from billing.stripe_gateway import PaymentsUnavailable
+from checkout.completed import closed_context
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
@@ -199,7 +200,7 @@ async def _render_page(
         "cancel_url": session.cancel_url,
     }
     if session.status != "open":
-        context["success_url"] = success_redirect(session) if session.status == "complete" else None
+        context.update(await closed_context(request, tenant.id, session, language, i18n))
         response = aiohttp_jinja2.render_template(
             "checkout/closed.html", request, context, status=status
         )

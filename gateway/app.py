@@ -39,6 +39,7 @@ from gateway.ops.logging_setup import request_id_header
 from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
+from portal.invoice_payment_routes import routes as invoice_payment_routes
 from portal.payment_method_routes import routes as payment_method_routes
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
@@ -159,6 +160,7 @@ def _add_pages(app: web.Application, settings: Settings) -> None:
         payment_routes,
         payment_method_routes,
         subscription_routes,
+        invoice_payment_routes,
         checkout_routes,
         web_asset_routes,
     ):

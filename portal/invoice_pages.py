@@ -15,8 +15,10 @@ from gateway.tenants.icons import tenant_icon
 from gateway.tenants.models import Tenant
 from kernel.db import Db
 from portal.access import Visit, portal_page
+from portal.invoice_payment_routes import payment_context
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
 from web.i18n import translator
+from web.stripe_pages import stripe_page_policy
 
 routes = web.RouteTableDef()
 
@@ -72,7 +74,7 @@ async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}")
 @portal_page
 async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamResponse:
-    """One invoice: its lines, totals, dates and status, with a Download link."""
+    """One invoice: lines, totals, dates, status, a Download link; a pay form while open."""
     invoice = await customer_invoice(request, visit)
     currency = invoice.currency
     lines = [
@@ -101,7 +103,12 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
         "due_on": day(visit, invoice.due_at) if invoice.due_at else None,
         "paid_on": day(visit, invoice.paid_at) if invoice.paid_at else None,
     }
-    return aiohttp_jinja2.render_template("portal/invoice.html", request, context)
+    payment = await payment_context(request, visit, invoice)
+    context["payment"] = payment
+    response = aiohttp_jinja2.render_template("portal/invoice.html", request, context)
+    if payment["stripe"]:
+        response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    return response
 
 
 async def invoice_seller(db: Db, tenant: Tenant) -> Seller:

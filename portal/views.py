@@ -118,6 +118,8 @@ class InvoiceRow:
     status: str
     status_label: str
     total: str
+    # Open with something left to pay: the row offers a Pay link.
+    payable: bool = False
 
 
 def interval_label(visit: Visit, interval: str, count: int) -> str:
@@ -213,6 +215,7 @@ def invoice_row(visit: Visit, invoice: Invoice) -> InvoiceRow:
         status=invoice.status,
         status_label=labels.status_label(visit.i18n, invoice.status),
         total=money(visit, invoice.total, invoice.currency),
+        payable=invoice.status == "open" and invoice.amount_due > 0,
     )
 
 

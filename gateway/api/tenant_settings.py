@@ -45,6 +45,7 @@ class WalletSettings(Resource):
     topup_min: Money = Field(description="Smallest top-up, in minor units.")
     topup_max: Money = Field(description="Largest top-up per payment, in minor units.")
     max_balance: Money = Field(description="Largest wallet balance, in minor units.")
+    pays_invoices: bool = Field(description="Customers may pay open invoices with credits.")
 
 
 SUBSCRIPTION_CANCEL = (
@@ -66,6 +67,7 @@ class WalletSettingsUpdate(Request):
     topup_min: Money = optional(description="Smallest top-up, in minor units.")
     topup_max: Money = optional(description="Largest top-up per payment.")
     max_balance: Money = optional(description="Largest wallet balance.")
+    pays_invoices: bool = optional(description="Customers may pay open invoices with credits.")
 
 
 class PortalSettingsUpdate(Request):

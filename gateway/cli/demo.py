@@ -82,6 +82,7 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
     """
     from gateway.demo.access import demo_lines
     from gateway.demo.checkout import check_demo_settings
+    from gateway.demo.shop import start_demo_shop, upstreams_value
 
     check_demo_settings(settings)  # before anything is created
     location = await asyncio.to_thread(locate_database, settings)
@@ -118,6 +119,11 @@ async def prepare_demo(settings: Settings, stack: contextlib.AsyncExitStack) -> 
                 f"Customer mail (SMTP on 127.0.0.1:{demo_mailbox.port}) is kept in "
                 f"{demo_mailbox.path} (an mbox file: open it with a mail client, or read it)"
             )
+    # Where the demo checkout returns: the demo merchant's pages, proxied on tenant hosts.
+    shop = await start_demo_shop()
+    stack.push_async_callback(shop.close)
+    settings = shop.settings_for(settings)
+    overrides[env_name("upstreams")] = upstreams_value(settings)
     lines = with_settings_page(
         settings, demo_lines(settings, seeded.info, api_key=seeded.api_key, root_path=seeded.root)
     )

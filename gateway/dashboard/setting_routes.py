@@ -153,6 +153,7 @@ def _wallet_values(tenant: Tenant) -> dict[str, str]:
     currency = tenant.default_currency
     return {
         "topups_enabled": "on" if tenant.wallet.topups_enabled else "",
+        "pays_invoices": "on" if tenant.wallet.pays_invoices else "",
         "topup_min": major_units(tenant.wallet.topup_min, currency),
         "topup_max": major_units(tenant.wallet.topup_max, currency),
         "max_balance": major_units(tenant.wallet.max_balance, currency),
@@ -190,7 +191,11 @@ async def wallet_save(request: web.Request, desk: Desk) -> web.StreamResponse:
     form = await request.post()
     values = {name: text_field(form, name).strip() for name in WALLET_AMOUNTS}
     values["topups_enabled"] = "on" if text_field(form, "topups_enabled") else ""
-    changes: dict[str, Any] = {"wallet.topups_enabled": bool(values["topups_enabled"])}
+    values["pays_invoices"] = "on" if text_field(form, "pays_invoices") else ""
+    changes: dict[str, Any] = {
+        "wallet.topups_enabled": bool(values["topups_enabled"]),
+        "wallet.pays_invoices": bool(values["pays_invoices"]),
+    }
     errors: dict[str, str] = {}
     for name in WALLET_AMOUNTS:
         try:

@@ -43,8 +43,8 @@ def demo_checkout_data(settings: Settings) -> dict[str, Any]:
             {"name": "Onboarding", "unit_amount": 9900, "quantity": 1},
         ],
         "trial_days": DEMO_TRIAL_DAYS,
-        "success_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
-        "cancel_url": base + "/checkout/{CHECKOUT_SESSION_ID}",
+        "success_url": base + "/demo-shop/thanks?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": base + "/demo-shop/",
         "metadata": DEMO_CHECKOUT_METADATA,
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 TENANT_COLUMNS = (
     "id, slug, name, brand_color, icon_type, icon_etag, default_currency, "
     "wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance, "
+    "wallet_pays_invoices, "
     "portal_billing_edit_enabled, portal_link_mode, portal_link_ttl_seconds, "
     "portal_allow_no_payment_method, portal_subscription_cancel_enabled, webhook_url, "
     "dunning_retry_days, dunning_final_action, wallet_spend_enabled, created_at, updated_at"
@@ -21,6 +22,8 @@ class WalletSettings:
     topup_min: int
     topup_max: int
     max_balance: int
+    # Customers may pay open invoices with their wallet credits.
+    pays_invoices: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +74,7 @@ class Tenant:
                 topup_min=row["wallet_topup_min"],
                 topup_max=row["wallet_topup_max"],
                 max_balance=row["wallet_max_balance"],
+                pays_invoices=row["wallet_pays_invoices"],
             ),
             portal=PortalSettings(
                 billing_edit_enabled=row["portal_billing_edit_enabled"],

@@ -38,6 +38,7 @@ SETTING_COLUMNS = {
     "wallet.topup_min": "wallet_topup_min",
     "wallet.topup_max": "wallet_topup_max",
     "wallet.max_balance": "wallet_max_balance",
+    "wallet.pays_invoices": "wallet_pays_invoices",
     "portal.billing_edit_enabled": "portal_billing_edit_enabled",
     "portal.link_mode": "portal_link_mode",
     "portal.link_ttl_seconds": "portal_link_ttl_seconds",
@@ -139,7 +140,7 @@ def _validate_setting(field: str, value: Any, *, allow_loopback_webhooks: bool) 
         return parse_brand_color(value)
     if field == "default_currency":
         return _validate_currency(value)
-    if field.endswith(("_enabled", "allow_no_payment_method")):
+    if field.endswith(("_enabled", "allow_no_payment_method", "pays_invoices")):
         if not isinstance(value, bool):
             raise InvalidTenantInput({field: "must be true or false"})
         return value

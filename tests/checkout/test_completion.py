@@ -92,6 +92,47 @@ async def test_paying_lands_on_the_success_url_and_the_portal_shows_subscription
     closed = await again.text()
     assert "This checkout is complete" in closed
     assert "<form" not in closed
+    # What was paid and what comes next, not what was due before paying.
+    assert "You paid €79.00 on" in closed
+    assert "Your next payment of €29.00 is due on" in closed
+    assert "Due today" not in closed
+
+
+async def test_a_completed_trial_says_nothing_was_charged_and_when_the_trial_ends(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session(
+        line_items=[{"name": "Pro plan", "unit_amount": 2900, "interval": "month"}],
+        trial_days=14,
+    )
+    token, setup_intent = await shop.saved_card(created["id"], "4242424242424242")
+    response = await shop.client.post(
+        f"/checkout/{created['id']}/complete",
+        data={"csrf_token": token, "setup_intent": setup_intent},
+        headers=JSON,
+    )
+    assert (await response.json())["status"] == "succeeded"
+    closed = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert "Nothing was charged today." in closed
+    assert "Your free trial ends on" in closed
+    assert "your card is then charged €29.00" in closed
+
+
+async def test_a_success_url_that_is_the_checkout_page_itself_offers_no_loop(
+    shop: Shop,
+) -> None:
+    created = await shop.create_session(
+        success_url="http://alpeak.localhost:8080/checkout/{CHECKOUT_SESSION_ID}"
+    )
+    token, setup_intent = await shop.saved_card(created["id"], "4242424242424242")
+    await shop.client.post(
+        f"/checkout/{created['id']}/complete",
+        data={"csrf_token": token, "setup_intent": setup_intent},
+        headers=JSON,
+    )
+    closed = await (await shop.client.get(f"/checkout/{created['id']}", headers=ALPEAK)).text()
+    assert "This checkout is complete" in closed
+    assert "Continue" not in closed
 
 
 async def test_a_declined_card_keeps_the_session_open_with_the_reason_and_another_card_pays(

@@ -103,10 +103,17 @@ async def test_wallet_settings_are_saved_in_major_units_of_the_default_currency(
     response = await desk.submit(
         "/settings/wallet",
         "/settings/wallet",
-        {"topups_enabled": "on", "topup_min": "5", "topup_max": "100.50", "max_balance": "500"},
+        {
+            "topups_enabled": "on",
+            "pays_invoices": "on",
+            "topup_min": "5",
+            "topup_max": "100.50",
+            "max_balance": "500",
+        },
     )
     assert response.status == 303
     wallet = (await get_tenant(pool, alpeak.tenant.id)).wallet
+    assert wallet.pays_invoices
     assert (wallet.topups_enabled, wallet.topup_min, wallet.topup_max, wallet.max_balance) == (
         True,
         500,

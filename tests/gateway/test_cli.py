@@ -322,6 +322,12 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
                 headers={"Host": f"alpeak.localhost:{port}"},
             ) as response:
                 checkout_status, checkout_page = response.status, await response.text()
+            # Where the demo checkout returns: the demo merchant's page, proxied by the gateway.
+            async with session.get(
+                f"http://127.0.0.1:{port}/demo-shop/thanks?session=cs_x",
+                headers={"Host": f"alpeak.localhost:{port}"},
+            ) as response:
+                shop_status, shop_page = response.status, await response.text()
             async with session.get(
                 f"http://127.0.0.1:{port}/api/v1/settings",
                 headers={"Host": f"api.localhost:{port}", "Authorization": f"Bearer {key}"},
@@ -341,6 +347,7 @@ async def test_serve_demo_prints_urls_that_answer_then_stops_cleanly_on_sigterm(
     assert "Atelier Lumière SARL" in page
     assert checkout_status == 200
     assert "Alpeak Team" in checkout_page
+    assert (shop_status, "Thank you for your order." in shop_page) == (200, True)
     assert api_status == 200
     assert settings["name"] == "Alpeak"
     assert status == 0

@@ -11,10 +11,12 @@ from PIL import Image
 
 from billing.checkout_sessions import create_checkout_session, get_checkout_session
 from billing.customers import create_customer
+from gateway.app import create_app
 from gateway.demo.access import demo_lines
 from gateway.demo.checkout import DemoCheckout, check_demo_settings, demo_checkout
 from gateway.demo.icon import brand_icon
 from gateway.demo.seed import seed_demo
+from gateway.demo.shop import start_demo_shop, upstreams_value
 from gateway.settings import Settings, SettingsError
 
 
@@ -86,7 +88,10 @@ async def test_a_public_base_domain_gets_a_demo_whose_checkout_returns_over_http
         pool, tenant_id=info.tenant.id, session_id=checkout.url.rsplit("/", 1)[-1]
     )
 
-    assert session.success_url.startswith("https://alpeak.billing.example.com:8443/checkout/")
+    assert session.success_url == (
+        "https://alpeak.billing.example.com:8443/demo-shop/thanks?session={CHECKOUT_SESSION_ID}"
+    )
+    assert session.cancel_url == "https://alpeak.billing.example.com:8443/demo-shop/"
     assert checkout.url.startswith("http://alpeak.billing.example.com:8080/checkout/cs_")
 
 
@@ -111,3 +116,25 @@ def test_the_demo_icon_is_a_png_of_the_brand_colour_with_a_white_peak() -> None:
     assert corner[3] == 0  # rounded corner: transparent
     assert pixels.getpixel((8, 32)) == (0x0E, 0x7C, 0x66, 255)
     assert pixels.getpixel((27, 30)) == (255, 255, 255, 255)  # inside the big peak
+
+
+async def test_the_demo_checkout_returns_to_the_demo_merchants_own_pages(
+    aiohttp_client: Any, pool: Any, settings: Settings
+) -> None:
+    shop = await start_demo_shop()
+    try:
+        info = await seed_demo(pool)
+        checkout = await demo_checkout(pool, settings, info)
+        session_id = checkout.url.rsplit("/", 1)[-1]
+        client = await aiohttp_client(create_app(shop.settings_for(settings), domain_worker=False))
+        host = {"Host": "alpeak.localhost:8080"}
+        thanks = await client.get(f"/demo-shop/thanks?session={session_id}", headers=host)
+        assert thanks.status == 200
+        page = await thanks.text()
+        assert "Thank you for your order." in page
+        assert f'href="/checkout/{session_id}"' in page
+        left = await client.get("/demo-shop/", headers=host)
+        assert "Nothing was charged." in await left.text()
+        assert upstreams_value(shop.settings_for(settings)).endswith(f"/demo-shop={shop.url}")
+    finally:
+        await shop.close()

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from gateway.database.migrate import MigrationError, load_migrations, migrate
+from gateway.tenants.models import TENANT_COLUMNS
 from tests.conftest import with_database
 
 _counter = itertools.count()
@@ -183,3 +184,26 @@ async def test_invoice_numbering_continues_where_each_tenant_stood(
         await connection.close()
 
     assert [tuple(row) for row in rows] == [("alpeak", "ALPEAK", 42), ("bergfeld", "BERGFELD", 1)]
+
+
+async def test_every_tenant_setting_a_replica_keeps_wakes_the_replicas_when_changed(
+    database_url: str,
+) -> None:
+    """Replicas keep `Tenant` rows in memory and reload them on NOTIFY gateway_hosts.
+
+    A column the model reads but the trigger does not watch would change in the database
+    and stay stale in every replica until some unrelated reload.
+    """
+    connection = await asyncpg.connect(database_url)
+    try:
+        watched = await connection.fetchval(
+            """SELECT array_agg(a.attname::text) FROM pg_trigger t
+               JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY(t.tgattr)
+               WHERE t.tgname = 'tenants_hosts_changed'"""
+        )
+    finally:
+        await connection.close()
+    kept = {column.strip() for column in TENANT_COLUMNS.split(",")}
+    # Never changed after insert, or changed only together with a watched column.
+    kept -= {"id", "created_at", "updated_at", "icon_type"}
+    assert sorted(kept - set(watched)) == []

@@ -41,7 +41,12 @@ async def test_tenant_reads_and_changes_its_settings(gateway_client: Any, make_t
         headers=alpeak.headers,
         json={
             "brand_color": "#AA3300",
-            "wallet": {"topups_enabled": True, "topup_max": 20000, "max_balance": 90000},
+            "wallet": {
+                "topups_enabled": True,
+                "topup_max": 20000,
+                "max_balance": 90000,
+                "pays_invoices": True,
+            },
             "portal": {"link_mode": "signed", "link_ttl_seconds": 600},
         },
     )
@@ -53,6 +58,7 @@ async def test_tenant_reads_and_changes_its_settings(gateway_client: Any, make_t
         "topup_min": 500,
         "topup_max": 20000,
         "max_balance": 90000,
+        "pays_invoices": True,
     }
     assert changed["portal"]["link_mode"] == "signed"
     again = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
