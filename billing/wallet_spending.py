@@ -1,7 +1,8 @@
 """Paying an invoice from the customer's wallet before any card is charged.
 
-The spend is one `debit` ledger entry keyed by the invoice (`invoice:<id>:wallet`), in
-the caller's transaction with the wallet row locked, so an invoice takes from a wallet
+The spend is one `debit` ledger entry (`billing.wallets.debit_wallet`, the one way a
+wallet is debited) keyed by the invoice (`invoice:<id>:wallet`), in the caller's
+transaction with the wallet row locked, so an invoice takes from a wallet
 at most once, whatever number of replicas or retries get there.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.wallets import debit_wallet
 from kernel.db import Connection
 
 
@@ -44,22 +46,13 @@ async def spend_wallet_on_invoice(
     if earlier:
         return 0
     spent = min(int(wallet["balance"]), amount_due)
-    balance = wallet["balance"] - spent
-    await connection.execute(
-        "INSERT INTO wallet_ledger (tenant_id, wallet_id, amount, balance_after, kind, "
-        "description, invoice_id, idempotency_key) VALUES ($1, $2, $3, $4, 'debit', $5, $6, $7)",
-        tenant_id,
-        wallet["id"],
-        -spent,
-        balance,
-        "Invoice paid from the wallet",
-        invoice["id"],
-        spend_key(invoice["id"]),
-    )
-    await connection.execute(
-        "UPDATE wallets SET balance = $3 WHERE tenant_id = $1 AND id = $2",
-        tenant_id,
-        wallet["id"],
-        balance,
+    await debit_wallet(
+        connection,
+        tenant_id=tenant_id,
+        wallet_id=wallet["id"],
+        amount=spent,
+        description="Invoice paid from the wallet",
+        idempotency_key=spend_key(invoice["id"]),
+        invoice_id=invoice["id"],
     )
     return spent

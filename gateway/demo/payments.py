@@ -82,11 +82,25 @@ async def start_local_stripe(data_dir: Path, *, port: int = 0) -> LocalStripe | 
         # Our own file, written by `dump` above in an earlier run of the demo.
         with store_path.open("rb") as handle:
             dict.update(resources.store, pickle.load(handle))  # noqa: S301
-    runner = web.AppRunner(server.app, access_log=None)
+    runner = web.AppRunner(_fresh_copy(server.app), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     bound = runner.addresses[0][1]
     return LocalStripe(runner, int(bound))
+
+
+def _fresh_copy(app: web.Application) -> web.Application:
+    """localstripe's module-level app with its routes, unbound to any event loop.
+
+    An aiohttp app belongs to the first loop that serves it; a copy per start lets one
+    process start localstripe again on another loop (the tests do, one loop per test).
+    """
+    copy = web.Application(middlewares=list(app.middlewares))
+    copy.on_response_prepare.extend(app.on_response_prepare)
+    for route in app.router.routes():
+        if route.resource is not None:
+            copy.router.add_route(route.method, route.resource.canonical, route.handler)
+    return copy
 
 
 async def connect_demo_payments(
