@@ -33,7 +33,7 @@ from gateway.ops.metrics import METRICS
 from gateway.tenants.registry import get_tenant, stripe_secret_key
 from kernel import clock
 from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
-from kernel.db import Pool
+from kernel.db import Connection, Pool
 from kernel.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -69,25 +69,34 @@ class PassTotals:
 class TenantBilling:
     """Each tenant's collection policy and Stripe client, read once per pass."""
 
-    def __init__(self, pool: Pool, sealer: Sealer, *, stripe_api_base: str) -> None:
-        self._pool = pool
+    def __init__(self, lookups: Connection, sealer: Sealer, *, stripe_api_base: str) -> None:
+        # Lookups are made while a lane holds a pool connection in a transaction. They get
+        # a connection of their own, taken before the lanes start: waiting for the pool
+        # there would deadlock once every pooled connection is held by a lane.
+        self._lookups = lookups
+        self._lock = asyncio.Lock()
         self._sealer = sealer
         self._api_base = stripe_api_base
         self._policies: dict[int, CollectionPolicy] = {}
         self._chargers: dict[int, OffSessionCharger | None] = {}
 
     async def policy_for(self, tenant_id: int) -> CollectionPolicy:
-        if tenant_id not in self._policies:
-            self._policies[tenant_id] = (await get_tenant(self._pool, tenant_id)).dunning
+        async with self._lock:
+            if tenant_id not in self._policies:
+                tenant = await get_tenant(self._lookups, tenant_id)
+                self._policies[tenant_id] = tenant.dunning
         return self._policies[tenant_id]
 
     async def charger_for(self, tenant_id: int) -> OffSessionCharger | None:
-        if tenant_id not in self._chargers:
-            key = await stripe_secret_key(self._pool, self._sealer, tenant_id=tenant_id)
-            charger = (
-                None if key is None else CollectionPayments(api_key=key, api_base=self._api_base)
-            )
-            self._chargers[tenant_id] = charger
+        async with self._lock:
+            if tenant_id not in self._chargers:
+                key = await stripe_secret_key(self._lookups, self._sealer, tenant_id=tenant_id)
+                charger = (
+                    None
+                    if key is None
+                    else CollectionPayments(api_key=key, api_base=self._api_base)
+                )
+                self._chargers[tenant_id] = charger
         return self._chargers[tenant_id]
 
 
@@ -127,7 +136,11 @@ class RenewalJob:
     async def run_due(self, now: datetime | None = None) -> PassTotals:
         """One pass at `now` (default: the current time): reconcile, renew, collect."""
         now = now or clock.utc_now()
-        tenants = TenantBilling(self.pool, self.sealer, stripe_api_base=self.stripe_api_base)
+        async with self.pool.acquire() as lookups:
+            tenants = TenantBilling(lookups, self.sealer, stripe_api_base=self.stripe_api_base)
+            return await self._pass(tenants, now)
+
+    async def _pass(self, tenants: TenantBilling, now: datetime) -> PassTotals:
 
         async def charger_for(tenant_id: int) -> OffSessionCharger | None:
             if self._charger_for is not None:
