@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -129,6 +129,37 @@ async def following_channel(
         yield
     finally:
         await stop_tasks([task])
+
+
+async def run_passes(
+    one_pass: Callable[[], Awaitable[bool]],
+    *,
+    wake: asyncio.Event,
+    interval: float,
+    role: str,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """A job's loop: pass after pass until cancelled or `stopping()`.
+
+    `one_pass` answers whether it used its whole batch: then the next pass runs at
+    once; else the loop waits for `wake` (a NOTIFY) or `interval` seconds. A failing
+    pass is logged and tried again later: the loop outlives a database outage.
+    """
+    while not stopping():
+        wake.clear()
+        try:
+            busy = await one_pass()
+        except Exception:
+            reraise_if_cancelled()
+            logger.exception("%s pass failed; trying again shortly", role)
+            busy = False
+        if stopping():
+            # stop() may have come before this pass cleared the wake-up: no waiting.
+            break
+        if busy:
+            continue  # more may be due right now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval)
 
 
 async def _watch(

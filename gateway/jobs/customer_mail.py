@@ -41,7 +41,7 @@ import asyncpg
 from billing.outbox import NOTIFY_CHANNEL
 from gateway.settings import Settings
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled
+from kernel.background import following_channel, reraise_if_cancelled, run_passes
 from kernel.db import Connection
 
 logger = logging.getLogger(__name__)
@@ -227,20 +227,17 @@ class CustomerMail:
             on_notify=self._notified,
             on_listen=self._wake.set,
         ):
-            while not self._stopping:
-                self._wake.clear()
-                try:
-                    results = await self.run_due()
-                except Exception:
-                    reraise_if_cancelled()
-                    logger.exception("customer mail pass failed; retrying")
-                    results = []
-                if self._stopping:
-                    break
-                if len(results) >= self._batch_size:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+            async def one_pass() -> bool:
+                return len(await self.run_due()) >= self._batch_size
+
+            await run_passes(
+                one_pass,
+                wake=self._wake,
+                interval=self._poll_seconds,
+                role="customer mail",
+                stopping=lambda: self._stopping,
+            )
 
 
 def _describe(failure: BaseException) -> str:

@@ -13,7 +13,6 @@ Tests call `run_due(now=...)` to drive one pass deterministically.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -27,7 +26,7 @@ from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
+from kernel.background import following_channel, reraise_if_cancelled, run_passes, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +100,13 @@ class DomainWorker:
             # Domains added while no one listened were never announced: a pass now.
             on_listen=self.kick,
         ):
-            while True:
-                try:
-                    busy = await self.run_due() >= self.batch
-                except Exception:
-                    reraise_if_cancelled()
-                    log.exception("domain worker pass failed; trying again shortly")
-                    busy = False
-                if busy:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), self.interval)
-                self._kick.clear()
+
+            async def one_pass() -> bool:
+                return await self.run_due() >= self.batch
+
+            await run_passes(
+                one_pass, wake=self._kick, interval=self.interval, role="domain worker"
+            )
 
     def _notified(self, *_: object) -> None:
         self._kick.set()

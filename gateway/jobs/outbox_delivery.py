@@ -27,7 +27,6 @@ fixes the URL loses no event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -47,7 +46,7 @@ from gateway.jobs.webhook_client import WebhookClient
 from gateway.tenants.registry import webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
+from kernel.background import following_channel, run_passes, stop_tasks
 from kernel.sealing import Sealer
 
 logger = logging.getLogger(__name__)
@@ -239,22 +238,17 @@ class OutboxDelivery:
             # Events recorded while no one listened were never announced: a pass now.
             on_listen=self._wake.set,
         ):
-            while not self._stopping:
-                self._wake.clear()
-                try:
-                    results = await self.run_due()
-                except Exception:
-                    reraise_if_cancelled()
-                    # The loop must outlive a database hiccup; the rows stay due.
-                    logger.exception("outbox delivery pass failed; retrying")
-                    results = []
-                if self._stopping:
-                    # stop() may have come before this pass cleared the wake-up: no waiting.
-                    break
-                if len(results) >= self._batch_size:
-                    continue  # more may be due right now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+            async def one_pass() -> bool:
+                return len(await self.run_due()) >= self._batch_size
+
+            await run_passes(
+                one_pass,
+                wake=self._wake,
+                interval=self._poll_seconds,
+                role="outbox delivery",
+                stopping=lambda: self._stopping,
+            )
 
 
 async def outbox_delivery_context(app: web.Application) -> AsyncIterator[None]:

@@ -14,8 +14,6 @@ Tests call `run_due(now=...)` to drive one pass with a clock they control.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,11 +30,9 @@ from gateway.edge import keys
 from gateway.ops.metrics import METRICS
 from gateway.tenants.registry import get_tenant, stripe_secret_key
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled, stop_tasks
+from kernel.background import following_channel, run_passes, stop_tasks
 from kernel.db import Connection, Pool
 from kernel.sealing import Sealer
-
-log = logging.getLogger(__name__)
 
 DUE_CHANNEL = "gateway_renewals_due"
 PASS_INTERVAL = 10.0  # seconds between passes when nothing wakes the job
@@ -206,18 +202,11 @@ class RenewalJob:
             on_notify=self._notified,
             on_listen=self.kick,
         ):
-            while True:
-                try:
-                    busy = (await self.run_due()).steps >= self.batch
-                except Exception:
-                    reraise_if_cancelled()
-                    log.exception("renewal pass failed; trying again shortly")
-                    busy = False
-                if busy:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), self.interval)
-                self._kick.clear()
+
+            async def one_pass() -> bool:
+                return (await self.run_due()).steps >= self.batch
+
+            await run_passes(one_pass, wake=self._kick, interval=self.interval, role="renewal")
 
     def _notified(self, *_: Any) -> None:
         self._kick.set()
