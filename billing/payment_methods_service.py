@@ -191,22 +191,8 @@ async def remove_card(
         raise NotFound("payment method", payment_method_id)
     await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
     async with transaction(db) as connection:
-        # The customer row lock serialises card changes of one customer, so two
-        # removals at once cannot both pass the "another card remains" check.
-        await connection.execute(
-            "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant_id,
-            customer_id,
-        )
-        row = await connection.fetchrow(
-            f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
-            "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
-            tenant_id,
-            customer_id,
-            payment_method_id,
-        )
-        if row is None:
-            raise NotFound("payment method", payment_method_id)
+        # The customer lock: two removals at once cannot both pass "another card remains".
+        row = await _locked_active_card(connection, tenant_id, customer_id, payment_method_id)
         if not allow_no_payment_method:
             await _refuse_last_card_in_use(
                 connection,
@@ -277,6 +263,30 @@ async def removal_blocker(
     return None
 
 
+async def _locked_active_card(
+    connection: Connection, tenant_id: int, customer_id: str, payment_method_id: str
+) -> Any:
+    """The customer's active card, read under the customer's row lock; NotFound otherwise.
+
+    The lock serialises the card changes of one customer (add, remove, make default).
+    """
+    await connection.execute(
+        "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        customer_id,
+    )
+    row = await connection.fetchrow(
+        f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
+        "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
+        tenant_id,
+        customer_id,
+        payment_method_id,
+    )
+    if row is None:
+        raise NotFound("payment method", payment_method_id)
+    return row
+
+
 async def set_default_card(
     db: Db, *, tenant_id: int, customer_id: str, payment_method_id: str
 ) -> PaymentMethod:
@@ -290,20 +300,7 @@ async def set_default_card(
     await get_customer(db, tenant_id=tenant_id, customer_id=customer_id)
     async with transaction(db) as connection:
         # The same lock as adding and removing cards: one default whatever runs at once.
-        await connection.execute(
-            "SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant_id,
-            customer_id,
-        )
-        row = await connection.fetchrow(
-            f"SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods "
-            "WHERE tenant_id = $1 AND customer_id = $2 AND id = $3 AND status = 'active'",
-            tenant_id,
-            customer_id,
-            payment_method_id,
-        )
-        if row is None:
-            raise NotFound("payment method", payment_method_id)
+        row = await _locked_active_card(connection, tenant_id, customer_id, payment_method_id)
         if row["is_default"]:
             return PaymentMethod.from_row(row)
         previous = await connection.fetchval(
