@@ -162,6 +162,31 @@ async def run_passes(
             await asyncio.wait_for(wake.wait(), interval)
 
 
+async def run_passes_on_notify(
+    pool: asyncpg.Pool[Any],
+    one_pass: Callable[[], Awaitable[bool]],
+    *,
+    channel: str,
+    role: str,
+    wake: asyncio.Event,
+    interval: float,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
+    """`run_passes`, woken early by each NOTIFY on `channel` (`following_channel`).
+
+    Listening comes back after a database outage, and the passes go on polling
+    meanwhile; whatever was announced while no one listened gets a pass at once.
+    """
+
+    def notified(*_: object) -> None:
+        wake.set()
+
+    async with following_channel(
+        pool, channel=channel, role=role, on_notify=notified, on_listen=wake.set
+    ):
+        await run_passes(one_pass, wake=wake, interval=interval, role=role, stopping=stopping)
+
+
 async def _watch(
     connection: PoolConnectionProxy[Any],
     channel: str,

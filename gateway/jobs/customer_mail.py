@@ -41,7 +41,10 @@ import asyncpg
 from billing.outbox import NOTIFY_CHANNEL
 from gateway.settings import Settings
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled, run_passes
+from kernel.background import (
+    reraise_if_cancelled,
+    run_passes_on_notify,
+)
 from kernel.db import Connection
 
 logger = logging.getLogger(__name__)
@@ -210,9 +213,6 @@ class CustomerMail:
             return MailResult(event_id=event_id, outcome="failed", detail=_describe(failure))
         return MailResult(event_id=event_id, outcome="sent")
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
     def stop(self) -> None:
         """Ask `run_forever` to return after the mail in progress."""
         self._stopping = True
@@ -220,24 +220,19 @@ class CustomerMail:
 
     async def run_forever(self) -> None:
         """Send until stopped: after each outbox NOTIFY, else every `poll_seconds`."""
-        async with following_channel(
+
+        async def one_pass() -> bool:
+            return len(await self.run_due()) >= self._batch_size
+
+        await run_passes_on_notify(
             self._pool,
+            one_pass,
             channel=NOTIFY_CHANNEL,
             role="customer mail",
-            on_notify=self._notified,
-            on_listen=self._wake.set,
-        ):
-
-            async def one_pass() -> bool:
-                return len(await self.run_due()) >= self._batch_size
-
-            await run_passes(
-                one_pass,
-                wake=self._wake,
-                interval=self._poll_seconds,
-                role="customer mail",
-                stopping=lambda: self._stopping,
-            )
+            wake=self._wake,
+            interval=self._poll_seconds,
+            stopping=lambda: self._stopping,
+        )
 
 
 def _describe(failure: BaseException) -> str:

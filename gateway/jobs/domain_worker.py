@@ -26,7 +26,11 @@ from gateway.tenants import lifecycle
 from gateway.tenants.domains import DUE_CHANNEL
 from gateway.tenants.lifecycle import LifecycleServices
 from kernel import clock
-from kernel.background import following_channel, reraise_if_cancelled, run_passes, stop_tasks
+from kernel.background import (
+    reraise_if_cancelled,
+    run_passes_on_notify,
+    stop_tasks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,27 +93,21 @@ class DomainWorker:
     async def run(self) -> None:
         """Pass after pass until cancelled; a NOTIFY on the due channel starts one at once.
 
-        Listening is `kernel.background.following_channel`: it comes back after a
+        Listening is `kernel.background.run_passes_on_notify`: it comes back after a
         database outage, and the passes go on polling meanwhile.
         """
-        async with following_channel(
+
+        async def one_pass() -> bool:
+            return await self.run_due() >= self.batch
+
+        await run_passes_on_notify(
             self.services.pool,
+            one_pass,
             channel=DUE_CHANNEL,
             role="domain worker",
-            on_notify=self._notified,
-            # Domains added while no one listened were never announced: a pass now.
-            on_listen=self.kick,
-        ):
-
-            async def one_pass() -> bool:
-                return await self.run_due() >= self.batch
-
-            await run_passes(
-                one_pass, wake=self._kick, interval=self.interval, role="domain worker"
-            )
-
-    def _notified(self, *_: object) -> None:
-        self._kick.set()
+            wake=self._kick,
+            interval=self.interval,
+        )
 
 
 async def domain_worker_context(app: web.Application) -> AsyncIterator[None]:

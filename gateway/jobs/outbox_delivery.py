@@ -46,7 +46,7 @@ from gateway.jobs.webhook_client import WebhookClient
 from gateway.tenants.registry import webhook_secret
 from gateway.tenants.webhook_urls import WebhookUrlRefused
 from kernel import clock
-from kernel.background import following_channel, run_passes, stop_tasks
+from kernel.background import run_passes_on_notify, stop_tasks
 from kernel.sealing import Sealer
 
 logger = logging.getLogger(__name__)
@@ -216,9 +216,6 @@ class OutboxDelivery:
         )
         return DeliveryResult(event_id=row["id"], delivered=False, error=error)
 
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
-
     def stop(self) -> None:
         """Ask `run_forever` to return after the step in progress (never cut a query midway)."""
         self._stopping = True
@@ -227,28 +224,22 @@ class OutboxDelivery:
     async def run_forever(self) -> None:
         """Deliver until stopped: after each NOTIFY from `record_event`, else every poll.
 
-        Listening is `kernel.background.following_channel`: it comes back after a
+        Listening is `kernel.background.run_passes_on_notify`: it comes back after a
         database outage; without it the poll still delivers, only later.
         """
-        async with following_channel(
+
+        async def one_pass() -> bool:
+            return len(await self.run_due()) >= self._batch_size
+
+        await run_passes_on_notify(
             self._pool,
+            one_pass,
             channel=NOTIFY_CHANNEL,
             role="outbox delivery",
-            on_notify=self._notified,
-            # Events recorded while no one listened were never announced: a pass now.
-            on_listen=self._wake.set,
-        ):
-
-            async def one_pass() -> bool:
-                return len(await self.run_due()) >= self._batch_size
-
-            await run_passes(
-                one_pass,
-                wake=self._wake,
-                interval=self._poll_seconds,
-                role="outbox delivery",
-                stopping=lambda: self._stopping,
-            )
+            wake=self._wake,
+            interval=self._poll_seconds,
+            stopping=lambda: self._stopping,
+        )
 
 
 async def outbox_delivery_context(app: web.Application) -> AsyncIterator[None]:

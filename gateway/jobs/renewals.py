@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -30,7 +30,7 @@ from gateway.edge import keys
 from gateway.ops.metrics import METRICS
 from gateway.tenants.registry import get_tenant, stripe_secret_key
 from kernel import clock
-from kernel.background import following_channel, run_passes, stop_tasks
+from kernel.background import run_passes_on_notify, stop_tasks
 from kernel.db import Connection, Pool
 from kernel.sealing import Sealer
 
@@ -195,21 +195,18 @@ class RenewalJob:
 
     async def run(self) -> None:
         """Pass after pass until cancelled; a NOTIFY on DUE_CHANNEL starts one at once."""
-        async with following_channel(
+
+        async def one_pass() -> bool:
+            return (await self.run_due()).steps >= self.batch
+
+        await run_passes_on_notify(
             self.pool,
+            one_pass,
             channel=DUE_CHANNEL,
             role="renewal job",
-            on_notify=self._notified,
-            on_listen=self.kick,
-        ):
-
-            async def one_pass() -> bool:
-                return (await self.run_due()).steps >= self.batch
-
-            await run_passes(one_pass, wake=self._kick, interval=self.interval, role="renewal")
-
-    def _notified(self, *_: Any) -> None:
-        self._kick.set()
+            wake=self._kick,
+            interval=self.interval,
+        )
 
 
 async def renewal_job_context(app: web.Application) -> AsyncIterator[None]:
