@@ -12,13 +12,10 @@ from typing import Any
 from billing.checkout_settlement import CheckoutClosed, locked_session
 from billing.customers import (
     Customer,
-    billing_info_payload,
     create_customer,
-    get_customer,
-    update_billing_info,
+    save_billing_info,
 )
 from billing.errors import Conflict, InvalidInput
-from billing.outbox import record_event
 from kernel.db import Db, transaction
 
 BILLING_FIELDS = frozenset({"name", "email", "address", "vat_number"})
@@ -76,18 +73,7 @@ async def save_billing_information(
                 customer.id,
             )
             return customer
-        before = await get_customer(
-            connection, tenant_id=tenant_id, customer_id=session.customer_id
-        )
-        after = await update_billing_info(
+        # The portal's save: one payload shape for every source of the event.
+        return await save_billing_info(
             connection, tenant_id=tenant_id, customer_id=session.customer_id, changes=data
         )
-        # One payload shape for every source of the event (portal, checkout).
-        if billing_info_payload(before) != billing_info_payload(after):
-            await record_event(
-                connection,
-                tenant_id=tenant_id,
-                type="customer.billing_info.updated",
-                payload=billing_info_payload(after),
-            )
-        return after
