@@ -19,7 +19,7 @@ from billing.checkout_sessions import SESSION_COLUMNS, CheckoutSession
 from billing.errors import Conflict, NotFound
 from billing.invoices import Invoice, create_invoice, finalize_invoice, mark_paid
 from billing.outbox import record_event
-from billing.payment_methods import PAYMENT_METHOD_COLUMNS, add_card
+from billing.payment_methods import PAYMENT_METHOD_COLUMNS, add_card, switch_default
 from billing.periods import add_interval
 from billing.stripe_gateway import CardDetails, PaymentIntentState
 from billing.subscriptions import Subscription, create_subscription
@@ -89,20 +89,6 @@ async def locked_session(connection: Any, tenant_id: int, session_id: str) -> tu
     return row, CheckoutSession.from_row(row)
 
 
-async def _make_default(connection: Any, *, tenant_id: int, customer_id: str, card_id: str) -> None:
-    await connection.execute(
-        "UPDATE payment_methods SET is_default = false "
-        "WHERE tenant_id = $1 AND customer_id = $2 AND is_default",
-        tenant_id,
-        customer_id,
-    )
-    await connection.execute(
-        "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = $2",
-        tenant_id,
-        card_id,
-    )
-
-
 async def _save_default_card(
     connection: Any, *, tenant_id: int, customer_id: str, card: CardDetails
 ) -> str:
@@ -117,7 +103,7 @@ async def _save_default_card(
         return str(existing["id"])
     if existing is not None:
         method_id = str(existing["id"])
-        await _make_default(
+        await switch_default(
             connection, tenant_id=tenant_id, customer_id=customer_id, card_id=method_id
         )
     else:

@@ -9,7 +9,7 @@ from typing import Any
 from billing.customers import get_customer
 from billing.validation import FieldErrors
 from kernel import clock
-from kernel.db import Db, transaction
+from kernel.db import Connection, Db, transaction
 from kernel.ids import new_id
 
 CARD_BRANDS = ("visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "card")
@@ -132,3 +132,27 @@ async def add_card(
             default,
         )
     return PaymentMethod.from_row(row)
+
+
+async def switch_default(
+    connection: Connection, *, tenant_id: int, customer_id: str, card_id: str
+) -> tuple[str | None, Any]:
+    """Make `card_id` the customer's default card, in the caller's transaction.
+
+    Returns (the id of the card that was the default, or None; the updated card's row).
+    Two changes at once are ordered by the customer's row lock where the caller takes it
+    (the portal's "make default" does).
+    """
+    previous = await connection.fetchval(
+        "UPDATE payment_methods SET is_default = false "
+        "WHERE tenant_id = $1 AND customer_id = $2 AND is_default RETURNING id",
+        tenant_id,
+        customer_id,
+    )
+    row = await connection.fetchrow(
+        "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = $2 "
+        f"RETURNING {PAYMENT_METHOD_COLUMNS}",
+        tenant_id,
+        card_id,
+    )
+    return previous, row

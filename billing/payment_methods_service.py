@@ -13,7 +13,7 @@ from typing import Any
 from billing.customers import get_customer
 from billing.errors import Conflict, InvalidInput, NotFound
 from billing.outbox import record_event
-from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card
+from billing.payment_methods import PAYMENT_METHOD_COLUMNS, PaymentMethod, add_card, switch_default
 from billing.stripe_gateway import Payments, SetupIntentState
 from kernel.db import Connection, Db, transaction
 from kernel.ids import is_public_id
@@ -303,17 +303,8 @@ async def set_default_card(
         row = await _locked_active_card(connection, tenant_id, customer_id, payment_method_id)
         if row["is_default"]:
             return PaymentMethod.from_row(row)
-        previous = await connection.fetchval(
-            "UPDATE payment_methods SET is_default = false WHERE tenant_id = $1 "
-            "AND customer_id = $2 AND is_default RETURNING id",
-            tenant_id,
-            customer_id,
-        )
-        updated = await connection.fetchrow(
-            "UPDATE payment_methods SET is_default = true WHERE tenant_id = $1 AND id = $2 "
-            f"RETURNING {PAYMENT_METHOD_COLUMNS}",
-            tenant_id,
-            payment_method_id,
+        previous, updated = await switch_default(
+            connection, tenant_id=tenant_id, customer_id=customer_id, card_id=payment_method_id
         )
         method = PaymentMethod.from_row(updated)
         await record_event(
