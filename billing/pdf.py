@@ -31,7 +31,8 @@ from typing import Any, Protocol
 
 import jinja2
 
-from billing.customers import Customer
+from billing.addresses import address_lines
+from billing.customers import Customer, postal_address
 from billing.errors import Conflict, NotFound
 from billing.formatting import format_day, format_money, format_rate
 from billing.invoices import Invoice
@@ -206,7 +207,7 @@ def invoice_html(
         brand_color=seller.brand_color,
         brand_contrast=contrast_color(seller.brand_color),
         icon_uri=icon_uri,
-        billed_to=_billed_to(customer),
+        billed_to=_billed_to(customer, language),
         vat_number=customer.vat_number,
         lines=_line_rows(invoice, language),
         subtotal=format_money(invoice.subtotal, invoice.currency, language),
@@ -216,22 +217,10 @@ def invoice_html(
     )
 
 
-def _billed_to(customer: Customer) -> list[str]:
-    """The customer's name, postal address and e-mail, one line each, empty parts left out."""
-    town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    return [
-        part
-        for part in (
-            customer.name,
-            customer.address_line1,
-            customer.address_line2,
-            town,
-            customer.state,
-            customer.country,
-            customer.email,
-        )
-        if part
-    ]
+def _billed_to(customer: Customer, language: str) -> list[str]:
+    """The customer's name, postal address as its country writes it, and e-mail, one line each."""
+    address = address_lines(postal_address(customer), language=language)
+    return [part for part in (customer.name, *address, customer.email) if part]
 
 
 def _line_rows(invoice: Invoice, language: str) -> list[dict[str, Any]]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from billing.countries import country_choices
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.formatting import country_names, language_name
+from billing.formatting import language_name
 from web.catalogues import offered_languages
 from web.i18n import DEFAULT_LANGUAGE, Translator
 
@@ -105,6 +106,8 @@ def error_text(i18n: Translator, field: str, code: str) -> str:
         return i18n.gettext("This is too long.")
     if code == "invalid_characters":
         return i18n.gettext("Remove the control characters from this field.")
+    if code == "invalid_postal_code":
+        return i18n.gettext("This is not a postal code of the chosen country or region.")
     by_code = {"invalid_email": "email", "invalid_country": "country"}
     by_code |= dict.fromkeys(("invalid_vat_number", "country_required"), "vat_number")
     messages = input_messages(i18n)
@@ -179,14 +182,13 @@ def prepare_billing_form(
     messages: Mapping[str, str] | None = None,
     with_language: bool = False,
 ) -> BillingForm:
-    """The form in the page's `language`: countries by name, languages in their own words."""
-    countries = sorted(country_names(language).items(), key=lambda item: item[1])
+    """The form in the page's `language`: countries in collation order, languages in their own
+    words."""
     return BillingForm(
         values=values,
         errors=errors or {},
         messages=messages or {},
-        # Babel also names regions such as "150" (Europe): only ISO 3166 alpha-2 codes.
-        countries=[(code, name) for code, name in countries if len(code) == 2 and code.isalpha()],
+        countries=country_choices(language),
         languages=[(code, language_name(code, code)) for code in offered_languages()]
         if with_language
         else [],
