@@ -4,7 +4,8 @@ The list is pycountry's (ISO 3166-1 as the ISO maintenance agency publishes it):
 officially assigned alpha-2 codes, so none of CLDR's regions ("European Union", "Eurozone",
 "Outlying Oceania", "Unknown Region") and none of its pseudo-locales. Names are CLDR's, in the
 reader's language, through Babel; a menu orders them with the Unicode Collation Algorithm
-(pyuca, the DUCET table), so "Åland Islands" sits among the A's and "Égypte" among the E's
+(pyuca, the DUCET table) tailored for Swedish, Danish and Polish, so "Åland Islands" sits
+among the A's in English and after Z in Swedish, and "Égypte" among the E's in French,
 rather than after Z as code-point order puts them.
 """
 
@@ -66,14 +67,40 @@ def country_name(code: str, language: str) -> str:
     return country_names(language).get(code.upper(), code)
 
 
+# CLDR's tailorings of the root order for the offered languages that have one: letters that
+# are letters of their own, sorted after their base letter or after Z. Each is replaced,
+# for sorting only, by its base followed by U+FFFF (whose weight is above every letter's)
+# and its rank. English, French, German, Spanish, Italian, Dutch and Portuguese use the
+# root order as it is.
+_AFTER_Z = "z\uffff"
+_TAILORINGS: dict[str, dict[str, str]] = {
+    # Swedish: ... X Y Z Å Ä Ö; Æ sorts as Ä, Ø as Ö.
+    "sv": {"å": _AFTER_Z + "1", "ä": _AFTER_Z + "2", "æ": _AFTER_Z + "2",
+           "ö": _AFTER_Z + "3", "ø": _AFTER_Z + "3"},
+    # Danish: ... X Y Z Æ Ø Å; Ä sorts as Æ, Ö as Ø.
+    "da": {"æ": _AFTER_Z + "1", "ä": _AFTER_Z + "1", "ø": _AFTER_Z + "2",
+           "ö": _AFTER_Z + "2", "å": _AFTER_Z + "3"},
+    # Polish: A Ą B C Ć D E Ę ... L Ł ... N Ń O Ó ... S Ś ... Z Ź Ż.
+    "pl": {"ą": "a\uffff", "ć": "c\uffff", "ę": "e\uffff", "ł": "l\uffff", "ń": "n\uffff",
+           "ó": "o\uffff", "ś": "s\uffff", "ź": _AFTER_Z + "1", "ż": _AFTER_Z + "2"},
+}  # fmt: skip
+
+
+def collation_key(text: str, language: str) -> tuple[int, ...]:
+    """A sort key ordering `text` as `language` orders its alphabet (case aside)."""
+    folded = text.casefold()
+    tailoring = _TAILORINGS.get(language)
+    if tailoring:
+        folded = "".join(tailoring.get(letter, letter) for letter in folded)
+    key: tuple[int, ...] = _collator().sort_key(folded)
+    return key
+
+
 @cache
 def country_choices(language: str) -> tuple[tuple[str, str], ...]:
-    """(code, name) of every assigned country in `language`, in collation order.
+    """(code, name) of every assigned country in `language`, in that language's order.
 
-    The order is the Unicode Collation Algorithm's default (DUCET), which is CLDR's root
-    order: right for the letters of English, French, German, Spanish, Italian, Dutch and
-    Portuguese; Swedish and Danish put Å, Ä, Ö (Æ, Ø, Å) after Z, which it does not.
+    The Unicode Collation Algorithm's root order (DUCET), with the tailorings above.
     """
-    collator = _collator()
     names = country_names(language)
-    return tuple(sorted(names.items(), key=lambda item: collator.sort_key(item[1].casefold())))
+    return tuple(sorted(names.items(), key=lambda item: collation_key(item[1], language)))

@@ -62,3 +62,15 @@ def test_a_code_that_is_not_an_assigned_country_is_refused() -> None:
         with pytest.raises(RuleViolation) as refused:
             check_country(code)
         assert refused.value.code == "invalid_country"
+
+
+def test_swedish_and_danish_put_their_own_letters_after_z() -> None:
+    assert names("sv")[-3:] == ["Åland", "Österrike", "Östtimor"]
+    assert names("da")[-3:] == ["Ækvatorialguinea", "Østrig", "Åland"]
+    assert names("sv")[0] == names("da")[0] == "Afghanistan"
+
+
+def test_polish_sorts_l_with_stroke_after_every_l() -> None:
+    polish = names("pl")
+    assert polish.index("Luksemburg") < polish.index("Łotwa") < polish.index("Macedonia Północna")
+    assert polish.index("Zimbabwe") < polish.index("Zjednoczone Emiraty Arabskie")
