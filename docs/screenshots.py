@@ -1,4 +1,4 @@
-"""Take the README's screenshots from the demo: `make screenshots` (or `python docs/screenshots.py`).
+"""Take the README's screenshots from the demo: `make screenshots` (`python docs/screenshots.py`).
 
 Starts `gateway serve --demo` on free loopback ports with a throw-away data directory
 (its own embedded PostgreSQL, localstripe and mailbox), opens the pages the demo
@@ -87,7 +87,7 @@ def running_demo(data_dir: Path) -> Iterator[subprocess.Popen[str]]:
         "GATEWAY_REDIRECT_HTTP": "false",
         "GATEWAY_WORKERS": "1",
     }
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 (our own gateway command)
         [str(GATEWAY), "serve", "--demo"],
         env=environment,
         stdout=subprocess.PIPE,
@@ -146,8 +146,8 @@ async def shoot(
 
 
 async def take(demo: Demo, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    first, *others = demo.portals.values()
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    first = next(iter(demo.portals.values()))
     german = next((url for name, url in demo.portals.items() if "GmbH" in name), first)
     taken = []
     async with chromium() as browser:
@@ -186,11 +186,13 @@ async def main(argv: list[str] | None = None) -> int:
         help="where the PNG files go (default: docs/screenshots)",
     )
     arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="gateway-screenshots-") as data_dir:
-        with running_demo(Path(data_dir)) as process:
-            demo = await wait_for_demo(process)
-            for path in await take(demo, arguments.out):
-                print(path)
+    with (
+        tempfile.TemporaryDirectory(prefix="gateway-screenshots-") as data_dir,
+        running_demo(Path(data_dir)) as process,
+    ):
+        demo = await wait_for_demo(process)
+        for path in await take(demo, arguments.out):
+            print(path)
     return 0
 
 

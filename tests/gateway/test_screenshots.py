@@ -1,4 +1,4 @@
-"""docs/screenshots.py: the README's pictures come from a real demo, so the script must keep working."""
+"""docs/screenshots.py: the README's pictures come from a real demo; the script must work."""
 
 from __future__ import annotations
 
