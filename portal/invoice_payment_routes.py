@@ -31,6 +31,7 @@ from portal.access import Visit, portal_page
 from portal.views import day, money, payment_method_view
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
+from web.labels import card_label
 from web.stripe_pages import payments_for, stripe_js_url, wants_json
 
 routes = web.RouteTableDef()
@@ -78,7 +79,7 @@ def paid_with_label(visit: Visit, paid_with: str | None, detail: str | None) -> 
     """ "Visa ending in 4242" or "Wallet credits", in the page's language."""
     if paid_with == "card" and detail and " " in detail:
         brand, last4 = detail.rsplit(" ", 1)
-        return visit.i18n.gettext("%(brand)s ending in %(last4)s", brand=brand.title(), last4=last4)
+        return card_label(visit.i18n, brand, last4)
     if paid_with == "wallet":
         return visit.i18n.gettext("Wallet credits")
     return None
