@@ -16,6 +16,7 @@ from gateway.tenants.models import Tenant
 from kernel.db import Db
 from portal.access import Visit, portal_page
 from portal.invoice_payment_routes import payment_context
+from portal.page_cache import cached_page, do_not_cache
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
 from web.i18n import translator
 from web.stripe_pages import stripe_page_policy
@@ -42,6 +43,7 @@ async def customer_invoice(request: web.Request, visit: Visit) -> Invoice:
 
 @routes.get("/portal/{customer_id}/invoices")
 @portal_page
+@cached_page("invoices")
 async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The customer's invoices, newest first, a page at a time."""
     pool = request.config_dict[keys.POOL]
@@ -73,6 +75,7 @@ async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse
 
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}")
 @portal_page
+@cached_page("invoice")
 async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamResponse:
     """One invoice: lines, totals, dates, status, a Download link; a pay form while open."""
     invoice = await customer_invoice(request, visit)
@@ -108,6 +111,8 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
     response = aiohttp_jinja2.render_template("portal/invoice.html", request, context)
     if payment["stripe"]:
         response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    if payment["payable"] or payment["outcome"] is not None:
+        do_not_cache(response)  # the pay form's nonce and an attempt's outcome are this visit's
     return response
 
 
