@@ -63,6 +63,10 @@ class PageCache:
     def __len__(self) -> int:
         return len(self._pages)
 
+    def clear(self) -> None:
+        self._pages.clear()
+        self._bytes = 0
+
     def get(self, key: tuple[object, ...]) -> CachedPage | None:
         page = self._pages.get(key)
         if page is None or (page.expires_at is not None and page.expires_at <= time.time()):
