@@ -14,6 +14,7 @@ from billing.pdf import invoice_pdf
 from gateway.edge import keys
 from portal.access import Visit, portal_page
 from portal.invoice_payment_routes import payment_context
+from portal.page_cache import cached_page, do_not_cache
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, day, invoice_row, money
 from web.i18n import translator
 from web.stripe_pages import stripe_page_policy
@@ -40,6 +41,7 @@ async def customer_invoice(request: web.Request, visit: Visit) -> Invoice:
 
 @routes.get("/portal/{customer_id}/invoices")
 @portal_page
+@cached_page("invoices")
 async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The customer's invoices, newest first, a page at a time."""
     pool = request.config_dict[keys.POOL]
@@ -71,6 +73,7 @@ async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse
 
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}")
 @portal_page
+@cached_page("invoice")
 async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamResponse:
     """One invoice: lines, totals, dates, status, a Download link; a pay form while open."""
     invoice = await customer_invoice(request, visit)
@@ -91,6 +94,8 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
     response = aiohttp_jinja2.render_template("portal/invoice.html", request, context)
     if payment["stripe"]:
         response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    if payment["payable"] or payment["outcome"] is not None:
+        do_not_cache(response)  # the pay form's nonce and an attempt's outcome are this visit's
     return response
 
 

@@ -29,6 +29,7 @@ from billing.payment_methods import active_payment_methods
 from gateway.edge import keys
 from gateway.tenants.registry import stripe_publishable_key
 from portal.access import Visit, portal_page
+from portal.payment_routes import SCRIPT_URL
 from portal.views import day, money, payment_method_view
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
@@ -36,8 +37,6 @@ from web.labels import card_label
 from web.stripe_pages import payments_for, refunds_for, stripe_js_url, wants_json
 
 routes = web.RouteTableDef()
-
-SCRIPT_URL = "/portal-static/payments.js"
 
 
 def outcome_message(visit: Visit, outcome: InvoicePaymentOutcome) -> str:

@@ -40,6 +40,7 @@ from gateway.tenants.registry import (
 from portal.access import Visit, portal_page
 from portal.notices import attach_notice, redirect_with_notice
 from web.amounts import parse_amount
+from web.assets import StaticAssets
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
 from web.labels import card_label
@@ -53,10 +54,9 @@ from web.stripe_pages import (
 
 routes = web.RouteTableDef()
 
-STATIC_PREFIX = "/portal-static"
-STATIC_DIRECTORY = Path(__file__).parent / "static"
-
-routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
+ASSETS = StaticAssets("/portal-static", Path(__file__).parent / "static")
+SCRIPT_URL = ASSETS.url("payments.js")
+ASSETS.add_routes(routes)
 
 
 async def _checked_form(request: web.Request, customer: Customer) -> Any:
@@ -84,7 +84,7 @@ async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
         **visit.context(request),
         "publishable_key": publishable_key,
         "stripe_js_url": stripe_js_url(request),
-        "script_url": f"{STATIC_PREFIX}/payments.js",
+        "script_url": SCRIPT_URL,
     }
     response = aiohttp_jinja2.render_template("portal/add_card.html", request, context)
     response.headers["Content-Security-Policy"] = stripe_page_policy(request)
@@ -187,7 +187,7 @@ async def _topup_page(
         "errors": dict(errors or {}),
         "amount_value": amount_value,
         "stripe_js_url": stripe_js_url(request),
-        "script_url": f"{STATIC_PREFIX}/payments.js",
+        "script_url": SCRIPT_URL,
     }
     response = aiohttp_jinja2.render_template(
         "portal/wallet_topup.html", request, context, status=status
