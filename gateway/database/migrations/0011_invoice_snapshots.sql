@@ -109,3 +109,16 @@ WHERE c.tenant_id = i.tenant_id AND c.id = i.customer_id AND s.tenant_id = i.ten
 
 ALTER TABLE invoices ADD CONSTRAINT invoices_final_have_snapshot
     CHECK (status = 'draft' OR snapshot IS NOT NULL);
+
+-- Replicas keep the tenant's legal details in memory (the settings API and page show
+-- them): a change wakes them like any other setting.
+DROP TRIGGER tenants_hosts_changed ON tenants;
+CREATE TRIGGER tenants_hosts_changed
+    AFTER INSERT OR DELETE OR UPDATE OF slug, name, brand_color, icon_etag, portal_link_mode,
+        portal_billing_edit_enabled, portal_link_ttl_seconds, portal_allow_no_payment_method,
+        wallet_topups_enabled, wallet_topup_min, wallet_topup_max, wallet_max_balance,
+        wallet_pays_invoices, default_currency, portal_subscription_cancel_enabled,
+        dunning_retry_days, dunning_final_action, wallet_spend_enabled, webhook_url,
+        legal_name, legal_address_line1, legal_address_line2, legal_postal_code, legal_city,
+        legal_country, legal_vat_number, legal_registration_number
+    ON tenants FOR EACH STATEMENT EXECUTE FUNCTION notify_hosts_changed();
