@@ -44,7 +44,7 @@ CLOCK_OFFSET := +3y
 CLOCK_OFFSETS := +400d +3y
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
-.PHONY: help deps system-deps venv catalogues catalogues-update sslyze-venv axe-core run test test-clock lint format bench clean
+.PHONY: help deps system-deps venv catalogues catalogues-update sslyze-venv axe-core run test test-clock lint format bench screenshots clean
 
 help:
 	@echo "make run          start the gateway with an embedded PostgreSQL and demo data"
@@ -54,6 +54,7 @@ help:
 	@echo "make lint         ruff format --check, ruff check, mypy"
 	@echo "make format       apply ruff's formatting and safe fixes"
 	@echo "make bench        run the benchmarks in bench/"
+	@echo "make screenshots  take the README's screenshots from the demo (docs/screenshots/)"
 	@echo "make deps         install Debian packages and the virtualenv only"
 	@echo "make sslyze-venv  install sslyze in its own virtualenv (make test does it)"
 	@echo "make axe-core     install axe-core for the accessibility tests (make test does it)"
@@ -136,6 +137,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy docs/screenshots.py
 
 format: venv
 	$(BIN)/ruff format .
@@ -144,6 +146,9 @@ format: venv
 bench: deps
 	$(call install-debian,$(BENCH_PACKAGES))
 	$(BIN)/python bench/run.py
+
+screenshots: deps
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) $(AXE_CORE_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

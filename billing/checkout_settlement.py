@@ -17,6 +17,7 @@ from typing import Any
 from billing.checkout_line_items import CheckoutLineItem
 from billing.checkout_sessions import SESSION_COLUMNS, CheckoutSession
 from billing.errors import Conflict, NotFound
+from billing.invoice_lines import Phrase
 from billing.invoices import Invoice, create_invoice, finalize_invoice, mark_paid
 from billing.outbox import record_event
 from billing.payment_methods import PAYMENT_METHOD_COLUMNS, add_card, switch_default
@@ -239,6 +240,12 @@ async def _paid_invoice(
             "lines": lines,
             "metadata": {"checkout_session": session.id},
         },
+        phrases=[
+            Phrase(message="%(name)s (free trial)", values={"name": item.name})
+            if session.trial_days is not None and item.interval is not None
+            else None
+            for item in session.line_items
+        ],
     )
     if invoice.total != session.amount_total:
         raise Conflict("the invoice does not match the checkout session", field="line_items")

@@ -6,7 +6,7 @@ unit per line, and an invoice's subtotal and tax are the sums over its lines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,29 @@ MAX_LINES = 100
 LINE_FIELDS = frozenset({"description", "quantity", "unit_amount", "tax_rate_bps"})
 LINE_COLUMNS = (
     "id, invoice_id, description, quantity, unit_amount, amount, tax_rate_bps, period_start, "
-    "period_end"
+    "period_end, phrase"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phrase:
+    """A line's words as a gettext message and its values: "Wallet credits: %(wallet)s"."""
+
+    message: str
+    values: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"message": self.message, "values": self.values}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Phrase | None:
+        if not data:
+            return None
+        return cls(message=str(data["message"]), values=dict(data.get("values") or {}))
+
+    def say(self, gettext: Callable[[str], str]) -> str:
+        """The words in the language of `gettext`."""
+        return gettext(self.message) % self.values
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +58,12 @@ class InvoiceLine:
     tax_rate_bps: int
     period_start: datetime | None
     period_end: datetime | None
+    # Words the product wrote (a top-up, a free trial), said in each document's language.
+    phrase: Phrase | None = None
+
+    def described(self, gettext: Callable[[str], str]) -> str:
+        """The description in the language of `gettext`: the phrase's words, else as written."""
+        return self.phrase.say(gettext) if self.phrase is not None else self.description
 
     @property
     def tax(self) -> int:
@@ -46,7 +73,8 @@ class InvoiceLine:
 
 def line_from_row(row: Any) -> InvoiceLine:
     """An invoice line from a row of LINE_COLUMNS."""
-    return InvoiceLine(**{name: row[name] for name in InvoiceLine.__dataclass_fields__})
+    values = {name: row[name] for name in InvoiceLine.__dataclass_fields__ if name != "phrase"}
+    return InvoiceLine(**values, phrase=Phrase.from_json(row["phrase"]))
 
 
 def check_lines(errors: FieldErrors, value: Any) -> list[dict[str, Any]]:
@@ -114,14 +142,20 @@ def compute_totals(lines: Sequence[Mapping[str, int]]) -> tuple[int, int]:
 
 
 async def insert_lines(
-    connection: Connection, tenant_id: int, invoice_id: str, lines: Sequence[Mapping[str, Any]]
+    connection: Connection,
+    tenant_id: int,
+    invoice_id: str,
+    lines: Sequence[Mapping[str, Any]],
+    phrases: Sequence[Phrase | None] = (),
 ) -> list[Any]:
-    """Store the invoice's lines in their order; the stored rows."""
+    """Store the invoice's lines in their order (with `phrases` by position); the stored rows."""
+    said = [phrase.as_json() if phrase else None for phrase in phrases]
+    said += [None] * (len(lines) - len(said))
     return [
         await connection.fetchrow(
             "INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, description, "
-            "quantity, unit_amount, amount, tax_rate_bps) "
-            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {LINE_COLUMNS}",
+            "quantity, unit_amount, amount, tax_rate_bps, phrase) "
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {LINE_COLUMNS}",
             new_id("il"),
             tenant_id,
             invoice_id,
@@ -131,6 +165,7 @@ async def insert_lines(
             line["unit_amount"],
             line["unit_amount"] * line["quantity"],
             line["tax_rate_bps"],
+            said[position],
         )
         for position, line in enumerate(lines)
     ]

@@ -19,11 +19,13 @@ from billing.errors import Conflict, InvalidInput, NotFound
 from billing.invoice_lines import (
     LINE_COLUMNS,
     InvoiceLine,
+    Phrase,
     check_lines,
     compute_totals,
     insert_lines,
     line_from_row,
 )
+from billing.invoice_snapshots import take_snapshot
 from billing.money import MAX_AMOUNT, validate_currency
 from billing.pagination import fetch_page
 from billing.subscriptions import parse_instant
@@ -41,7 +43,7 @@ CREATE_FIELDS = frozenset({"customer", "currency", "lines", "memo", "due_at", "m
 INVOICE_COLUMNS = (
     "id, customer_id, subscription_id, number, kind, status, currency, subtotal, tax, total, "
     "amount_paid, memo, due_at, finalized_at, paid_at, voided_at, metadata, created_at, "
-    "updated_at"
+    "updated_at, snapshot"
 )
 
 
@@ -67,6 +69,8 @@ class Invoice:
     created_at: datetime
     updated_at: datetime
     lines: list[InvoiceLine]
+    # Seller, buyer, brand and language as finalisation fixed them (None on a draft).
+    snapshot: dict[str, Any] | None = None
 
     @property
     def amount_due(self) -> int:
@@ -130,8 +134,13 @@ async def create_invoice(
     data: Mapping[str, Any],
     kind: str = "one_off",
     subscription_id: str | None = None,
+    phrases: Sequence[Phrase | None] = (),
 ) -> Invoice:
-    """A draft invoice from API-shaped `data`; the currency defaults to the customer's."""
+    """A draft invoice from API-shaped `data`; the currency defaults to the customer's.
+
+    `phrases` (by line position) are the words of lines the product writes, so each
+    language's document says them in that language; `description` stays their English.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown invoice kind {kind!r}")
     draft = _check_draft(data)
@@ -162,7 +171,7 @@ async def create_invoice(
             draft.due_at,
             draft.metadata,
         )
-        line_rows = await insert_lines(connection, tenant_id, invoice_id, draft.lines)
+        line_rows = await insert_lines(connection, tenant_id, invoice_id, draft.lines, phrases)
     return _invoice(row, [line_from_row(line_row) for line_row in line_rows])
 
 
@@ -256,7 +265,12 @@ async def _lock(connection: Any, tenant_id: int, invoice_id: str) -> Any:
 
 
 async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoice:
-    """draft -> open with the tenant's next number ("ALPEAK-0001"); Conflict otherwise."""
+    """draft -> open with the tenant's next number ("ALPEAK-0001"); Conflict otherwise.
+
+    Every path that issues an invoice (the API, checkout, top-ups, renewals) comes
+    here: the number and the snapshot of seller, buyer, brand and language
+    (`billing.invoice_snapshots`) are written in one transaction.
+    """
     async with transaction(db) as connection:
         row = await _lock(connection, tenant_id, invoice_id)
         if row["status"] != "draft":
@@ -277,14 +291,18 @@ async def finalize_invoice(db: Db, *, tenant_id: int, invoice_id: str) -> Invoic
         )
         assert numbering is not None  # made with the tenant (migration 0006)
         number = f"{numbering['prefix']}-{numbering['number']:04d}"
+        snapshot = await take_snapshot(
+            connection, tenant_id=tenant_id, customer_id=row["customer_id"]
+        )
         await connection.execute(
             "UPDATE invoices SET status = 'open', number = $3, finalized_at = now(), "
-            "due_at = coalesce(due_at, now() + $4::interval), updated_at = now() "
+            "due_at = coalesce(due_at, now() + $4::interval), snapshot = $5, updated_at = now() "
             "WHERE tenant_id = $1 AND id = $2",
             tenant_id,
             invoice_id,
             number,
             timedelta(days=DEFAULT_DUE_DAYS),
+            snapshot,
         )
         return await get_invoice(connection, tenant_id=tenant_id, invoice_id=invoice_id)
 

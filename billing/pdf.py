@@ -1,9 +1,11 @@
 """Invoice PDFs: an HTML invoice in the tenant's brand, rendered by WeasyPrint in another process.
 
-A final invoice (open, paid, void, uncollectible) never changes its content, so
-its PDF is rendered once and kept in `invoices.pdf`. The document shows only
-what finalisation fixed (number, dates, lines, totals), never the payment
-status, so the cached copy stays true after the invoice is paid or voided.
+A final invoice (open, paid, void, uncollectible) never changes its content: the
+document shows only what finalisation fixed (number, dates, lines, totals, and the
+snapshot of seller, buyer, brand and language, `billing.invoice_document`), never
+the payment status, so every render gives the same bytes (WeasyPrint writes no
+creation date unless the HTML asks for one). The first render is kept in
+`invoices.pdf` to save the work.
 Rendering fetches nothing: the icon travels inside the HTML as a data: URI and
 every other URL is refused.
 
@@ -22,19 +24,17 @@ import multiprocessing
 import os
 import threading
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import jinja2
 
-from billing.addresses import address_lines
-from billing.customers import Customer, postal_address
 from billing.errors import Conflict, NotFound
-from billing.formatting import format_day, format_money, format_rate
+from billing.invoice_document import invoice_document, snapshot_of
+from billing.invoice_snapshots import snapshot_icon
 from billing.invoices import Invoice
 from kernel.colors import contrast_color
 from kernel.db import Db
@@ -50,49 +50,57 @@ RENDER_NICENESS = 10
 
 _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
     """<!doctype html>
-<html lang="{{ language }}">
+<html lang="{{ doc.language }}">
 <head>
 <meta charset="utf-8">
-<title>{{ labels.invoice }} {{ number }}</title>
+<title>{{ labels.invoice }} {{ doc.number }}</title>
 <style>
   @page { size: A4; margin: 18mm 16mm; }
   body { font-family: sans-serif; font-size: 10pt; color: #111827; }
   header { display: flex; align-items: center; gap: 10pt; padding: 10pt 12pt;
-           background: {{ brand_color }}; color: {{ brand_contrast }}; }
+           background: {{ doc.brand_color }}; color: {{ brand_contrast }}; }
   header img { width: 28pt; height: 28pt; }
   header .seller { font-size: 14pt; font-weight: bold; }
   h1 { font-size: 16pt; margin: 16pt 0 8pt; }
   .meta { width: 100%; margin-bottom: 14pt; }
-  .meta td { vertical-align: top; padding: 0 12pt 0 0; }
+  .meta td { vertical-align: top; padding: 0 12pt 0 0; width: 33%; }
   .label { color: #4b5563; }
-  table.lines { width: 100%; border-collapse: collapse; }
-  table.lines th { text-align: left; border-bottom: 1.5pt solid {{ brand_color }};
-                   padding: 4pt 4pt 4pt 0; }
-  table.lines td { border-bottom: 0.5pt solid #d1d5db; padding: 4pt 4pt 4pt 0; }
-  .number { text-align: right; white-space: nowrap; }
+  table.lines, table.taxes { width: 100%; border-collapse: collapse; }
+  table.lines th, table.taxes th { text-align: left; padding: 4pt 4pt 4pt 0;
+                                   border-bottom: 1.5pt solid {{ doc.brand_color }}; }
+  table.lines td, table.taxes td { border-bottom: 0.5pt solid #d1d5db; padding: 4pt 4pt 4pt 0; }
+  /* A header sits over its values: numbers and their headers both right-aligned. */
+  table th.number, table td.number { text-align: right; white-space: nowrap; }
   table.totals { margin-left: auto; margin-top: 10pt; }
   table.totals td { padding: 2pt 0 2pt 16pt; }
-  table.totals tr.total td { font-weight: bold; border-top: 1.5pt solid {{ brand_color }}; }
-  .memo { margin-top: 16pt; }
+  table.totals tr.total td { font-weight: bold; border-top: 1.5pt solid {{ doc.brand_color }}; }
+  h2 { font-size: 11pt; margin: 16pt 0 4pt; }
+  .memo, .reverse-charge { margin-top: 16pt; }
 </style>
 </head>
 <body>
 <header>
   {% if icon_uri %}<img src="{{ icon_uri }}" alt="">{% endif %}
-  <span class="seller">{{ seller }}</span>
+  <span class="seller">{{ doc.seller_name }}</span>
 </header>
-<h1>{{ labels.invoice }} {{ number }}</h1>
+<h1>{{ labels.invoice }} {{ doc.number }}</h1>
 <table class="meta">
   <tr>
     <td>
-      <div class="label">{{ labels.number }}</div><div>{{ number }}</div>
-      <div class="label">{{ labels.issued }}</div><div>{{ issued }}</div>
-      {% if due %}<div class="label">{{ labels.due }}</div><div>{{ due }}</div>{% endif %}
+      <div class="label">{{ labels.number }}</div><div>{{ doc.number }}</div>
+      <div class="label">{{ labels.issued }}</div><div>{{ doc.issued }}</div>
+      <div class="label">{{ doc.supply_label }}</div><div>{{ doc.supply }}</div>
+      {% if doc.due %}<div class="label">{{ labels.due }}</div><div>{{ doc.due }}</div>{% endif %}
+    </td>
+    <td>
+      <div class="label">{{ labels.seller }}</div>
+      {% for line in doc.seller.lines %}<div>{{ line }}</div>{% endfor %}
+      {% for line in doc.seller.numbers %}<div>{{ line }}</div>{% endfor %}
     </td>
     <td>
       <div class="label">{{ labels.billed_to }}</div>
-      {% for line in billed_to %}<div>{{ line }}</div>{% endfor %}
-      {% if vat_number %}<div>{{ labels.vat_number }}: {{ vat_number }}</div>{% endif %}
+      {% for line in doc.buyer.lines %}<div>{{ line }}</div>{% endfor %}
+      {% for line in doc.buyer.numbers %}<div>{{ line }}</div>{% endfor %}
     </td>
   </tr>
 </table>
@@ -103,7 +111,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
     <th class="number">{{ labels.amount }}</th>
   </tr></thead>
   <tbody>
-  {% for line in lines %}
+  {% for line in doc.lines %}
     <tr>
       <td>{{ line.description }}{% if line.period %}<br>
         <span class="label">{{ labels.period }}: {{ line.period }}</span>{% endif %}</td>
@@ -116,11 +124,25 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
   </tbody>
 </table>
 <table class="totals">
-  <tr><td>{{ labels.subtotal }}</td><td class="number">{{ subtotal }}</td></tr>
-  <tr><td>{{ labels.tax }}</td><td class="number">{{ tax }}</td></tr>
-  <tr class="total"><td>{{ labels.total }}</td><td class="number">{{ total }}</td></tr>
+  <tr><td>{{ labels.subtotal }}</td><td class="number">{{ doc.subtotal }}</td></tr>
+  <tr><td>{{ labels.tax }}</td><td class="number">{{ doc.tax }}</td></tr>
+  <tr class="total"><td>{{ labels.total }}</td><td class="number">{{ doc.total }}</td></tr>
 </table>
-{% if memo %}<p class="memo">{{ memo }}</p>{% endif %}
+<h2>{{ labels.tax_summary }}</h2>
+<table class="taxes">
+  <thead><tr>
+    <th>{{ labels.rate }}</th><th class="number">{{ labels.net }}</th>
+    <th class="number">{{ labels.tax }}</th>
+  </tr></thead>
+  <tbody>
+  {% for row in doc.tax_rows %}
+    <tr><td>{{ row.rate }}</td><td class="number">{{ row.net }}</td>
+      <td class="number">{{ row.tax }}</td></tr>
+  {% endfor %}
+  </tbody>
+</table>
+{% if doc.reverse_charge %}<p class="reverse-charge">{{ doc.reverse_charge }}</p>{% endif %}
+{% if doc.memo %}<p class="memo">{{ doc.memo }}</p>{% endif %}
 </body>
 </html>
 """
@@ -129,16 +151,12 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 
 @dataclass(frozen=True, kw_only=True)
 class Seller:
-    """The tenant as printed on its invoices; the caller builds it from the tenant."""
+    """The tenant's brand as its mail shows it; the caller builds it from the tenant."""
 
     name: str
     brand_color: str
     icon: bytes | None
     icon_type: str | None
-
-
-def _day(moment: datetime, language: str) -> str:
-    return format_day(moment, language)
 
 
 Gettext = Callable[[str], str]
@@ -165,8 +183,8 @@ def invoice_labels(gettext: Gettext) -> dict[str, str]:
         "number": _("Invoice number"),
         "issued": _("Date of issue"),
         "due": _("Due date"),
+        "seller": _("Issued by"),
         "billed_to": _("Billed to"),
-        "vat_number": _("VAT number"),
         "description": _("Description"),
         "quantity": _("Qty"),
         "unit_price": _("Unit price"),
@@ -176,70 +194,32 @@ def invoice_labels(gettext: Gettext) -> dict[str, str]:
         "tax": _("Tax"),
         "total": _("Total"),
         "period": _("Period"),
+        "tax_summary": _("Tax summary"),
+        "rate": _("Rate"),
+        "net": _("Net"),
     }
 
 
 def invoice_html(
-    *,
-    invoice: Invoice,
-    customer: Customer,
-    seller: Seller,
-    language: str = "en",
-    gettext: Gettext = _source_text,
+    *, invoice: Invoice, icon: bytes | None = None, gettext: Gettext = _source_text
 ) -> str:
-    """The invoice as a self-contained HTML document (no external URL).
+    """The issued invoice as a self-contained HTML document (no external URL).
 
-    Headings go through `gettext` (English as written without one), amounts and dates
-    are formatted for `language`.
+    Everything comes from the invoice and its snapshot; `gettext` gives the words
+    of the snapshot's language (English as written without one), and `icon` is
+    the icon the snapshot names.
     """
-    if invoice.number is None or invoice.finalized_at is None:
-        raise Conflict("a draft invoice has no document yet")
+    doc = invoice_document(invoice, gettext)
+    snapshot = snapshot_of(invoice)
     icon_uri = None
-    if seller.icon is not None and seller.icon_type is not None:
-        icon_uri = f"data:{seller.icon_type};base64,{base64.b64encode(seller.icon).decode()}"
+    if icon is not None and snapshot.icon_type is not None:
+        icon_uri = f"data:{snapshot.icon_type};base64,{base64.b64encode(icon).decode()}"
     return _TEMPLATE.render(
-        language=language,
+        doc=doc,
         labels=invoice_labels(gettext),
-        number=invoice.number,
-        issued=_day(invoice.finalized_at, language),
-        due=_day(invoice.due_at, language) if invoice.due_at else None,
-        seller=seller.name,
-        brand_color=seller.brand_color,
-        brand_contrast=contrast_color(seller.brand_color),
+        brand_contrast=contrast_color(doc.brand_color),
         icon_uri=icon_uri,
-        billed_to=_billed_to(customer, language),
-        vat_number=customer.vat_number,
-        lines=_line_rows(invoice, language),
-        subtotal=format_money(invoice.subtotal, invoice.currency, language),
-        tax=format_money(invoice.tax, invoice.currency, language),
-        total=format_money(invoice.total, invoice.currency, language),
-        memo=invoice.memo,
     )
-
-
-def _billed_to(customer: Customer, language: str) -> list[str]:
-    """The customer's name, postal address as its country writes it, and e-mail, one line each."""
-    address = address_lines(postal_address(customer), language=language)
-    return [part for part in (customer.name, *address, customer.email) if part]
-
-
-def _line_rows(invoice: Invoice, language: str) -> list[dict[str, Any]]:
-    """The invoice's lines as the template shows them, amounts and dates for `language`."""
-    return [
-        {
-            "description": line.description,
-            "quantity": line.quantity,
-            "unit_price": format_money(line.unit_amount, invoice.currency, language),
-            "tax_rate": format_rate(line.tax_rate_bps, language),
-            "amount": format_money(line.amount, invoice.currency, language),
-            "period": (
-                f"{_day(line.period_start, language)} – {_day(line.period_end, language)}"
-                if line.period_start is not None and line.period_end is not None
-                else None
-            ),
-        }
-        for line in invoice.lines
-    ]
 
 
 def render_pdf(html: str) -> bytes:
@@ -320,49 +300,42 @@ async def pdf_rendering(_app: object) -> AsyncIterator[None]:
     await renderer.close()
 
 
-def _words(catalogue: InvoiceCatalogue | None) -> dict[str, Any]:
-    if catalogue is None:
-        return {"language": "en", "gettext": _source_text}
-    return {"language": catalogue.language, "gettext": catalogue.gettext}
-
-
 async def invoice_pdf(
     db: Db,
     *,
     tenant_id: int,
     invoice: Invoice,
-    customer: Customer,
-    seller: Callable[[], Awaitable[Seller]],
+    customer_id: str,
     catalogue: Callable[[str], InvoiceCatalogue] | None = None,
 ) -> bytes:
-    """The PDF of a final invoice of `customer`: the stored copy, else rendered now and stored.
+    """The PDF of a final invoice of `customer_id`: the stored copy, else rendered now and stored.
 
-    `seller` is called only when the document must be rendered (its icon is
-    loaded then, not on every download). Drafts raise Conflict. The invoice's
-    own customer's language is the document's, so every download of one
-    invoice is the same file: `catalogue` gives its words (the language it has,
-    English standing in); without one the document is in English.
+    The document renders from the invoice's snapshot alone (seller, buyer, brand,
+    icon and language as finalisation fixed them), so a render today and one after
+    the tenant or the customer changed anything give the same bytes; the stored
+    copy only saves the work. `catalogue` gives the words of the snapshot's
+    language (English standing in); without one the document is in English.
+    Drafts raise Conflict.
     """
     if invoice.status not in FINAL_STATUSES:
         raise Conflict("a draft invoice has no document yet")
-    if invoice.customer_id != customer.id:
+    if invoice.customer_id != customer_id:
         raise NotFound("invoice", invoice.id)
     cached: bytes | None = await db.fetchval(
         "SELECT pdf FROM invoices WHERE tenant_id = $1 AND id = $2 AND customer_id = $3",
         tenant_id,
         invoice.id,
-        customer.id,
+        customer_id,
     )
     if cached is not None:
         return cached
-    html = invoice_html(
-        invoice=invoice,
-        customer=customer,
-        seller=await seller(),
-        **_words(catalogue(customer.language) if catalogue else None),
-    )
-    document = await renderer.render(html)
-    # Two concurrent first downloads both render; the first stored copy wins for good.
+    snapshot = snapshot_of(invoice)
+    icon = None
+    if snapshot.icon_digest is not None:
+        icon = await snapshot_icon(db, tenant_id=tenant_id, digest=snapshot.icon_digest)
+    gettext = catalogue(snapshot.language).gettext if catalogue else _source_text
+    document = await renderer.render(invoice_html(invoice=invoice, icon=icon, gettext=gettext))
+    # Two concurrent first downloads both render the same bytes; the first stored copy stays.
     stored: bytes | None = await db.fetchval(
         "UPDATE invoices SET pdf = coalesce(pdf, $3) WHERE tenant_id = $1 AND id = $2"
         " AND status <> 'draft' RETURNING pdf",

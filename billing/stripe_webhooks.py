@@ -21,6 +21,7 @@ import stripe
 from billing.checkout_completion import settle_checkout_from_webhook
 from billing.errors import BillingError
 from billing.invoice_payment_attempts import settle_invoice_from_webhook
+from billing.invoice_payment_refunds import refund_closed_intent
 from billing.stripe_gateway import PaymentIntentState
 from billing.stripe_refunds import PaymentRefunds
 from billing.topups import settle_from_webhook
@@ -107,7 +108,8 @@ async def handle_webhook(
     """Verify and apply one delivery; a repeated event id is acknowledged and ignored.
 
     With `refunds`, a payment that arrives for an already complete checkout session
-    (a stale 3-D Secure tab) is refunded instead of kept.
+    (a stale 3-D Secure tab), or for an invoice voided while it was paid, is
+    refunded instead of kept.
     """
     verify_signature(payload, signature, secret=secret)
     try:
@@ -131,9 +133,14 @@ async def handle_webhook(
             intent = _payment_intent(event.get("data", {}).get("object"))
             handled = await settle_from_webhook(connection, tenant_id=tenant_id, intent=intent)
             # An invoice paid in the portal whose 3-D Secure tab was closed is paid here.
-            handled = handled or await settle_invoice_from_webhook(
+            if not handled and await settle_invoice_from_webhook(
                 connection, tenant_id=tenant_id, intent=intent
-            )
+            ):
+                handled = True
+                if refunds is not None:  # paid for an invoice voided meanwhile: refunded
+                    await refund_closed_intent(
+                        connection, refunds, tenant_id=tenant_id, payment_intent_id=intent.id
+                    )
             # A checkout whose page never came back completes here, once.
             handled = handled or await settle_checkout_from_webhook(
                 connection, tenant_id=tenant_id, intent=intent, refunds=refunds

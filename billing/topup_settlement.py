@@ -12,6 +12,7 @@ from typing import Any
 
 from billing.errors import Conflict, NotFound
 from billing.formatting import format_money
+from billing.invoice_lines import Phrase
 from billing.invoices import create_invoice, finalize_invoice, mark_paid
 from billing.outbox import record_event
 from billing.stripe_gateway import PaymentIntentState
@@ -167,6 +168,7 @@ async def _paid_invoice(
             ],
             "metadata": {"wallet": wallet.id},
         },
+        phrases=[Phrase(message="Wallet credits: %(wallet)s", values={"wallet": wallet.name})],
     )
     await finalize_invoice(connection, tenant_id=tenant_id, invoice_id=invoice.id)
     await mark_paid(

@@ -32,7 +32,7 @@ from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
 from gateway.tenants.models import Tenant
 from gateway.tenants.registry import stripe_publishable_key
-from web.assets import BILLING_FORM_SCRIPT
+from web.assets import BILLING_FORM_SCRIPT, StaticAssets
 from web.billing_form import (
     billing_changes,
     customer_values,
@@ -54,10 +54,8 @@ from web.stripe_pages import (
 
 routes = web.RouteTableDef()
 
-STATIC_PREFIX = "/checkout-static"
-STATIC_DIRECTORY = Path(__file__).parent / "static"
-
-routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
+ASSETS = StaticAssets("/checkout-static", Path(__file__).parent / "static")
+ASSETS.add_routes(routes)
 
 
 def _tenant(request: web.Request) -> Tenant:
@@ -223,7 +221,7 @@ async def _render_page(
                 "csrf_token": issue_csrf_token(request, customer_id=session.id),
                 "publishable_key": publishable_key,
                 "stripe_js_url": stripe_js_url(request),
-                "script_url": f"{STATIC_PREFIX}/checkout.js",
+                "script_url": ASSETS.url("checkout.js"),
                 "billing_form_script_url": BILLING_FORM_SCRIPT,
                 "base_path": f"/checkout/{session.id}",
             }

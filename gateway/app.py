@@ -40,6 +40,7 @@ from gateway.ops.metrics import metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.invoice_payment_routes import routes as invoice_payment_routes
+from portal.page_cache import PAGE_CACHE, PageCache
 from portal.payment_method_routes import routes as payment_method_routes
 from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
@@ -140,6 +141,7 @@ def create_app(
     if renewals:
         app.cleanup_ctx.append(renewal_job_context)
     _add_pages(app, settings)
+    app[PAGE_CACHE] = PageCache()
     return app
 
 

@@ -18,9 +18,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from billing import portal_sessions
-from billing.customers import Customer, get_customer
+from billing.customers import Customer
 from billing.formatting import format_day, format_money
 from billing.portal_sessions import PortalLinkInvalid
+from billing.portal_versions import customer_with_version
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
@@ -44,6 +45,8 @@ class Visit:
     csrf_token: str
     # A one-time notice from the action that redirected here ("The card was removed.").
     notice: Notice | None = None
+    # The customer's portal data version (billing.portal_versions): the page cache's key.
+    data_version: int = 0
 
     def money(self, amount_minor: int, currency: str) -> str:
         return format_money(amount_minor, currency, self.language)
@@ -118,7 +121,7 @@ def _link_required_page(request: web.Request, tenant: Tenant) -> web.StreamRespo
 
 async def _signed_customer(
     request: web.Request, tenant: Tenant, customer_id: str
-) -> Customer | web.StreamResponse:
+) -> tuple[Customer, int] | web.StreamResponse:
     """The customer a valid link or cookie opens; else a redirect or the fresh-link page."""
     pool = request.config_dict[keys.POOL]
     token = request.query.get("token")
@@ -145,7 +148,7 @@ async def _signed_customer(
         return _link_required_page(request, tenant)
     if opened != customer_id:
         return _link_required_page(request, tenant)
-    return await get_customer(pool, tenant_id=tenant.id, customer_id=customer_id)
+    return await customer_with_version(pool, tenant_id=tenant.id, customer_id=customer_id)
 
 
 def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -163,9 +166,11 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
             found = await _signed_customer(request, tenant, customer_id)
             if isinstance(found, web.StreamResponse):
                 return found
-            customer = found
+            customer, version = found
         else:
-            customer = await get_customer(pool, tenant_id=tenant.id, customer_id=customer_id)
+            customer, version = await customer_with_version(
+                pool, tenant_id=tenant.id, customer_id=customer_id
+            )
         language = choose_language(request.headers.get("Accept-Language"), customer.language)
         i18n = translator(language)
         visit = Visit(
@@ -175,6 +180,7 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
             i18n=i18n,
             csrf_token=issue_csrf_token(request, customer_id=customer.id),
             notice=notice_for(i18n, notices.pending_notice(request, owner=customer.id)),
+            data_version=version,
         )
         try:
             response = await handler(request, visit)

@@ -8,15 +8,14 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from billing.errors import NotFound
+from billing.invoice_document import invoice_document
 from billing.invoices import Invoice, get_invoice, list_invoices
-from billing.pdf import Seller, invoice_pdf
+from billing.pdf import invoice_pdf
 from gateway.edge import keys
-from gateway.tenants.icons import tenant_icon
-from gateway.tenants.models import Tenant
-from kernel.db import Db
 from portal.access import Visit, portal_page
 from portal.invoice_payment_routes import payment_context
-from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, LineView, day, invoice_row, money
+from portal.page_cache import cached_page, do_not_cache
+from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, day, invoice_row, money
 from web.i18n import translator
 from web.stripe_pages import stripe_page_policy
 
@@ -42,6 +41,7 @@ async def customer_invoice(request: web.Request, visit: Visit) -> Invoice:
 
 @routes.get("/portal/{customer_id}/invoices")
 @portal_page
+@cached_page("invoices")
 async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse:
     """The customer's invoices, newest first, a page at a time."""
     pool = request.config_dict[keys.POOL]
@@ -73,53 +73,30 @@ async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse
 
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}")
 @portal_page
+@cached_page("invoice")
 async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamResponse:
     """One invoice: lines, totals, dates, status, a Download link; a pay form while open."""
     invoice = await customer_invoice(request, visit)
-    currency = invoice.currency
-    lines = [
-        LineView(
-            description=line.description,
-            quantity=line.quantity,
-            unit_price=money(visit, line.unit_amount, currency),
-            amount=money(visit, line.amount, currency),
-            period=(
-                f"{day(visit, line.period_start)} – {day(visit, line.period_end)}"
-                if line.period_start is not None and line.period_end is not None
-                else ""
-            ),
-        )
-        for line in invoice.lines
-    ]
+    # The invoice's content comes from its snapshot, in the page's language; the
+    # status, due date and payment come from the invoice as it is now.
     context = {
         **visit.context(request),
         "invoice": invoice,
         "row": invoice_row(visit, invoice),
-        "lines": lines,
-        "subtotal": money(visit, invoice.subtotal, currency),
-        "tax": money(visit, invoice.tax, currency),
-        "total": money(visit, invoice.total, currency),
-        "amount_paid": money(visit, invoice.amount_paid, currency),
+        "document": invoice_document(invoice, visit.i18n.gettext, language=visit.language),
+        "amount_paid": money(visit, invoice.amount_paid, invoice.currency),
         "due_on": day(visit, invoice.due_at) if invoice.due_at else None,
         "paid_on": day(visit, invoice.paid_at) if invoice.paid_at else None,
+        "voided_on": day(visit, invoice.voided_at) if invoice.voided_at else None,
     }
     payment = await payment_context(request, visit, invoice)
     context["payment"] = payment
     response = aiohttp_jinja2.render_template("portal/invoice.html", request, context)
     if payment["stripe"]:
         response.headers["Content-Security-Policy"] = stripe_page_policy(request)
+    if payment["payable"] or payment["outcome"] is not None:
+        do_not_cache(response)  # the pay form's nonce and an attempt's outcome are this visit's
     return response
-
-
-async def invoice_seller(db: Db, tenant: Tenant) -> Seller:
-    """The tenant as its invoices print it: name, brand colour and icon."""
-    icon = await tenant_icon(db, tenant_id=tenant.id)
-    return Seller(
-        name=tenant.name,
-        brand_color=tenant.brand_color,
-        icon=icon.data if icon else None,
-        icon_type=icon.content_type if icon else None,
-    )
 
 
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}/pdf")
@@ -132,9 +109,8 @@ async def invoice_download(request: web.Request, visit: Visit) -> web.StreamResp
         pool,
         tenant_id=visit.tenant.id,
         invoice=invoice,
-        customer=visit.customer,
+        customer_id=visit.customer.id,
         catalogue=translator,
-        seller=lambda: invoice_seller(pool, visit.tenant),
     )
     filename = _UNSAFE_FILENAME.sub("-", invoice.number or invoice.id).strip("-") or invoice.id
     return web.Response(

@@ -20,6 +20,7 @@ from billing.invoice_payment_attempts import (
     complete_invoice_payment,
     payment_attempt,
 )
+from billing.invoice_payment_refunds import INVOICE_VOIDED, refund_closed_payment
 from billing.invoice_payments import new_nonce, pay_invoice
 from billing.invoice_settlement import invoice_payment
 from billing.invoice_wallet_payments import pay_invoice_with_wallet, payable_wallet
@@ -28,14 +29,14 @@ from billing.payment_methods import active_payment_methods
 from gateway.edge import keys
 from gateway.tenants.registry import stripe_publishable_key
 from portal.access import Visit, portal_page
+from portal.payment_routes import SCRIPT_URL
 from portal.views import day, money, payment_method_view
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
-from web.stripe_pages import payments_for, stripe_js_url, wants_json
+from web.labels import card_label
+from web.stripe_pages import payments_for, refunds_for, stripe_js_url, wants_json
 
 routes = web.RouteTableDef()
-
-SCRIPT_URL = "/portal-static/payments.js"
 
 
 def outcome_message(visit: Visit, outcome: InvoicePaymentOutcome) -> str:
@@ -53,6 +54,8 @@ def outcome_message(visit: Visit, outcome: InvoicePaymentOutcome) -> str:
         return i18n.gettext(
             "This invoice was closed while you paid; your payment will be refunded."
         )
+    if outcome.status == "failed" and outcome.failure_code == INVOICE_VOIDED:
+        return i18n.gettext("This invoice was voided before you confirmed. Nothing was charged.")
     if outcome.status == "failed":
         reason = decline_message(i18n, outcome.failure_code, outcome.failure_message or "")
         return " ".join(part for part in (reason, i18n.gettext("Nothing was charged.")) if part)
@@ -78,7 +81,7 @@ def paid_with_label(visit: Visit, paid_with: str | None, detail: str | None) -> 
     """ "Visa ending in 4242" or "Wallet credits", in the page's language."""
     if paid_with == "card" and detail and " " in detail:
         brand, last4 = detail.rsplit(" ", 1)
-        return visit.i18n.gettext("%(brand)s ending in %(last4)s", brand=brand.title(), last4=last4)
+        return card_label(visit.i18n, brand, last4)
     if paid_with == "wallet":
         return visit.i18n.gettext("Wallet credits")
     return None
@@ -214,15 +217,18 @@ async def pay_complete(request: web.Request, visit: Visit) -> web.StreamResponse
     """After 3-D Secure in the page: settle the payment from the PaymentIntent's real state."""
     form = await _checked_form(request, visit)
     invoice_id = request.match_info["invoice_id"]
-    payments = await payments_for(request, visit.tenant)
+    refunds = await refunds_for(request, visit.tenant)
+    pool = request.config_dict[keys.POOL]
     outcome = await complete_invoice_payment(
-        request.config_dict[keys.POOL],
-        payments,
+        pool,
+        refunds,
         tenant_id=visit.tenant.id,
         customer_id=visit.customer.id,
         invoice_id=invoice_id,
         nonce=str(form.get("nonce", "")),
     )
+    if outcome.failure_code == INVOICE_CLOSED:  # voided while the bank asked: refunded
+        await refund_closed_payment(pool, refunds, tenant_id=visit.tenant.id, nonce=outcome.nonce)
     if wants_json(request):
         return web.json_response(_outcome_json(visit, outcome))
     raise web.HTTPSeeOther(f"{_invoice_path(visit, invoice_id)}?payment={outcome.nonce}")

@@ -17,7 +17,11 @@ from aiohttp import web
 
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.payment_methods_service import save_card_from_setup_intent, start_card_setup
+from billing.payment_methods_service import (
+    default_card,
+    save_card_from_setup_intent,
+    start_card_setup,
+)
 from billing.stripe_gateway import PaymentsUnavailable
 from billing.stripe_refunds import StripeRefunds
 from billing.stripe_webhooks import endpoint_secret, handle_webhook
@@ -36,8 +40,10 @@ from gateway.tenants.registry import (
 from portal.access import Visit, portal_page
 from portal.notices import attach_notice, redirect_with_notice
 from web.amounts import parse_amount
+from web.assets import StaticAssets
 from web.csrf import FIELD_NAME, verify_csrf_token
 from web.declines import decline_message
+from web.labels import card_label
 from web.stripe_pages import (
     payments_for,
     stripe_api_base,
@@ -48,10 +54,9 @@ from web.stripe_pages import (
 
 routes = web.RouteTableDef()
 
-STATIC_PREFIX = "/portal-static"
-STATIC_DIRECTORY = Path(__file__).parent / "static"
-
-routes.static(STATIC_PREFIX, STATIC_DIRECTORY)
+ASSETS = StaticAssets("/portal-static", Path(__file__).parent / "static")
+SCRIPT_URL = ASSETS.url("payments.js")
+ASSETS.add_routes(routes)
 
 
 async def _checked_form(request: web.Request, customer: Customer) -> Any:
@@ -79,7 +84,7 @@ async def new_payment_method(request: web.Request, visit: Visit) -> web.StreamRe
         **visit.context(request),
         "publishable_key": publishable_key,
         "stripe_js_url": stripe_js_url(request),
-        "script_url": f"{STATIC_PREFIX}/payments.js",
+        "script_url": SCRIPT_URL,
     }
     response = aiohttp_jinja2.render_template("portal/add_card.html", request, context)
     response.headers["Content-Security-Policy"] = stripe_page_policy(request)
@@ -164,12 +169,13 @@ async def _topup_page(
     status: int = 200,
 ) -> web.Response:
     settings = visit.tenant.wallet
-    publishable_key = await stripe_publishable_key(
-        request.config_dict[keys.POOL], tenant_id=visit.tenant.id
-    )
+    pool = request.config_dict[keys.POOL]
+    publishable_key = await stripe_publishable_key(pool, tenant_id=visit.tenant.id)
+    card = await default_card(pool, tenant_id=visit.tenant.id, customer_id=visit.customer.id)
     context = {
         **visit.context(request),
         "publishable_key": publishable_key or "",
+        "card": None if card is None else card_label(visit.i18n, card.brand, card.last4),
         "wallet": wallet,
         "balance": visit.money(outcome.balance if outcome else wallet.balance, wallet.currency),
         "minimum": visit.money(settings.topup_min, wallet.currency),
@@ -181,7 +187,7 @@ async def _topup_page(
         "errors": dict(errors or {}),
         "amount_value": amount_value,
         "stripe_js_url": stripe_js_url(request),
-        "script_url": f"{STATIC_PREFIX}/payments.js",
+        "script_url": SCRIPT_URL,
     }
     response = aiohttp_jinja2.render_template(
         "portal/wallet_topup.html", request, context, status=status

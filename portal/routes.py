@@ -10,12 +10,14 @@ from aiohttp import web
 from billing.customers import save_billing_info
 from billing.invoices import recent_customer_invoices
 from billing.payment_methods import active_payment_methods
-from billing.subscriptions import list_customer_subscriptions
+from billing.subscriptions import Subscription, list_customer_subscriptions
 from billing.wallets import list_customer_wallets
 from gateway.edge import keys
 from gateway.edge.errors import Forbidden
+from kernel import clock
 from portal.access import Visit, portal_page
 from portal.invoice_pages import routes as invoice_routes
+from portal.page_cache import cached_page, expire_at
 from portal.views import (
     CUSTOMER_VISIBLE_INVOICE_STATUSES,
     address_lines,
@@ -35,6 +37,7 @@ RECENT_INVOICES = 5
 
 @routes.get("/portal/{customer_id}")
 @portal_page
+@cached_page("overview")
 async def portal_overview(request: web.Request, visit: Visit) -> web.StreamResponse:
     """Subscriptions, payment methods, billing information, wallets and recent invoices."""
     tenant_id, customer_id = visit.tenant.id, visit.customer.id
@@ -70,7 +73,21 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
         "recent_invoices": [invoice_row(visit, item) for item in invoices],
         "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
     }
-    return aiohttp_jinja2.render_template("portal/overview.html", request, context)
+    response = aiohttp_jinja2.render_template("portal/overview.html", request, context)
+    expire_at(response, next_period_change(subscriptions))
+    return response
+
+
+def next_period_change(subscriptions: list[Subscription]) -> float | None:
+    """When the first period or trial the page shows ends (Unix time), if one lies ahead."""
+    now = clock.utc_now()
+    ends = [
+        moment
+        for item in subscriptions
+        for moment in (item.current_period_end, item.trial_end)
+        if moment is not None and moment > now
+    ]
+    return min(ends).timestamp() if ends else None
 
 
 def _render_billing_form(

@@ -190,9 +190,7 @@ def subscription_view(visit: Visit, subscription: Subscription) -> SubscriptionV
 def payment_method_view(visit: Visit, method: PaymentMethod) -> PaymentMethodView:
     return PaymentMethodView(
         id=method.id,
-        label=visit.i18n.gettext(
-            "%(brand)s ending in %(last4)s", brand=method.brand.title(), last4=method.last4
-        ),
+        label=labels.card_label(visit.i18n, method.brand, method.last4),
         expires=visit.i18n.gettext(
             "expires %(month)s/%(year)s", month=str(method.exp_month).zfill(2), year=method.exp_year
         ),

@@ -1,4 +1,4 @@
-"""Words for the values billing stores as codes: statuses and billing intervals.
+"""Words for the values billing stores as codes: statuses, billing intervals and cards.
 
 Each label is written out as a literal `gettext` call so `pybabel extract` finds it;
 the tables are built per `Translator`, never from a key joined at run time.
@@ -35,3 +35,8 @@ def interval_label(i18n: Translator, interval: str, count: int) -> str:
     if interval == "year":
         return i18n.ngettext("year", "%(num)d years", count)
     return i18n.ngettext("month", "%(num)d months", count)
+
+
+def card_label(i18n: Translator, brand: str, last4: str) -> str:
+    """ "Visa ending in 4242", in the page's language."""
+    return i18n.gettext("%(brand)s ending in %(last4)s", brand=brand.title(), last4=last4)

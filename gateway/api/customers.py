@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from billing import customers, payment_methods, portal_sessions
+from billing import customers, payment_methods, payment_methods_service, portal_sessions
 from billing.fields import (
     AddressInput,
     Email,
@@ -226,6 +226,23 @@ async def list_customer_payment_methods(context: ApiContext) -> PaymentMethodLis
         context.pool, tenant_id=context.tenant.id, customer_id=context.path("id")
     )
     return PaymentMethodList(data=[PaymentMethod.of(m) for m in methods])
+
+
+@routes.operation(
+    "POST",
+    "/customers/{id}/payment_methods/{payment_method}/default",
+    summary="Make one of the customer's cards the default that future payments use",
+    tag=TAG,
+    response=PaymentMethod,
+)
+async def make_default_payment_method(context: ApiContext) -> PaymentMethod:
+    method = await payment_methods_service.set_default_card(
+        context.pool,
+        tenant_id=context.tenant.id,
+        customer_id=context.path("id"),
+        payment_method_id=context.path("payment_method"),
+    )
+    return PaymentMethod.of(method)
 
 
 @routes.operation(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from billing import invoice_lines, invoices
+from billing import invoice_lines, invoice_payment_refunds, invoices
+from billing.errors import BillingError
 from billing.fields import Metadata, Request, optional
 from billing.invoices import STATUSES, Kind, Status
 from gateway.api.billing_fields import (
@@ -20,7 +22,9 @@ from gateway.api.billing_fields import (
 )
 from gateway.api.framework import ApiContext, ApiRoutes, Page
 from gateway.api.query import QueryParam
+from web.stripe_pages import refunds_for
 
+logger = logging.getLogger(__name__)
 routes = ApiRoutes()
 TAG = "invoices"
 
@@ -164,4 +168,20 @@ async def void_invoice(context: ApiContext) -> Invoice:
     invoice = await invoices.void_invoice(
         context.pool, tenant_id=context.tenant.id, invoice_id=context.path("id")
     )
+    await _cancel_waiting_payments(context, invoice.id)
     return Invoice.of(invoice)
+
+
+async def _cancel_waiting_payments(context: ApiContext, invoice_id: str) -> None:
+    """A card payment of the invoice still waiting for the bank is canceled, so nothing is charged.
+
+    The void stands whatever Stripe says: a payment that cannot be canceled now is
+    refunded when it settles (the customer's page or Stripe's webhook).
+    """
+    try:
+        refunds = await refunds_for(context.request, context.tenant)
+        await invoice_payment_refunds.cancel_voided_attempts(
+            context.pool, refunds, tenant_id=context.tenant.id, invoice_id=invoice_id
+        )
+    except BillingError as error:
+        logger.warning("voided invoice %s: its waiting payment stays as is: %s", invoice_id, error)

@@ -99,6 +99,41 @@ class DunningSettingsUpdate(Request):
     wallet_spend_enabled: bool = optional(description=WALLET_SPEND)
 
 
+LEGAL = (
+    "The seller as your invoices name it: EU invoices need the legal name, address and VAT "
+    "number. The VAT number is checked for the shape of the country's numbers. A change "
+    "reaches only invoices finalised afterwards; issued ones keep what they were issued with."
+)
+Text200 = Annotated[str, Field(max_length=200)] | None
+Text100 = Annotated[str, Field(max_length=100)] | None
+
+
+class LegalDetails(Resource):
+    name: str | None
+    address_line1: str | None
+    address_line2: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2, such as FR.")
+    vat_number: str | None
+    registration_number: str | None
+
+
+class LegalDetailsUpdate(Request):
+    name: Text200 = optional(description="Registered legal name.")
+    address_line1: Text200 = optional()
+    address_line2: Text200 = optional()
+    postal_code: Annotated[str, Field(max_length=20)] | None = optional()
+    city: Text100 = optional()
+    country: Annotated[str, Field(max_length=2)] | None = optional(
+        description="ISO 3166-1 alpha-2, such as FR."
+    )
+    vat_number: Annotated[str, Field(max_length=40)] | None = optional(
+        description="With or without the country prefix; stored normalised (FR12345678901)."
+    )
+    registration_number: Text100 = optional(description="Company registration number.")
+
+
 class StripeKeys(Request):
     secret_key: str = Field(json_schema_extra={"writeOnly": True})
     publishable_key: str
@@ -113,6 +148,7 @@ class TenantSettingsUpdate(Request):
     wallet: WalletSettingsUpdate = optional()
     portal: PortalSettingsUpdate = optional()
     dunning: DunningSettingsUpdate = optional()
+    legal: LegalDetailsUpdate = optional(description=LEGAL)
     webhook_url: Annotated[str, Field(max_length=2000)] | None = optional(description=WEBHOOK_URL)
     stripe_webhook_secret: str | None = optional(
         json_schema_extra={"writeOnly": True},
@@ -123,7 +159,7 @@ class TenantSettingsUpdate(Request):
 
 
 class TenantSettings(Resource):
-    """Your brand, wallet, portal, dunning, webhook and Stripe settings."""
+    """Your brand, legal details, wallet, portal, dunning, webhook and Stripe settings."""
 
     slug: str
     name: str
@@ -133,6 +169,7 @@ class TenantSettings(Resource):
     wallet: WalletSettings
     portal: PortalSettings
     dunning: DunningSettings
+    legal: LegalDetails = Field(description=LEGAL)
     webhook_url: str | None
     stripe_configured: bool
     stripe_webhook_url: str = Field(
@@ -166,6 +203,7 @@ async def settings_of(context: ApiContext, tenant: Tenant) -> TenantSettings:
             final_action=tenant.dunning.final_action,  # type: ignore[arg-type]
             wallet_spend_enabled=tenant.dunning.wallet_spend_enabled,
         ),
+        legal=LegalDetails.model_validate(tenant.legal, from_attributes=True),
         webhook_url=tenant.webhook_url,
         stripe_configured=stripe_key,
         stripe_webhook_url=context.settings.secure_url(tenant_host)
@@ -185,7 +223,7 @@ async def get_settings(context: ApiContext) -> TenantSettings:
 @routes.operation(
     "PATCH",
     "/settings",
-    summary="Change brand, wallet, portal, webhook or Stripe settings",
+    summary="Change brand, legal details, wallet, portal, webhook or Stripe settings",
     tag="settings",
     request=TenantSettingsUpdate,
     response=TenantSettings,

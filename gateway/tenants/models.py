@@ -12,8 +12,28 @@ TENANT_COLUMNS = (
     "wallet_pays_invoices, "
     "portal_billing_edit_enabled, portal_link_mode, portal_link_ttl_seconds, "
     "portal_allow_no_payment_method, portal_subscription_cancel_enabled, webhook_url, "
-    "dunning_retry_days, dunning_final_action, wallet_spend_enabled, created_at, updated_at"
+    "dunning_retry_days, dunning_final_action, wallet_spend_enabled, created_at, updated_at, "
+    "legal_name, legal_address_line1, legal_address_line2, legal_postal_code, legal_city, "
+    "legal_country, legal_vat_number, legal_registration_number"
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LegalDetails:
+    """The seller as its invoices name it (EU invoices need all but the registration number)."""
+
+    name: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    vat_number: str | None = None
+    registration_number: str | None = None
+
+    def settings(self) -> dict[str, str | None]:
+        """The details as `legal.*` settings, as the registry checks changes against them."""
+        return {f"legal.{name}": getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +78,7 @@ class Tenant:
     portal: PortalSettings
     webhook_url: str | None
     dunning: DunningSettings
+    legal: LegalDetails = LegalDetails()
 
     @classmethod
     def from_row(cls, row: Any) -> Tenant:
@@ -88,5 +109,8 @@ class Tenant:
                 retry_days=tuple(row["dunning_retry_days"]),
                 final_action=row["dunning_final_action"],
                 wallet_spend_enabled=row["wallet_spend_enabled"],
+            ),
+            legal=LegalDetails(
+                **{name: row[f"legal_{name}"] for name in LegalDetails.__dataclass_fields__}
             ),
         )

@@ -18,6 +18,7 @@ import asyncpg
 from gateway.tenants.brand import parse_brand_color
 from gateway.tenants.dunning_settings import validate_final_action, validate_retry_days
 from gateway.tenants.errors import InvalidTenantInput, TenantConflict, TenantNotFound
+from gateway.tenants.legal_details import LEGAL_FIELDS, check_legal_details
 from gateway.tenants.models import TENANT_COLUMNS, Tenant
 from gateway.tenants.webhook_urls import WebhookUrlRefused, check_webhook_url
 from kernel.db import Db, transaction
@@ -48,6 +49,7 @@ SETTING_COLUMNS = {
     "dunning.retry_days": "dunning_retry_days",
     "dunning.final_action": "dunning_final_action",
     "dunning.wallet_spend_enabled": "wallet_spend_enabled",
+    **{f"legal.{name}": column for name, (column, _) in LEGAL_FIELDS.items()},
 }
 
 
@@ -184,7 +186,15 @@ async def update_settings(
     errors: dict[str, str] = {}
     codes: dict[str, str] = {}
     values: dict[str, Any] = {}
+    legal = {field: value for field, value in changes.items() if field.startswith("legal.")}
+    try:
+        values.update(check_legal_details(legal, current.legal.settings()))
+    except InvalidTenantInput as error:
+        errors.update(error.errors)
+        codes.update(error.codes)
     for field, value in changes.items():
+        if field in legal:
+            continue
         try:
             values[field] = _validate_setting(
                 field, value, allow_loopback_webhooks=allow_loopback_webhooks
@@ -340,7 +350,7 @@ async def apply_settings(
     """
     flat: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("wallet", "portal", "dunning"):
+        if name in ("wallet", "portal", "dunning", "legal"):
             flat.update({f"{name}.{key}": item for key, item in value.items()})
         elif name not in ("stripe", "stripe_webhook_secret"):
             flat[name] = value

@@ -64,9 +64,11 @@
   }
 
   function finishTopup(section) {
-    var status = document.getElementById("topup-status");
+    // The page already says the bank asks for confirmation: its outcome line shows what follows.
+    var shown = document.getElementById("topup-message");
+    var status = shown || document.getElementById("topup-status");
     var stripe = stripeFor(section);
-    status.textContent = section.dataset.messageConfirm;
+    if (!shown) { status.textContent = section.dataset.messageConfirm; }
     stripe.confirmCardPayment(section.dataset.clientSecret).then(function () {
       // Whatever the page saw, the server asks Stripe how the payment ended.
       return post(section, section.dataset.completeUrl, { nonce: section.dataset.nonce });

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import resource
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,13 @@ import pypdf
 import pytest
 from PIL import Image
 
-from billing.customers import create_customer, get_customer
+from billing.customers import create_customer
 from billing.errors import Conflict
 from billing.invoices import create_invoice, finalize_invoice
-from billing.pdf import PdfRenderer, Seller, invoice_html, invoice_pdf, pdf_rendering, render_pdf
+from billing.pdf import PdfRenderer, invoice_html, invoice_pdf, pdf_rendering, render_pdf
+from gateway.tenants.icons import set_icon, tenant_icon
 from gateway.tenants.models import Tenant
+from gateway.tenants.registry import update_settings
 from web.i18n import translator
 
 
@@ -33,13 +34,6 @@ def pdf_text(document: bytes) -> str:
 
 def image_count(document: bytes) -> int:
     return sum(len(page.images) for page in pypdf.PdfReader(io.BytesIO(document)).pages)
-
-
-def seller_of(tenant: Tenant) -> Callable[[], Awaitable[Seller]]:
-    async def seller() -> Seller:
-        return Seller(name=tenant.name, brand_color=tenant.brand_color, icon=None, icon_type=None)
-
-    return seller
 
 
 @pytest.fixture
@@ -74,8 +68,7 @@ async def test_the_pdf_shows_number_lines_and_total_in_the_customers_language(
         pool,
         tenant_id=tenant.id,
         invoice=invoice,
-        customer=customer,
-        seller=seller_of(tenant),
+        customer_id=customer.id,
         catalogue=translator,
     )
     assert document.startswith(b"%PDF")
@@ -97,18 +90,23 @@ async def test_a_draft_has_no_pdf(pool: Any, tenant: Tenant) -> None:
         data={"customer": customer.id, "lines": [{"description": "x", "unit_amount": 1}]},
     )
     with pytest.raises(Conflict):
-        await invoice_pdf(
-            pool, tenant_id=tenant.id, invoice=draft, customer=customer, seller=seller_of(tenant)
-        )
+        await invoice_pdf(pool, tenant_id=tenant.id, invoice=draft, customer_id=customer.id)
 
 
-async def test_the_brand_icon_is_embedded_and_the_colour_used(
-    pool: Any, tenant: Tenant, invoice_and_customer: Any
-) -> None:
-    invoice, customer = invoice_and_customer
-    customer = await get_customer(pool, tenant_id=tenant.id, customer_id=customer.id)
-    seller = Seller(name="Alpeak", brand_color="#aa0000", icon=png("red"), icon_type="image/png")
-    html = invoice_html(invoice=invoice, customer=customer, seller=seller, language="en")
+async def test_the_brand_icon_is_embedded_and_the_colour_used(pool: Any, tenant: Tenant) -> None:
+    await set_icon(pool, tenant_id=tenant.id, data=png("red"), max_bytes=100_000)
+    await update_settings(pool, tenant_id=tenant.id, changes={"brand_color": "#aa0000"})
+    customer = await create_customer(
+        pool, tenant_id=tenant.id, default_currency="EUR", data={"name": "Ada"}
+    )
+    draft = await create_invoice(
+        pool,
+        tenant_id=tenant.id,
+        data={"customer": customer.id, "lines": [{"description": "Skis", "unit_amount": 100}]},
+    )
+    invoice = await finalize_invoice(pool, tenant_id=tenant.id, invoice_id=draft.id)
+    icon = await tenant_icon(pool, tenant_id=tenant.id)
+    html = invoice_html(invoice=invoice, icon=icon.data if icon else None)
     assert "data:image/png;base64," in html
     assert "#aa0000" in html
     assert image_count(render_pdf(html)) == 1
@@ -168,8 +166,7 @@ async def test_the_cleanup_context_stops_the_shared_renderer(
         pool,
         tenant_id=tenant.id,
         invoice=invoice,
-        customer=customer,
-        seller=seller_of(tenant),
+        customer_id=customer.id,
         catalogue=translator,
     )
     with pytest.raises(StopAsyncIteration):
@@ -180,8 +177,7 @@ async def test_the_cleanup_context_stops_the_shared_renderer(
         pool,
         tenant_id=tenant.id,
         invoice=invoice,
-        customer=customer,
-        seller=seller_of(tenant),
+        customer_id=customer.id,
         catalogue=translator,
     )
     assert again == document

@@ -147,7 +147,7 @@ async def add_card_in_page(page: Any, portal: Portal, number: str) -> None:  # n
 
 async def buy_credits_in_page(page: Any, amount: str) -> None:  # noqa: F811
     """From the overview: open the buy-credits form, type an amount, submit."""
-    await page.get_by_role("link", name=re.compile("Buy credits for")).click()
+    await page.get_by_role("link", name="Buy credits", exact=True).click()
     await expect(page.locator("#wallet-balance")).to_have_text("€0.00")
     await page.get_by_label(re.compile(r"^Amount \(EUR\)")).fill(amount)
     await page.get_by_role("button", name="Buy credits").click()
@@ -203,6 +203,9 @@ async def test_buying_credits_changes_the_balance_on_the_page_and_adds_a_paid_in
 
     await buy_credits_in_page(page, "25")
     await expect(page.locator("#topup-message")).to_contain_text("was added to your wallet")
+    await expect(page.locator("#topup-hint")).to_contain_text(
+        "Visa ending in 4242, your default card, is charged at once."
+    )
     await expect(page.locator("#wallet-balance")).to_have_text("€25.00")
 
     await page.get_by_role("link", name="Back to your billing overview").click()

@@ -114,11 +114,11 @@ async def test_the_card_wallet_and_top_up_pages_are_french_for_a_french_browser(
         pages[path] = await response.text()
         assert_french(pages[path])
     assert 'aria-label="Supprimer Visa se terminant par 4242"' in pages[""]
-    assert "Acheter des crédits pour Credits (EUR)" in pages[""]
+    assert f'href="{portal}/wallets/{wallet_id}/topup">Acheter des crédits</a>' in pages[""]
     assert "Enregistrer la carte" in pages["/payment_methods/new"]
-    assert "Montant (EUR), de 5,00 € à 100,00 €" in pages[f"/wallets/{wallet_id}/topup"].replace(
-        "\xa0", " "
-    )
+    topup = pages[f"/wallets/{wallet_id}/topup"].replace("\xa0", " ")
+    assert "Montant (EUR), de 5,00 € à 100,00 €" in topup
+    assert "Visa se terminant par 4242, votre carte par défaut, est débitée immédiatement." in topup
 
 
 async def test_a_refused_top_up_amount_is_explained_in_french_beside_the_field(

@@ -304,3 +304,101 @@ async def test_an_invoice_voided_during_3d_secure_is_not_paid_and_the_customer_i
     assert "will be refunded" in finished["message"]
     assert (await invoice_state(shop, invoice.id))["status"] == "void"
     assert await paid_events(shop, invoice.id) == 0
+    # The money went back, once, however often the page and Stripe's webhook ask.
+    assert await refunded(shop, outcome["payment_intent"]) == [DUE]
+    await shop.client.post(
+        url + "/complete",
+        data={"csrf_token": form["csrf_token"], "nonce": form["nonce"]},
+        headers=JSON,
+    )
+    await deliver_succeeded(shop, outcome["payment_intent"], form["nonce"])
+    assert await refunded(shop, outcome["payment_intent"]) == [DUE]
+
+
+async def refunded(shop: Shop, payment_intent: str) -> list[int]:
+    listing = await asyncio.to_thread(
+        shop.server.request, "GET", f"/v1/refunds?payment_intent={payment_intent}"
+    )
+    return [refund["amount"] for refund in listing["data"]]
+
+
+async def deliver_succeeded(shop: Shop, payment_intent: str, nonce: str) -> None:
+    """Stripe's `payment_intent.succeeded` webhook for the attempt `nonce`, signed."""
+    event = {
+        "id": "evt_invoice_" + payment_intent,
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": payment_intent,
+                "status": "succeeded",
+                "amount": DUE,
+                "currency": "eur",
+                "metadata": {"invoice_payment_nonce": nonce},
+            }
+        },
+    }
+    body = json.dumps(event).encode()
+    secret = endpoint_secret(shop.sealer, tenant_id=shop.tenant.id)
+    headers = {
+        **ALPEAK,
+        "Stripe-Signature": signature_header(body, secret=secret, timestamp=int(time.time())),
+        "Content-Type": "application/json",
+    }
+    response = await shop.client.post("/stripe/webhooks/alpeak", data=body, headers=headers)
+    assert response.status == 200
+
+
+async def test_a_payment_confirmed_after_the_void_is_refunded_by_the_webhook(shop: Shop) -> None:
+    await save_card(shop, "4000002500003155")
+    invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
+    form = await pay_form(shop, invoice.id)
+    url = f"/portal/{shop.customer_id}/invoices/{invoice.id}/pay"
+    outcome = await (await shop.client.post(url, data=form, headers=JSON)).json()
+    await void_invoice(shop.pool, tenant_id=shop.tenant.id, invoice_id=invoice.id)
+    await asyncio.to_thread(
+        shop.server.request,
+        "POST",
+        f"/v1/payment_intents/{outcome['payment_intent']}/_authenticate",
+        {"client_secret": outcome["client_secret"], "success": "true"},
+    )
+    # The tab was closed: only Stripe's webhook tells the gateway, twice.
+    for _ in range(2):
+        await deliver_succeeded(shop, outcome["payment_intent"], form["nonce"])
+    assert await refunded(shop, outcome["payment_intent"]) == [DUE]
+    assert (await invoice_state(shop, invoice.id))["status"] == "void"
+    assert await paid_events(shop, invoice.id) == 0
+
+
+async def test_voiding_through_the_api_cancels_the_payment_waiting_for_the_bank(
+    shop: Shop,
+) -> None:
+    from gateway.tenants.api_keys import create_api_key
+
+    await save_card(shop, "4000002500003155")
+    invoice = await final_invoice(shop.pool, shop.tenant.id, shop.customer_id, amount=DUE)
+    form = await pay_form(shop, invoice.id)
+    url = f"/portal/{shop.customer_id}/invoices/{invoice.id}/pay"
+    outcome = await (await shop.client.post(url, data=form, headers=JSON)).json()
+    assert outcome["status"] == "requires_action"
+    _, key = await create_api_key(shop.pool, tenant_id=shop.tenant.id)
+    voided = await shop.client.post(
+        f"/api/v1/invoices/{invoice.id}/void",
+        headers={"Host": "api.localhost:8080", "Authorization": f"Bearer {key}"},
+    )
+    assert voided.status == 200, await voided.text()
+    assert (await voided.json())["status"] == "void"
+    intent = await asyncio.to_thread(
+        shop.server.request, "GET", f"/v1/payment_intents/{outcome['payment_intent']}"
+    )
+    assert intent["status"] == "canceled"
+    done = await shop.client.post(
+        url + "/complete",
+        data={"csrf_token": form["csrf_token"], "nonce": form["nonce"]},
+        headers=JSON,
+    )
+    finished = await done.json()
+    assert finished["status"] == "failed"
+    assert finished["message"] == (
+        "This invoice was voided before you confirmed. Nothing was charged."
+    )
+    assert await charges(shop) == 0

@@ -115,8 +115,7 @@ async def compose_customer_mail(
             db,
             tenant_id=tenant_id,
             invoice=invoice,
-            customer=customer,
-            seller=lambda: _ready(seller),
+            customer_id=customer.id,
             catalogue=translator,
         )
         message.add_attachment(
@@ -177,10 +176,6 @@ def composer_for(settings: Settings) -> Composer:
         )
 
     return compose
-
-
-async def _ready(seller: Seller) -> Seller:
-    return seller
 
 
 def _content(

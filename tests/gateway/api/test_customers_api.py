@@ -302,3 +302,50 @@ async def test_every_wrong_query_parameter_comes_back_at_once(
         "colour": "unknown_field",
         "email": "too_long",
     }
+
+
+async def test_the_tenant_chooses_the_default_card_and_only_its_own_customers_cards(
+    gateway_client: Any, make_tenant: Any, pool: Any
+) -> None:
+    from billing import payment_methods
+
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    borealis: ApiTenant = await make_tenant("borealis")
+    created = await make_customer(gateway_client, alpeak)
+    cards = [
+        await payment_methods.add_card(
+            pool,
+            tenant_id=alpeak.tenant.id,
+            customer_id=created["id"],
+            brand=brand,
+            last4=last4,
+            exp_month=12,
+            exp_year=CARD_EXP_YEAR,
+        )
+        for brand, last4 in (("visa", "4242"), ("mastercard", "4444"))
+    ]
+    visa = cards[0].id
+    path = f"/customers/{created['id']}/payment_methods/{visa}/default"
+    for tenant, expected in ((borealis, 404), (alpeak, 200)):
+        response = await gateway_client.post("/api/v1" + path, headers=tenant.headers)
+        assert response.status == expected, await response.text()
+    chosen = await response.json()
+    assert (chosen["id"], chosen["is_default"]) == (visa, True)
+    listed = await call(
+        gateway_client, alpeak, "GET", f"/customers/{created['id']}/payment_methods", expect=200
+    )
+    assert [(m["card"]["last4"], m["is_default"]) for m in listed["data"]] == [
+        ("4242", True),
+        ("4444", False),
+    ]
+    events = await pool.fetch(
+        "SELECT payload FROM outbound_events WHERE tenant_id = $1 "
+        "AND type = 'payment_method.default_changed'",
+        alpeak.tenant.id,
+    )
+    assert len(events) == 1
+    missing = await gateway_client.post(
+        f"/api/v1/customers/{created['id']}/payment_methods/pm_unknown/default",
+        headers=alpeak.headers,
+    )
+    assert missing.status == 404

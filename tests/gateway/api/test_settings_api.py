@@ -350,3 +350,40 @@ async def test_cancelling_from_the_portal_is_off_until_the_tenant_turns_it_on(
         json={"portal": {"subscription_cancel_enabled": "yes"}},
     )
     assert response.status == 422
+
+
+async def test_legal_details_are_stored_and_a_wrong_vat_number_is_refused_whole(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    refused = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"legal": {"name": "Alpeak SAS", "country": "DE", "vat_number": "FR12345678901"}},
+    )
+    assert refused.status == 422, await refused.text()
+    problem = await refused.json()
+    assert {error["field"] for error in problem["errors"]} == {"legal.vat_number"}
+    unchanged = await (await gateway_client.get("/api/v1/settings", headers=alpeak.headers)).json()
+    assert unchanged["legal"]["name"] is None
+
+    response = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={
+            "legal": {
+                "name": "Alpeak SAS",
+                "address_line1": "1 rue des Cimes",
+                "postal_code": "74400",
+                "city": "Chamonix",
+                "country": "fr",
+                "vat_number": "fr 12 345 678 901",
+                "registration_number": "RCS Annecy 123 456 789",
+            }
+        },
+    )
+    assert response.status == 200, await response.text()
+    legal = (await response.json())["legal"]
+    assert legal["country"] == "FR"
+    assert legal["vat_number"] == "FR12345678901"
+    assert legal["registration_number"] == "RCS Annecy 123 456 789"
