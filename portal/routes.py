@@ -9,6 +9,7 @@ from aiohttp import web
 
 from billing.customers import save_billing_info
 from billing.invoices import recent_customer_invoices
+from billing.past_due import overdue_invoices
 from billing.payment_methods import active_payment_methods
 from billing.subscriptions import list_customer_subscriptions
 from billing.wallets import list_customer_wallets
@@ -16,6 +17,7 @@ from gateway.edge import keys
 from gateway.edge.errors import Forbidden
 from portal.access import Visit, portal_page
 from portal.invoice_pages import routes as invoice_routes
+from portal.past_due import overdue_by_subscription
 from portal.views import (
     CUSTOMER_VISIBLE_INVOICE_STATUSES,
     address_lines,
@@ -57,6 +59,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
             statuses=sorted(CUSTOMER_VISIBLE_INVOICE_STATUSES),
             limit=RECENT_INVOICES,
         )
+        overdue = await overdue_invoices(connection, tenant_id=tenant_id, customer_id=customer_id)
     country = visit.customer.country
     context = {
         **visit.context(request),
@@ -69,6 +72,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
         "wallet_views": [wallet_view(visit, item) for item in wallets],
         "recent_invoices": [invoice_row(visit, item) for item in invoices],
         "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
+        "past_due": overdue_by_subscription(visit, overdue),
     }
     return aiohttp_jinja2.render_template("portal/overview.html", request, context)
 
