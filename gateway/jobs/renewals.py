@@ -101,10 +101,18 @@ class TenantBilling:
                 charger = (
                     None
                     if key is None
-                    else CollectionPayments(api_key=key, api_base=self._api_base)
+                    else CollectionPayments(
+                        api_key=key, api_base=self._api_base, reuse_connections=True
+                    )
                 )
                 self._chargers[tenant_id] = charger
         return self._chargers[tenant_id]
+
+    async def close(self) -> None:
+        """Close the chargers' kept connections (at the end of a pass)."""
+        for charger in self._chargers.values():
+            if isinstance(charger, CollectionPayments):
+                await charger.close()
 
 
 ChargerFactory = Callable[[TenantBilling, int], Awaitable[OffSessionCharger | None]]
@@ -145,7 +153,10 @@ class RenewalJob:
         now = now or clock.utc_now()
         async with self.pool.acquire() as lookups:
             tenants = TenantBilling(lookups, self.sealer, stripe_api_base=self.stripe_api_base)
-            return await self._pass(tenants, now)
+            try:
+                return await self._pass(tenants, now)
+            finally:
+                await tenants.close()
 
     async def _pass(self, tenants: TenantBilling, now: datetime) -> PassTotals:
 
