@@ -48,7 +48,9 @@ MAX_SLEEP = 60.0
 # Something due but not taken (a twin replica holds its row): look again after this long.
 BUSY_ROW_PAUSE = 0.25
 BATCH = 200  # steps of each kind per pass, so one kind never starves the others
-CONCURRENCY = 4  # steps run at once (each holds a connection; a charge waits on Stripe)
+# Steps run at once. A lane holds a pool connection for its SQL only, never while Stripe
+# answers (the charge sits between two transactions), so lanes mostly wait on the network.
+CONCURRENCY = 8
 
 
 class RenewalCounters(Protocol):
