@@ -44,6 +44,7 @@ from bench.processes import (  # noqa: E402
     start_baseline,
     start_gateway,
 )
+from bench.renewals import renewal_rows, renewal_scenario  # noqa: E402
 from bench.report import Row, machine_lines, render_markdown, render_table  # noqa: E402
 from certs.internal_ca import InternalCA  # noqa: E402
 from gateway.database.embedded import EmbeddedPostgres  # noqa: E402
@@ -760,10 +761,21 @@ def _run(work: Path, started: float) -> int:
         gateway_scenarios(work, figures, db, kek)
         worker_scenarios(work, figures, db, kek)
         cname_scenario(work, figures, db, kek)
+        renewal_scenario(
+            work,
+            figures.values,
+            figures.notes,
+            admin_url=db.admin_url,
+            kek=kek,
+            server_cpus=SERVER_CPUS,
+            load_cpus=LOAD_CPUS,
+            seconds=SECONDS,
+            runs=RUNS,
+        )
     finally:
         db.server.stop()
         shutil.rmtree(db.server.directory, ignore_errors=True)
-    rows = build_rows(figures.values)
+    rows = build_rows(figures.values) + renewal_rows(figures.values)
     figures.notes.append(
         "Workers row, CPU used by the gateway workers (of one core): "
         f"1 worker {figures.values['workers_1_cpu']:.2f}, "

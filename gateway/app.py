@@ -36,7 +36,7 @@ from gateway.jobs.renewals import renewal_job_context
 from gateway.network.http_guard import name_the_server
 from gateway.ops.health import routes as health_routes
 from gateway.ops.logging_setup import request_id_header
-from gateway.ops.metrics import metrics_context
+from gateway.ops.metrics import METRICS, metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.invoice_payment_routes import routes as invoice_payment_routes
@@ -88,7 +88,10 @@ async def customer_mail_context(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with customer_mail_running(
-        app[keys.POOL], settings=settings, compose=composer_for(settings)
+        app[keys.POOL],
+        settings=settings,
+        compose=composer_for(settings),
+        counters=app.get(METRICS),
     ):
         yield
 

@@ -101,6 +101,13 @@ class GatewayMetrics:
             "Renewal charges declined or left for the customer to authenticate.",
             registry=self.registry,
         )
+        self.customer_mail = Counter(
+            "gateway_customer_mail",
+            "Customer mail attempts by kind (the invoice event: invoice.created, invoice.paid, "
+            "invoice.payment_failed) and outcome (sent, retried, skipped, given_up).",
+            ("kind", "outcome"),
+            registry=self.registry,
+        )
         self._request_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self.figures = ProcessFigures()
         self.registry.register(self.figures)
@@ -128,6 +135,10 @@ class GatewayMetrics:
         self.collections.labels(outcome).inc()
         if outcome == "failed":
             self.payment_failures.inc()
+
+    def count_customer_mail(self, kind: str, outcome: str) -> None:
+        """Count one customer mail attempt (kinds and outcomes are the mail job's fixed sets)."""
+        self.customer_mail.labels(kind, outcome).inc()
 
     def watch_guard(self, guard: GuardCounters) -> None:
         """Expose the HTTP guard's connection figures and deadline closes (read at scrape time)."""

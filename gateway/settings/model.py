@@ -286,6 +286,12 @@ class Settings:
     smtp_timeout: float = _setting(
         30.0, parse_float(1, 300), "seconds one SMTP delivery may take in all"
     )
+    smtp_ca_bundle: Path | None = _setting(
+        None,
+        parse_optional_path,
+        "CA bundle to trust the SMTP server's certificate (empty: the system's); an "
+        "untrusted certificate delays the mail, it is never sent unverified",
+    )
     mail_from: str = _setting(
         "billing@localhost",
         parse_mail_address,
