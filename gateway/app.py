@@ -46,6 +46,7 @@ from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 from portal.subscription_routes import routes as subscription_routes
 from web.assets import routes as web_asset_routes
+from web.billing_form import country_menus
 from web.i18n import install_gettext
 from web.mail.customer_mail import composer_for
 
@@ -136,6 +137,7 @@ def create_app(
     app.cleanup_ctx.append(metrics_context)
     # Invoice PDFs render in a child process started on first use; it stops with the app.
     app.cleanup_ctx.append(pdf_rendering)
+    app.cleanup_ctx.append(country_menus)
     if outbox_delivery:
         app.cleanup_ctx.append(outbox_delivery_context)
         app.cleanup_ctx.append(customer_mail_context)

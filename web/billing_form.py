@@ -12,7 +12,8 @@ again with what the customer typed. The checks themselves are the billing servic
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from billing.countries import country_choices
@@ -172,6 +173,21 @@ class BillingForm:
     messages: Mapping[str, str]
     countries: Sequence[tuple[str, str]]
     languages: Sequence[tuple[str, str]]
+
+
+def _sort_country_menus() -> None:
+    for language in offered_languages():
+        country_choices(language)
+
+
+async def country_menus(_app: object) -> AsyncIterator[None]:
+    """A cleanup context: each offered language's country menu, sorted before serving.
+
+    Reading the collation table takes about 0.3 s: done in a thread at start-up, not on
+    the event loop by the first billing form a customer opens.
+    """
+    await asyncio.to_thread(_sort_country_menus)
+    yield
 
 
 def prepare_billing_form(
