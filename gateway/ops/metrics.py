@@ -61,7 +61,6 @@ __all__ = [
     "HandshakeCounters",
     "metrics_context",
     "metrics_handler",
-    "record_request",
 ]
 
 
@@ -183,18 +182,6 @@ def route_label(request: web.Request) -> str:
     if resource is None:
         return UNMATCHED_ROUTE
     return str(resource.canonical)
-
-
-def record_request(request: web.Request, status: int, seconds: float) -> None:
-    """Count a request answered with `status` by route and status class, and time it
-    (no-op without metrics); the error middleware calls it, so error pages count too."""
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.observe_request(
-            route=route_label(request),
-            status=status,
-            seconds=seconds,
-        )
 
 
 async def metrics_context(app: web.Application) -> AsyncIterator[None]:
