@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.edge import keys
@@ -112,7 +112,7 @@ def _single_host(request: web.Request) -> str:
     problem = request_target_problem(request.raw_path)
     if problem is not None:
         raise BadRequest(problem)
-    raw_hosts = request.headers.getall("Host", ())
+    raw_hosts = request.headers.getall(hdrs.HOST, ())
     if not raw_hosts:
         raise BadRequest("the request has no Host header")
     if len(raw_hosts) > 1:
