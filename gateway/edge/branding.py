@@ -145,6 +145,7 @@ async def brand_icon(request: web.Request) -> web.StreamResponse:
         icon_cache.put(tenant.id, icon)
         if _already_has(request, icon.tag):
             return web.Response(status=304, headers=_icon_headers(request, icon.tag))
-    return web.Response(
-        body=icon.data, content_type=icon.content_type, headers=_icon_headers(request, icon.tag)
-    )
+    headers = _icon_headers(request, icon.tag)
+    # As a header rather than `content_type=`, which aiohttp would parse and rebuild.
+    headers[hdrs.CONTENT_TYPE] = icon.content_type
+    return web.Response(body=icon.data, headers=headers)
