@@ -10,6 +10,7 @@ the first CPU, the load generators to the others (see results.md).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import http.client
@@ -91,14 +92,14 @@ def with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _prepare(admin_url: str, sealer: Sealer) -> tuple[Any, ...]:
+async def _prepare(admin_url: str, sealer: Sealer, sizes: Sequence[int]) -> tuple[Any, ...]:
     admin = await asyncpg.connect(admin_url)
     version = await admin.fetchval("SHOW server_version")
     urls: dict[int, str] = {}
     hot: dict[int, list[str]] = {}
     portal: seed.PortalSeed | None = None
     api_key = ""
-    for size in SIZES:
+    for size in sizes:
         name = f"bench_{size}"
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -118,12 +119,12 @@ async def _prepare(admin_url: str, sealer: Sealer) -> tuple[Any, ...]:
     return urls, hot, portal, api_key, version
 
 
-def prepare_databases(directory: Path, sealer: Sealer) -> Databases:
+def prepare_databases(directory: Path, sealer: Sealer, sizes: Sequence[int] = SIZES) -> Databases:
     # Its own temporary directory (as the tests do): as root, the server runs as another user.
     server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gateway-bench-pg-")))
     admin_url = server.start()
     try:
-        urls, hot, portal, api_key, version = asyncio.run(_prepare(admin_url, sealer))
+        urls, hot, portal, api_key, version = asyncio.run(_prepare(admin_url, sealer, sizes))
     except BaseException:
         server.stop()
         shutil.rmtree(server.directory, ignore_errors=True)
@@ -277,6 +278,22 @@ def rate_of(url: str, connections: int, cpus: Sequence[int] | None) -> Callable[
     return measure
 
 
+def rate_and_cpu(
+    url: str, cpus: Sequence[int] | None, server: Any, cpu_per_request: list[float]
+) -> Callable[[], float]:
+    """Like rate_of (64 connections); also appends the server's CPU microseconds per request,
+    which moves much less than requests/s when other work shares the machine."""
+
+    def measure() -> float:
+        pids = server.worker_pids()
+        before = cpu_seconds(pids)
+        result = wrk_run(url, 64, cpus)
+        cpu_per_request.append((cpu_seconds(pids) - before) / result.requests * 1e6)
+        return result.requests_per_second
+
+    return measure
+
+
 # --- scenarios --------------------------------------------------------------------------------
 
 
@@ -345,11 +362,22 @@ def small_page_scenarios(
             theirs = f"{scheme}://{host}:{baseline.ports['port']}/brand/icon"
             warm(ours, 64, LOAD_CPUS)
             warm(theirs, 64, LOAD_CPUS)
+            our_cpu: list[float] = []
+            their_cpu: list[float] = []
             figures.record(
                 scheme,
                 f"gateway_{scheme}_rps",
                 f"baseline_{scheme}_rps",
-                paired(rate_of(ours, 64, LOAD_CPUS), rate_of(theirs, 64, LOAD_CPUS)),
+                paired(
+                    rate_and_cpu(ours, LOAD_CPUS, gateway, our_cpu),
+                    rate_and_cpu(theirs, LOAD_CPUS, baseline, their_cpu),
+                ),
+            )
+            figures.values[f"gateway_{scheme}_cpu_us"] = median(our_cpu)
+            figures.values[f"baseline_{scheme}_cpu_us"] = median(their_cpu)
+            figures.notes.append(
+                f"Small page over {scheme.upper()}, server CPU per request (median of runs): "
+                f"gateway {median(our_cpu):.0f} us, plain aiohttp {median(their_cpu):.0f} us."
             )
 
 
@@ -670,8 +698,8 @@ def cname_scenario(work: Path, figures: Figures, db: Databases, kek: bytes) -> N
 # --- the table --------------------------------------------------------------------------------
 
 
-def build_rows(values: dict[str, float]) -> list[Row]:
-    rows = [
+def small_page_rows(values: dict[str, float]) -> list[Row]:
+    return [
         Row.compared(
             "tenant-resolved small page, HTTP keep-alive, 64 connections (req/s)",
             values["gateway_http_rps"],
@@ -687,6 +715,10 @@ def build_rows(values: dict[str, float]) -> list[Row]:
             ratio=values["ratio_https"],
         ),
     ]
+
+
+def build_rows(values: dict[str, float]) -> list[Row]:
+    rows = small_page_rows(values)
     for size in SIZES:
         rows.append(
             Row.compared(
@@ -738,10 +770,29 @@ def build_rows(values: dict[str, float]) -> list[Row]:
     return rows
 
 
+SCENARIOS = ("small-page",)
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        epilog="BENCH_SECONDS (5) and BENCH_RUNS (3) set each run's length and the number of "
+        "pairs; BENCH_SIZES (1,10000,100000) the stored-domain counts.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only",
+        choices=SCENARIOS,
+        help="run one scenario and print its rows and notes, without writing results.md "
+        "(small-page: /brand/icon against plain aiohttp over HTTP and HTTPS, with the "
+        "servers' CPU time per request); for a quick check, e.g. BENCH_SECONDS=3",
+    )
+    only = parser.parse_args().only
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     try:
+        if only == "small-page":
+            return _run_small_page(work)
         return _run(work, started)
     finally:
         # Also after a failure or Ctrl-C: the keys, certificates and logs of the run go.
@@ -801,6 +852,21 @@ def _run(work: Path, started: float) -> int:
         )
     )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)} in {elapsed / 60:.1f} minutes")
+    return 0
+
+
+def _run_small_page(work: Path) -> int:
+    kek = os.urandom(32)
+    figures = Figures({}, [])
+    db = prepare_databases(work, Sealer(kek), SIZES[:1])
+    try:
+        small_page_scenarios(work, figures, _icon_and_baseline_cert(work, db), db, kek)
+    finally:
+        db.server.stop()
+        shutil.rmtree(db.server.directory, ignore_errors=True)
+    print()
+    print(render_table(small_page_rows(figures.values)))
+    print("\n".join(figures.notes))
     return 0
 
 

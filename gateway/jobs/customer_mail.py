@@ -15,10 +15,13 @@ it to the SMTP server and marks the mail done before committing.
   the server's answer and the commit sends it a second time, and then with the
   same Message-ID (`<evt_...@sender domain>`, from the event id), so mail
   software and people recognise the repeat.
-- A mail still refused after `MAX_ATTEMPTS` tries (about three days with the backoff)
-  is given up: marked done with `mail_outcome` "given up: <last error>" and counted
-  (`gateway_customer_mail_total{outcome="given_up"}`), so an operator sees it, and a
-  mail server that rejects one address for good does not retry it for ever.
+- A mail the server refuses for good (a 5xx answer to its sender, recipient or
+  content) still refused after `MAX_ATTEMPTS` tries (about three days with the
+  backoff) is given up: marked done with `mail_outcome` "given up: <last error>" and
+  counted (`gateway_customer_mail_total{outcome="given_up"}`), so an operator sees it
+  and one dead address is not retried for ever. A server that cannot be reached,
+  answers "try later" (4xx) or refuses our login is an outage: the mail waits for
+  it however long it lasts, and is never given up.
 - An event that needs no mail (a voided invoice, a customer without an
   address) is marked done with the reason in `mail_outcome`; an invoice still
   a draft is asked again later.
@@ -126,6 +129,7 @@ class MailResult:
     event_id: str
     outcome: str  # sent, skipped, later (draft), failed (retried) or given_up
     detail: str | None = None
+    permanent: bool = False  # failed: the server refused this mail for good (5xx)
 
 
 class CustomerMail:
@@ -176,7 +180,7 @@ class CustomerMail:
             if row is None:
                 return None
             result = await self._attempt(connection, row)
-            if result.outcome == "failed" and row["attempt"] >= MAX_ATTEMPTS:
+            if result.permanent and row["attempt"] >= MAX_ATTEMPTS:
                 result = MailResult(event_id=row["id"], outcome="given_up", detail=result.detail)
             if result.outcome in ("sent", "skipped", "given_up"):
                 await self._mark_done(connection, row, result, now)
@@ -257,7 +261,12 @@ class CustomerMail:
         try:
             await self._sender.send(composed)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as failure:
-            return MailResult(event_id=event_id, outcome="failed", detail=_describe(failure))
+            return MailResult(
+                event_id=event_id,
+                outcome="failed",
+                detail=_describe(failure),
+                permanent=_refused_for_good(failure),
+            )
         return MailResult(event_id=event_id, outcome="sent")
 
     def stop(self) -> None:
@@ -313,3 +322,17 @@ async def customer_mail_running(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _refused_for_good(failure: BaseException) -> bool:
+    """A 5xx answer about this mail (sender, recipients, content); not a login or an outage."""
+    if isinstance(failure, aiosmtplib.SMTPRecipientsRefused):
+        return bool(failure.recipients) and all(
+            500 <= refused.code < 600 for refused in failure.recipients
+        )
+    permanent_kinds = (
+        aiosmtplib.SMTPRecipientRefused,
+        aiosmtplib.SMTPSenderRefused,
+        aiosmtplib.SMTPDataError,
+    )
+    return isinstance(failure, permanent_kinds) and 500 <= failure.code < 600

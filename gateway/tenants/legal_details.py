@@ -39,10 +39,12 @@ def _text(field: str, value: Any, maximum: int) -> str | None:
     if not text:
         return None
     if len(text) > maximum:
-        raise InvalidTenantInput({field: f"must be at most {maximum} characters"})
+        raise InvalidTenantInput(
+            {field: f"must be at most {maximum} characters"}, {field: "too_long"}
+        )
     reason = control_character_reason(text)
     if reason is not None:
-        raise InvalidTenantInput({field: reason})
+        raise InvalidTenantInput({field: reason}, {field: "invalid_characters"})
     return text
 
 
@@ -66,6 +68,7 @@ def check_legal_details(
             values[field] = _text(field, value, LEGAL_FIELDS[name][1])
         except InvalidTenantInput as error:
             errors.update(error.errors)
+            codes.update(error.codes)
     country = values.get("legal.country", current.get("legal.country"))
     if "legal.country" in values and country is not None:
         country = country.upper()

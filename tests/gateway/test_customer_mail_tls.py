@@ -193,13 +193,13 @@ async def test_credentials_are_sent_over_starttls_and_a_wrong_password_delays_th
     assert len(secure_server.messages) == 1
 
 
-async def test_a_mail_refused_for_days_is_given_up_and_counted(
+async def test_a_mailbox_refused_for_days_is_given_up_and_counted(
     pool: Any,
     settings: Settings,
     mail_server: MailServer,  # noqa: F811
 ) -> None:
     shop = await make_shop(pool, mail_settings(settings, mail_server, "none", None))
-    await mail_server.stop()
+    mail_server.refused.add("camille@example.fr")
     invoice = await open_invoice(pool, shop.tenant, shop.french)
     await record(pool, shop.tenant, "invoice.payment_failed", invoice)
     metrics = GatewayMetrics()
@@ -214,8 +214,31 @@ async def test_a_mail_refused_for_days_is_given_up_and_counted(
     row = await pool.fetchrow("SELECT mail_done_at, mail_outcome FROM outbound_events")
     assert row["mail_done_at"] is not None
     assert row["mail_outcome"].startswith("given up: ")
+    assert "550" in row["mail_outcome"]
     assert series(metrics, "invoice.payment_failed", "retried") == 1.0
     assert series(metrics, "invoice.payment_failed", "given_up") == 1.0
-    await mail_server.start()
+    mail_server.refused.clear()
     assert await mailer(pool, shop).run_due(now=later + timedelta(days=1)) == []
     assert mail_server.messages == []
+
+
+async def test_a_mail_server_down_for_days_delays_the_mail_and_never_loses_it(
+    pool: Any,
+    settings: Settings,
+    mail_server: MailServer,  # noqa: F811
+) -> None:
+    shop = await make_shop(pool, mail_settings(settings, mail_server, "none", None))
+    await mail_server.stop()
+    invoice = await open_invoice(pool, shop.tenant, shop.french)
+    await record(pool, shop.tenant, "invoice.payment_failed", invoice)
+    await pool.execute(
+        "UPDATE outbound_events SET mail_attempts = $1, mail_next_attempt_at = now()",
+        MAX_ATTEMPTS + 5,
+    )
+    later = clock.utc_now() + timedelta(minutes=1)
+    assert [r.outcome for r in await mailer(pool, shop).run_due(now=later)] == ["failed"]
+    assert await pool.fetchval("SELECT mail_done_at FROM outbound_events") is None
+    await mail_server.start()
+    results = await mailer(pool, shop).run_due(now=later + timedelta(days=1))
+    assert [r.outcome for r in results] == ["sent"]
+    assert len(mail_server.messages) == 1
