@@ -19,7 +19,7 @@ from tests.fixtures.pebble import free_port
 pytestmark = pytest.mark.slow
 
 DOMAIN = "rechnungen.bergsportausruestungsvermietung-chamrousse.test"
-SECTIONS = ("domains", f"domains/{DOMAIN}", "brand", "wallet", "portal", "customers")
+SECTIONS = ("domains", f"domains/{DOMAIN}", "brand", "legal", "wallet", "portal", "customers")
 
 
 @pytest.fixture
