@@ -793,13 +793,16 @@ def _run(work: Path, started: float) -> int:
         if wanted("scale"):
             large = seed_scale_database(db.admin_url, sealer, BASE_DOMAIN)
             baseline = Stored(SIZES[-1], db.urls[SIZES[-1]], db.hot[SIZES[-1]])
-            scale_scenarios(work, pace(), figures.values, baseline=baseline, large=large, kek=kek)
+            scale_scenarios(
+                work, pace(), figures.values, figures.notes, baseline=baseline, large=large, kek=kek
+            )
     finally:
         db.server.stop()
         shutil.rmtree(db.server.directory, ignore_errors=True)
     if ONLY:
         print()
         print(render_table(caddy_rows(figures.values) + scale_rows(figures.values)))
+        print("\n".join(f"- {note}" for note in figures.notes))
         return 0
     rows = build_rows(figures.values) + caddy_rows(figures.values) + scale_rows(figures.values)
     figures.notes.append(

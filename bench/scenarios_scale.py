@@ -28,7 +28,7 @@ import asyncpg
 
 from bench import seed
 from bench.measure import Pace, handshake_rate, log, median, paired
-from bench.processes import ROOT, rss_mb, running, start_gateway
+from bench.processes import ROOT, cpu_seconds, rss_mb, running, start_gateway
 from bench.report import Row
 from gateway.database.pool import create_pool
 from kernel.sealing import Sealer
@@ -101,6 +101,7 @@ def scale_scenarios(
     work: Path,
     pace: Pace,
     values: dict[str, float],
+    notes: list[str],
     *,
     baseline: Stored,
     large: Stored,
@@ -131,21 +132,37 @@ def scale_scenarios(
                 values[f"scale_rss_{stored.size}"] = max(map(rss_mb, server.worker_pids()))
                 log(f"  worker RSS {values[f'scale_rss_{stored.size}']:.0f} MB")
                 if stored is large:
-                    _flood_rows(work, pace, values, port, stored.hot)
+                    _flood_rows(work, pace, values, (server.worker_pids(), port), stored.hot)
         values[f"startup_{stored.size}"] = median(startups)
     values["scale_baseline_size"] = baseline.size
     values["scale_size"] = large.size
+    notes.append(
+        "Scale rows: one worker pinned to the server CPU; the flood (bench/flood.py, "
+        f"{FLOOD_PROCESSES} processes) and the handshake client share the load CPU, so during "
+        "the flood the client has less CPU too. The gateway worker was busy "
+        f"{values['flood_server_busy_quiet']:.0%} of the time without the flood and "
+        f"{values['flood_server_busy_flooded']:.0%} with it."
+    )
 
 
 def _flood_rows(
-    work: Path, pace: Pace, values: dict[str, float], port: int, hot: list[str]
+    work: Path,
+    pace: Pace,
+    values: dict[str, float],
+    server: tuple[list[int], int],
+    hot: list[str],
 ) -> None:
+    pids, port = server
     names_file = work / "scale-hot.txt"
     names_file.write_text("\n".join(hot))
     refusals: list[float] = []
+    busy = {"quiet": 0.0, "flooded": 0.0}
 
     def quiet() -> float:
-        return handshake_rate(port, names_file, pace.seconds, pace.load_cpus)
+        before = cpu_seconds(pids)
+        rate = handshake_rate(port, names_file, pace.seconds, pace.load_cpus)
+        busy["quiet"] += cpu_seconds(pids) - before
+        return rate
 
     def flooded() -> float:
         flood = subprocess.Popen(
@@ -167,7 +184,9 @@ def _flood_rows(
             cwd=ROOT,
         )
         time.sleep(1.0)  # the flood is under way before the measurement starts
+        before = cpu_seconds(pids)
         rate = handshake_rate(port, names_file, pace.seconds, pace.load_cpus)
+        busy["flooded"] += cpu_seconds(pids) - before
         output, _ = flood.communicate(timeout=pace.seconds + 60)
         result = json.loads(output)
         refusals.append(result["refused_per_second"])
@@ -179,6 +198,10 @@ def _flood_rows(
     found = paired(pace, flooded, quiet)
     values["flood_handshakes"], values["quiet_handshakes"], values["ratio_flood"] = found
     values["flood_refusals"] = median(refusals)
+    # The handshake client and the flood share the load CPU: the server's own CPU use says
+    # whether the server or the clients set the pace (1.0 = the server CPU was saturated).
+    for key, seconds in busy.items():
+        values[f"flood_server_busy_{key}"] = seconds / (pace.seconds * pace.runs)
 
 
 def scale_rows(values: dict[str, float]) -> list[Row]:
