@@ -17,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.caddy import CaddySite, caddy_version, start_caddy
+from bench.load import run_wrk
 from bench.measure import Pace, handshake_rate, keep_alive_rate, log, paired
 from bench.processes import ROOT, Server, _wait_for, free_port, running, start_gateway
 from bench.report import Row
+from bench.scenarios_scale import wait_until_served
 
 PROXY_PREFIX = "/upstream"
 CONNECTIONS = 64
@@ -85,6 +88,9 @@ def caddy_scenarios(
                 )
             )
         )
+        # Both workers have loaded the host index once the name is served on a few connections.
+        for _ in range(4):
+            wait_until_served(gateway.ports["https"], host, time.monotonic())
         ours = f"https://{host}:{gateway.ports['https']}"
         theirs = {
             "static": f"https://{host}:{caddy.ports['static']}",
@@ -117,7 +123,7 @@ def _keep_alive_rows(
     small_ours, small_theirs = f"{ours}/brand/icon", f"{theirs['static']}/brand/icon"
     proxy_ours, proxy_theirs = f"{ours}{PROXY_PREFIX}", f"{theirs['proxy']}{PROXY_PREFIX}"
     for url in (small_ours, small_theirs, proxy_ours, proxy_theirs):
-        keep_alive_rate(Pace(min(2.0, pace.seconds), 1, (), ()), url, CONNECTIONS, None)()
+        run_wrk(url, connections=CONNECTIONS, seconds=min(2.0, pace.seconds))
     log("small page, HTTPS keep-alive, 64 connections: 2 gateway workers vs Caddy")
     _record(
         values,
