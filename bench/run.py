@@ -38,6 +38,7 @@ import asyncpg  # noqa: E402
 
 from bench import seed  # noqa: E402
 from bench.load import WrkResult, run_wrk  # noqa: E402
+from bench.measure import Pace  # noqa: E402
 from bench.processes import (  # noqa: E402
     cpu_seconds,
     rss_mb,
@@ -47,6 +48,8 @@ from bench.processes import (  # noqa: E402
 )
 from bench.renewals import renewal_rows, renewal_scenario  # noqa: E402
 from bench.report import Row, machine_lines, render_markdown, render_table  # noqa: E402
+from bench.scenarios_caddy import caddy_rows, caddy_scenarios  # noqa: E402
+from bench.scenarios_scale import Stored, scale_rows, scale_scenarios, seed_scale_database  # noqa: E402
 from certs.internal_ca import InternalCA  # noqa: E402
 from gateway.database.embedded import EmbeddedPostgres  # noqa: E402
 from gateway.database.pool import create_pool  # noqa: E402
@@ -56,6 +59,9 @@ from kernel.sealing import Sealer  # noqa: E402
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "1,10000,100000").split(","))
+# BENCH_ONLY=caddy,scale runs only those scenario groups and prints their rows (results.md is
+# written by full runs only). Groups: small, handshakes, pages, workers, cname, caddy, scale.
+ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
 HANDSHAKE_PROCESSES = 8
 BASE_DOMAIN = "localhost"
 PDF_LOAD = 20
@@ -704,14 +710,14 @@ def small_page_rows(values: dict[str, float]) -> list[Row]:
             "tenant-resolved small page, HTTP keep-alive, 64 connections (req/s)",
             values["gateway_http_rps"],
             values["baseline_http_rps"],
-            at_least=0.90,
+            at_least=0.60,  # the performance issue's goal for this row
             ratio=values["ratio_http"],
         ),
         Row.compared(
             "same over HTTPS keep-alive (req/s)",
             values["gateway_https_rps"],
             values["baseline_https_rps"],
-            at_least=0.90,
+            at_least=0.60,
             ratio=values["ratio_https"],
         ),
     ]
@@ -773,6 +779,14 @@ def build_rows(values: dict[str, float]) -> list[Row]:
 SCENARIOS = ("small-page",)
 
 
+def wanted(group: str) -> bool:
+    return not ONLY or group in ONLY
+
+
+def pace() -> Pace:
+    return Pace(SECONDS, RUNS, SERVER_CPUS, LOAD_CPUS)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -807,26 +821,63 @@ def _run(work: Path, started: float) -> int:
     db = prepare_databases(work, sealer)
     try:
         icon = _icon_and_baseline_cert(work, db)
-        small_page_scenarios(work, figures, icon, db, kek)
-        handshake_scenarios(work, figures, db, kek)
-        gateway_scenarios(work, figures, db, kek)
-        worker_scenarios(work, figures, db, kek)
-        cname_scenario(work, figures, db, kek)
-        renewal_scenario(
-            work,
-            figures.values,
-            figures.notes,
-            admin_url=db.admin_url,
-            kek=kek,
-            server_cpus=SERVER_CPUS,
-            load_cpus=LOAD_CPUS,
-            seconds=SECONDS,
-            runs=RUNS,
-        )
+        if wanted("small"):
+            small_page_scenarios(work, figures, icon, db, kek)
+        if wanted("handshakes"):
+            handshake_scenarios(work, figures, db, kek)
+        if wanted("pages"):
+            gateway_scenarios(work, figures, db, kek)
+        if wanted("workers"):
+            worker_scenarios(work, figures, db, kek)
+        if wanted("cname"):
+            cname_scenario(work, figures, db, kek)
+        if wanted("caddy"):
+            caddy_scenarios(
+                work,
+                pace(),
+                figures.values,
+                figures.notes,
+                database_url=db.urls[SIZES[0]],
+                host=db.portal.tenant_host,
+                icon=icon,
+                kek=kek,
+            )
+        if wanted("scale"):
+            large = seed_scale_database(db.admin_url, sealer, BASE_DOMAIN)
+            baseline = Stored(SIZES[-1], db.urls[SIZES[-1]], db.hot[SIZES[-1]])
+            scale_scenarios(
+                work, pace(), figures.values, figures.notes, baseline=baseline, large=large, kek=kek
+            )
+        if wanted("renewals"):
+            renewal_scenario(
+                work,
+                figures.values,
+                figures.notes,
+                admin_url=db.admin_url,
+                kek=kek,
+                server_cpus=SERVER_CPUS,
+                load_cpus=LOAD_CPUS,
+                seconds=SECONDS,
+                runs=RUNS,
+            )
     finally:
         db.server.stop()
         shutil.rmtree(db.server.directory, ignore_errors=True)
-    rows = build_rows(figures.values) + renewal_rows(figures.values)
+    if ONLY:
+        print()
+        builders = {"caddy": caddy_rows, "scale": scale_rows, "renewals": renewal_rows}
+        chosen = [
+            row for group in ONLY if group in builders for row in builders[group](figures.values)
+        ]
+        print(render_table(chosen))
+        print("\n".join(f"- {note}" for note in figures.notes))
+        return 0
+    rows = (
+        build_rows(figures.values)
+        + caddy_rows(figures.values)
+        + scale_rows(figures.values)
+        + renewal_rows(figures.values)
+    )
     figures.notes.append(
         "Workers row, CPU used by the gateway workers (of one core): "
         f"1 worker {figures.values['workers_1_cpu']:.2f}, "
