@@ -29,7 +29,16 @@ from tests.fixtures.pebble import free_port
 pytestmark = pytest.mark.slow
 
 DOMAIN = "billing.alpeak.test"
-SECTIONS = ("domains", f"domains/{DOMAIN}", "brand", "legal", "wallet", "portal", "customers")
+SECTIONS = (
+    "domains",
+    f"domains/{DOMAIN}",
+    "brand",
+    "legal",
+    "wallet",
+    "renewals",
+    "portal",
+    "customers",
+)
 
 
 @dataclass(frozen=True)
