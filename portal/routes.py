@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from billing.customers import save_billing_info
@@ -29,6 +28,7 @@ from portal.views import (
 )
 from web.billing_form import customer_values, prepare_billing_form, submit_billing_form
 from web.csrf import FIELD_NAME, verify_csrf_token
+from web.page_templates import render_page
 
 routes = web.RouteTableDef()
 
@@ -59,6 +59,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
             customer_id=customer_id,
             statuses=sorted(CUSTOMER_VISIBLE_INVOICE_STATUSES),
             limit=RECENT_INVOICES,
+            with_lines=False,  # the table shows totals only
         )
     country = visit.customer.country
     context = {
@@ -73,7 +74,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
         "recent_invoices": [invoice_row(visit, item) for item in invoices],
         "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
     }
-    response = aiohttp_jinja2.render_template("portal/overview.html", request, context)
+    response = render_page("portal/overview.html", request, context, i18n=visit.i18n)
     expire_at(response, next_period_change(subscriptions))
     return response
 
@@ -106,7 +107,7 @@ def _render_billing_form(
         ),
         "saved": saved,
     }
-    return aiohttp_jinja2.render_template("portal/billing.html", request, context, status=status)
+    return render_page("portal/billing.html", request, context, i18n=visit.i18n, status=status)
 
 
 def _require_billing_edit(visit: Visit) -> None:
