@@ -2,13 +2,15 @@
 
 Each process keeps its own rendered-page cache. The customer's overview is first
 viewed on B (so B holds it), the write goes through A, and B's very next view must
-show it: no polling, no waiting for a notification.
+show it: no polling, no waiting for a notification. The writes: the tenant API
+(billing details, wallet credits) and the portal's own billing form.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from tests.conftest import ApiTenant
 from tests.gateway.gateway_process import GatewayProcess, gateway_environment, gateway_process
 
 pytestmark = pytest.mark.slow
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,38 @@ async def test_wallet_credits_added_through_one_process_show_on_the_others_next_
     assert "€0.00" in before
     assert "€42.00" in on_b
     assert "€42.00" in on_a
+
+
+async def test_the_billing_form_saved_through_one_process_shows_on_the_others_next_view(
+    replicas: Replicas,
+) -> None:
+    customer_id = await new_customer(replicas)
+    before = await overview_on(replicas, replicas.b, customer_id)
+    port = replicas.a.http_port
+    host = f"alpeak.localhost:{port}"
+    url = f"http://127.0.0.1:{port}/portal/{customer_id}/billing"
+    async with replicas.session.get(url, headers={"Host": host}) as form:
+        token = CSRF_INPUT.search(await form.text())
+    assert token is not None
+    fields = {
+        "csrf_token": token[1],
+        "name": "Ada King",
+        "email": "ada.king@lovelace.test",
+        "line1": "1 Place Grenette",
+        "city": "Grenoble",
+        "postal_code": "38000",
+        "country": "FR",
+        "language": "en",
+    }
+    async with replicas.session.post(
+        url,
+        data=fields,
+        headers={"Host": host, "Origin": f"http://{host}"},
+        allow_redirects=False,
+    ) as saved:
+        assert saved.status == 303, await saved.text()
+    after = await overview_on(replicas, replicas.b, customer_id)
+
+    assert "1 Place Grenette" not in before
+    assert "1 Place Grenette" in after
+    assert "ada.king@lovelace.test" in after
