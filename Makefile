@@ -28,8 +28,11 @@ AXE_CORE_STAMP := $(AXE_CORE_DIR)/.installed-$(AXE_CORE_VERSION)
 # Add packages here; `system-deps` installs what is missing.
 SYSTEM_PACKAGES := postgresql pebble libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 chromium \
 	faketime podman buildah debootstrap runc haproxy
-# Only `make bench` needs these (CI never benchmarks): wrk, the keep-alive load generator.
-BENCH_PACKAGES := wrk
+# Only `make bench` needs these (CI never benchmarks): wrk, the keep-alive load generator;
+# caddy, measured beside the gateway. The bench starts its own caddy process with a generated
+# config on free loopback ports and no admin endpoint, so a caddy service the package may have
+# started (port 80, admin on 2019) neither disturbs it nor is touched.
+BENCH_PACKAGES := wrk caddy
 
 # Moved-clock passes: the tests whose outcome can depend on the date (periods, trials,
 # expiry of cards, portal links, sessions and checkouts, signed webhooks, invoice due dates),

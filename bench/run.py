@@ -10,6 +10,7 @@ the first CPU, the load generators to the others (see results.md).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import http.client
@@ -37,6 +38,7 @@ import asyncpg  # noqa: E402
 
 from bench import portal_rows, seed  # noqa: E402
 from bench.load import WrkResult, run_wrk  # noqa: E402
+from bench.measure import Pace  # noqa: E402
 from bench.processes import (  # noqa: E402
     Server,
     cpu_seconds,
@@ -45,7 +47,10 @@ from bench.processes import (  # noqa: E402
     start_baseline,
     start_gateway,
 )
+from bench.renewals import renewal_rows, renewal_scenario  # noqa: E402
 from bench.report import Row, machine_lines, render_markdown, render_table  # noqa: E402
+from bench.scenarios_caddy import caddy_rows, caddy_scenarios  # noqa: E402
+from bench.scenarios_scale import Stored, scale_rows, scale_scenarios, seed_scale_database  # noqa: E402
 from certs.internal_ca import InternalCA  # noqa: E402
 from gateway.database.embedded import EmbeddedPostgres  # noqa: E402
 from gateway.database.pool import create_pool  # noqa: E402
@@ -55,6 +60,9 @@ from kernel.sealing import Sealer  # noqa: E402
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "1,10000,100000").split(","))
+# BENCH_ONLY=caddy,scale runs only those scenario groups and prints their rows (results.md is
+# written by full runs only). Groups: small, handshakes, pages, workers, cname, caddy, scale.
+ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
 HANDSHAKE_PROCESSES = 8
 BASE_DOMAIN = "localhost"
 PDF_LOAD = 20
@@ -91,14 +99,14 @@ def with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _prepare(admin_url: str, sealer: Sealer) -> tuple[Any, ...]:
+async def _prepare(admin_url: str, sealer: Sealer, sizes: Sequence[int]) -> tuple[Any, ...]:
     admin = await asyncpg.connect(admin_url)
     version = await admin.fetchval("SHOW server_version")
     urls: dict[int, str] = {}
     hot: dict[int, list[str]] = {}
     portal: seed.PortalSeed | None = None
     api_key = ""
-    for size in SIZES:
+    for size in sizes:
         name = f"bench_{size}"
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -118,12 +126,12 @@ async def _prepare(admin_url: str, sealer: Sealer) -> tuple[Any, ...]:
     return urls, hot, portal, api_key, version
 
 
-def prepare_databases(directory: Path, sealer: Sealer) -> Databases:
+def prepare_databases(directory: Path, sealer: Sealer, sizes: Sequence[int] = SIZES) -> Databases:
     # Its own temporary directory (as the tests do): as root, the server runs as another user.
     server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gateway-bench-pg-")))
     admin_url = server.start()
     try:
-        urls, hot, portal, api_key, version = asyncio.run(_prepare(admin_url, sealer))
+        urls, hot, portal, api_key, version = asyncio.run(_prepare(admin_url, sealer, sizes))
     except BaseException:
         server.stop()
         shutil.rmtree(server.directory, ignore_errors=True)
@@ -277,6 +285,22 @@ def rate_of(url: str, connections: int, cpus: Sequence[int] | None) -> Callable[
     return measure
 
 
+def rate_and_cpu(
+    url: str, cpus: Sequence[int] | None, server: Any, cpu_per_request: list[float]
+) -> Callable[[], float]:
+    """Like rate_of (64 connections); also appends the server's CPU microseconds per request,
+    which moves much less than requests/s when other work shares the machine."""
+
+    def measure() -> float:
+        pids = server.worker_pids()
+        before = cpu_seconds(pids)
+        result = wrk_run(url, 64, cpus)
+        cpu_per_request.append((cpu_seconds(pids) - before) / result.requests * 1e6)
+        return result.requests_per_second
+
+    return measure
+
+
 # --- scenarios --------------------------------------------------------------------------------
 
 
@@ -345,11 +369,22 @@ def small_page_scenarios(
             theirs = f"{scheme}://{host}:{baseline.ports['port']}/brand/icon"
             warm(ours, 64, LOAD_CPUS)
             warm(theirs, 64, LOAD_CPUS)
+            our_cpu: list[float] = []
+            their_cpu: list[float] = []
             figures.record(
                 scheme,
                 f"gateway_{scheme}_rps",
                 f"baseline_{scheme}_rps",
-                paired(rate_of(ours, 64, LOAD_CPUS), rate_of(theirs, 64, LOAD_CPUS)),
+                paired(
+                    rate_and_cpu(ours, LOAD_CPUS, gateway, our_cpu),
+                    rate_and_cpu(theirs, LOAD_CPUS, baseline, their_cpu),
+                ),
+            )
+            figures.values[f"gateway_{scheme}_cpu_us"] = median(our_cpu)
+            figures.values[f"baseline_{scheme}_cpu_us"] = median(their_cpu)
+            figures.notes.append(
+                f"Small page over {scheme.upper()}, server CPU per request (median of runs): "
+                f"gateway {median(our_cpu):.0f} us, plain aiohttp {median(their_cpu):.0f} us."
             )
 
 
@@ -682,23 +717,27 @@ def cname_scenario(work: Path, figures: Figures, db: Databases, kek: bytes) -> N
 # --- the table --------------------------------------------------------------------------------
 
 
-def build_rows(values: dict[str, float]) -> list[Row]:
-    rows = [
+def small_page_rows(values: dict[str, float]) -> list[Row]:
+    return [
         Row.compared(
             "tenant-resolved small page, HTTP keep-alive, 64 connections (req/s)",
             values["gateway_http_rps"],
             values["baseline_http_rps"],
-            at_least=0.90,
+            at_least=0.60,  # the performance issue's goal for this row
             ratio=values["ratio_http"],
         ),
         Row.compared(
             "same over HTTPS keep-alive (req/s)",
             values["gateway_https_rps"],
             values["baseline_https_rps"],
-            at_least=0.90,
+            at_least=0.60,
             ratio=values["ratio_https"],
         ),
     ]
+
+
+def build_rows(values: dict[str, float]) -> list[Row]:
+    rows = small_page_rows(values)
     for size in SIZES:
         rows.append(
             Row.compared(
@@ -743,10 +782,37 @@ def build_rows(values: dict[str, float]) -> list[Row]:
     return rows
 
 
+SCENARIOS = ("small-page",)
+
+
+def wanted(group: str) -> bool:
+    return not ONLY or group in ONLY
+
+
+def pace() -> Pace:
+    return Pace(SECONDS, RUNS, SERVER_CPUS, LOAD_CPUS)
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        epilog="BENCH_SECONDS (5) and BENCH_RUNS (3) set each run's length and the number of "
+        "pairs; BENCH_SIZES (1,10000,100000) the stored-domain counts.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only",
+        choices=SCENARIOS,
+        help="run one scenario and print its rows and notes, without writing results.md "
+        "(small-page: /brand/icon against plain aiohttp over HTTP and HTTPS, with the "
+        "servers' CPU time per request); for a quick check, e.g. BENCH_SECONDS=3",
+    )
+    only = parser.parse_args().only
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     try:
+        if only == "small-page":
+            return _run_small_page(work)
         return _run(work, started)
     finally:
         # Also after a failure or Ctrl-C: the keys, certificates and logs of the run go.
@@ -761,15 +827,63 @@ def _run(work: Path, started: float) -> int:
     db = prepare_databases(work, sealer)
     try:
         icon = _icon_and_baseline_cert(work, db)
-        small_page_scenarios(work, figures, icon, db, kek)
-        handshake_scenarios(work, figures, db, kek)
-        gateway_scenarios(work, figures, db, kek)
-        worker_scenarios(work, figures, db, kek)
-        cname_scenario(work, figures, db, kek)
+        if wanted("small"):
+            small_page_scenarios(work, figures, icon, db, kek)
+        if wanted("handshakes"):
+            handshake_scenarios(work, figures, db, kek)
+        if wanted("pages"):
+            gateway_scenarios(work, figures, db, kek)
+        if wanted("workers"):
+            worker_scenarios(work, figures, db, kek)
+        if wanted("cname"):
+            cname_scenario(work, figures, db, kek)
+        if wanted("caddy"):
+            caddy_scenarios(
+                work,
+                pace(),
+                figures.values,
+                figures.notes,
+                database_url=db.urls[SIZES[0]],
+                host=db.portal.tenant_host,
+                icon=icon,
+                kek=kek,
+            )
+        if wanted("scale"):
+            large = seed_scale_database(db.admin_url, sealer, BASE_DOMAIN)
+            baseline = Stored(SIZES[-1], db.urls[SIZES[-1]], db.hot[SIZES[-1]])
+            scale_scenarios(
+                work, pace(), figures.values, figures.notes, baseline=baseline, large=large, kek=kek
+            )
+        if wanted("renewals"):
+            renewal_scenario(
+                work,
+                figures.values,
+                figures.notes,
+                admin_url=db.admin_url,
+                kek=kek,
+                server_cpus=SERVER_CPUS,
+                load_cpus=LOAD_CPUS,
+                seconds=SECONDS,
+                runs=RUNS,
+            )
     finally:
         db.server.stop()
         shutil.rmtree(db.server.directory, ignore_errors=True)
-    rows = build_rows(figures.values)
+    if ONLY:
+        print()
+        builders = {"caddy": caddy_rows, "scale": scale_rows, "renewals": renewal_rows}
+        chosen = [
+            row for group in ONLY if group in builders for row in builders[group](figures.values)
+        ]
+        print(render_table(chosen))
+        print("\n".join(f"- {note}" for note in figures.notes))
+        return 0
+    rows = (
+        build_rows(figures.values)
+        + caddy_rows(figures.values)
+        + scale_rows(figures.values)
+        + renewal_rows(figures.values)
+    )
     figures.notes.append(
         "Workers row, CPU used by the gateway workers (of one core): "
         f"1 worker {figures.values['workers_1_cpu']:.2f}, "
@@ -795,6 +909,21 @@ def _run(work: Path, started: float) -> int:
         )
     )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)} in {elapsed / 60:.1f} minutes")
+    return 0
+
+
+def _run_small_page(work: Path) -> int:
+    kek = os.urandom(32)
+    figures = Figures({}, [])
+    db = prepare_databases(work, Sealer(kek), SIZES[:1])
+    try:
+        small_page_scenarios(work, figures, _icon_and_baseline_cert(work, db), db, kek)
+    finally:
+        db.server.stop()
+        shutil.rmtree(db.server.directory, ignore_errors=True)
+    print()
+    print(render_table(small_page_rows(figures.values)))
+    print("\n".join(figures.notes))
     return 0
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from billing import validation
+from billing.addresses import PostalAddress, check_postal_code
 from billing.countries import validate_country
 from billing.errors import InvalidInput, NotFound, RuleViolation
 from billing.fields import SUPPORTED_LANGUAGES as SUPPORTED_LANGUAGES
@@ -126,6 +127,7 @@ def _billing_columns(
         columns["country"] = None
     if "language" in data:
         columns["language"] = _language(errors, data["language"])
+    _check_postal_code(errors, columns, current)
     country = columns.get("country", current.country if current else None)
     if "vat_number" in data and data["vat_number"] is not None:
         try:
@@ -145,6 +147,31 @@ def _billing_columns(
                 "invalid_vat_number",
             )
     return columns
+
+
+def _check_postal_code(
+    errors: FieldErrors, columns: dict[str, Any], current: Customer | None
+) -> None:
+    """The postal code must fit the country (and its state), whichever of them changed.
+
+    A code sent is stored as post offices write it (`bs1 4dj` -> `BS1 4DJ`).
+    """
+    changed = {"postal_code", "country", "state"} & columns.keys()
+    if not changed or "address.postal_code" in errors.errors:
+        return
+
+    def now(column: str) -> Any:
+        return columns.get(column, getattr(current, column) if current else None)
+
+    if not now("postal_code"):
+        return
+    try:
+        postal_code = check_postal_code(now("postal_code"), now("country"), now("state"))
+    except RuleViolation as violation:
+        errors.violation("address.postal_code", violation)
+        return
+    if "postal_code" in columns:
+        columns["postal_code"] = postal_code
 
 
 async def create_customer(
@@ -245,6 +272,18 @@ def address_of(customer: Customer) -> dict[str, str | None]:
     """The customer's address in the API's shape (`line1`, ..., `country`), as everywhere."""
     address = {name: getattr(customer, column) for name, (column, _) in ADDRESS_FIELDS.items()}
     return {**address, "country": customer.country}
+
+
+def postal_address(customer: Customer) -> PostalAddress:
+    """The customer's address as `billing.addresses` formats it."""
+    return PostalAddress(
+        line1=customer.address_line1,
+        line2=customer.address_line2,
+        city=customer.city,
+        postal_code=customer.postal_code,
+        state=customer.state,
+        country=customer.country,
+    )
 
 
 def billing_info_payload(customer: Customer) -> dict[str, Any]:

@@ -8,8 +8,8 @@ both surfaces accept and refuse exactly the same values with the same codes.
 
 Codes clients may switch on: `required`, `unknown_field`, `wrong_type`,
 `too_short`, `too_long`, `out_of_range`, `not_allowed`, `invalid_characters`,
-`invalid_email`, `invalid_country`, `invalid_currency`, `invalid_vat_number`,
-`country_required`, `invalid_url`, `invalid` (anything else).
+`invalid_email`, `invalid_country`, `invalid_postal_code`, `invalid_currency`,
+`invalid_vat_number`, `country_required`, `invalid_url`, `invalid` (anything else).
 """
 
 from __future__ import annotations
@@ -18,9 +18,19 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from billing.addresses import check_postal_code
 from billing.countries import check_country
 from billing.errors import InvalidInput, RuleViolation
 from billing.vat import validate_vat_number
@@ -178,9 +188,24 @@ class AddressInput(Request):
     line1: AddressLine | None = None
     line2: AddressLine | None = None
     city: City | None = None
-    postal_code: PostalCode | None = None
     state: Region | None = None
     country: Country | None = None
+    # After country and state, which it is checked against.
+    postal_code: PostalCode | None = Field(
+        default=None, description="Checked against the format of country (and of its state)."
+    )
+
+    @field_validator("postal_code")
+    @classmethod
+    def _postal_code_fits_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Normalised, and fitting the country sent with it; else the service checks it
+        against the stored country."""
+        if value is None or info.data.get("country") is None:
+            return value
+        try:
+            return check_postal_code(value, info.data["country"], info.data.get("state"))
+        except RuleViolation as violation:
+            raise PydanticCustomError(violation.code, violation.message) from None
 
 
 # pydantic's own error types -> our codes (the rules above already use ours).

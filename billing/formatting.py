@@ -24,36 +24,31 @@ _LOCALES = {"pt": "pt_PT"}
 _DAY_PATTERNS = {"de": "d. MMM y", "da": "d. MMM y"}
 
 
-def _locale(language: str) -> str:
+def babel_locale(language: str) -> str:
+    """The Babel locale that `language` means (Portuguese is Portugal's)."""
     return _LOCALES.get(language, language)
 
 
 def format_money(amount_minor: int, currency: str, language: str) -> str:
     """An amount in minor units as `language` writes it: 12,50 € or €12.50."""
     major = Decimal(amount_minor).scaleb(-exponent(currency))
-    return str(format_currency(major, currency, locale=_locale(language)))
+    return str(format_currency(major, currency, locale=babel_locale(language)))
 
 
 def format_rate(rate_bps: int, language: str) -> str:
     """A tax rate in basis points as `language` writes it: 20%, 5,5 %, 5,5%."""
     rate = Decimal(rate_bps).scaleb(-4)
-    return str(format_percent(rate, locale=_locale(language), decimal_quantization=False))
+    return str(format_percent(rate, locale=babel_locale(language), decimal_quantization=False))
 
 
 def format_day(moment: datetime | date, language: str) -> str:
     """A date as `language` writes it, unambiguous: 1 Dec 2026, 1 déc. 2026, 1. Dez. 2026."""
     day = moment.date() if isinstance(moment, datetime) else moment
     pattern = _DAY_PATTERNS.get(language, "d MMM y")
-    return str(format_date(day, pattern, locale=_locale(language)))
-
-
-def country_names(language: str) -> dict[str, str]:
-    """ISO 3166 alpha-2 code to the country's name in `language`."""
-    territories = Locale.parse(_locale(language)).territories
-    return {str(code): str(name) for code, name in territories.items()}
+    return str(format_date(day, pattern, locale=babel_locale(language)))
 
 
 def language_name(code: str, language: str) -> str:
     """The name of language `code`, written in `language`."""
-    name = Locale.parse(_locale(language)).languages.get(code, code)
+    name = Locale.parse(babel_locale(language)).languages.get(code, code)
     return str(name).capitalize()

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from billing.addresses import PostalAddress
+from billing.addresses import address_lines as postal_address_lines
 from billing.errors import Conflict
-from billing.formatting import country_names, format_day, format_money, format_rate
+from billing.formatting import format_day, format_money, format_rate
 from billing.invoice_snapshots import InvoiceSnapshot, Party
 from billing.invoices import Invoice
 
@@ -90,11 +92,16 @@ def snapshot_of(invoice: Invoice) -> InvoiceSnapshot:
 
 
 def address_lines(party: Party, language: str) -> list[str]:
-    """The postal address as printed on an envelope, the country named in `language`."""
-    town = " ".join(part for part in (party.postal_code, party.city) if part)
-    country = country_names(language).get(party.country, party.country) if party.country else None
-    parts = (party.address_line1, party.address_line2, town, party.state, country)
-    return [part for part in parts if part]
+    """The postal address as its country writes it, the country named in `language`."""
+    address = PostalAddress(
+        line1=party.address_line1,
+        line2=party.address_line2,
+        city=party.city,
+        postal_code=party.postal_code,
+        state=party.state,
+        country=party.country,
+    )
+    return postal_address_lines(address, language=language)
 
 
 def _party(party: Party, language: str, _: Gettext, *, seller: bool) -> PartyView:

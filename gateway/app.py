@@ -26,17 +26,18 @@ from gateway.edge.acme_http import routes as acme_routes
 from gateway.edge.app_host import PREFIX as DASHBOARD_PREFIX
 from gateway.edge.branding import routes as brand_routes
 from gateway.edge.error_middleware import observed_error_middleware
-from gateway.edge.middleware import edge_middleware, host_index_context, strict_transport_security
+from gateway.edge.middleware import edge_middleware, host_index_context
 from gateway.edge.proxy_routes import setup_proxy_routes
+from gateway.edge.response_headers import ResponseHeaders
 from gateway.issuers import issuer_context
 from gateway.jobs.customer_mail import customer_mail_running
 from gateway.jobs.domain_worker import domain_worker_context
 from gateway.jobs.outbox_delivery import outbox_delivery_context
 from gateway.jobs.renewals import renewal_job_context
-from gateway.network.http_guard import name_the_server
+from gateway.network.http_guard import SERVER_NAME
+from gateway.ops.access_log import ACCESS_LOG, AccessLog
 from gateway.ops.health import routes as health_routes
-from gateway.ops.logging_setup import request_id_header
-from gateway.ops.metrics import metrics_context
+from gateway.ops.metrics import METRICS, metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.invoice_payment_routes import routes as invoice_payment_routes
@@ -46,6 +47,7 @@ from portal.payment_routes import routes as payment_routes
 from portal.routes import routes as portal_routes
 from portal.subscription_routes import routes as subscription_routes
 from web.assets import routes as web_asset_routes
+from web.billing_form import country_menus
 from web.i18n import install_gettext
 from web.mail.customer_mail import composer_for
 
@@ -88,7 +90,10 @@ async def customer_mail_context(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with customer_mail_running(
-        app[keys.POOL], settings=settings, compose=composer_for(settings)
+        app[keys.POOL],
+        settings=settings,
+        compose=composer_for(settings),
+        counters=app.get(METRICS),
     ):
         yield
 
@@ -122,17 +127,22 @@ def create_app(
     )
     app[keys.SETTINGS] = settings
     app[keys.DRAINING] = asyncio.Event()
-    app.on_response_prepare.append(request_id_header)
-    app.on_response_prepare.append(name_the_server)
-    app.on_response_prepare.append(strict_transport_security)
-    if settings.worker_header:
-        app.on_response_prepare.append(add_worker_header)
+    # Headers, settings and the access log read once here, not per response (bench/notes.md).
+    app[keys.RESPONSE_HEADERS] = ResponseHeaders(
+        base_domain=settings.base_domain,
+        server=SERVER_NAME,
+        worker=(WORKER_HEADER, str(os.getpid())) if settings.worker_header else None,
+    )
+    app[ACCESS_LOG] = AccessLog(
+        sample=settings.access_log_sample, fast_seconds=settings.access_log_fast_ms / 1000
+    )
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(issuer_context)
     app.cleanup_ctx.append(host_index_context)
     app.cleanup_ctx.append(metrics_context)
     # Invoice PDFs render in a child process started on first use; it stops with the app.
     app.cleanup_ctx.append(pdf_rendering)
+    app.cleanup_ctx.append(country_menus)
     if outbox_delivery:
         app.cleanup_ctx.append(outbox_delivery_context)
         app.cleanup_ctx.append(customer_mail_context)
@@ -170,8 +180,3 @@ def _add_pages(app: web.Application, settings: Settings) -> None:
     setup_proxy_routes(app, settings)
     app.add_subapp("/api/v1", create_api_app(settings))
     app.add_subapp(DASHBOARD_PREFIX, create_dashboard_app())
-
-
-async def add_worker_header(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the serving process id, to see how connections spread over workers."""
-    response.headers[WORKER_HEADER] = str(os.getpid())

@@ -138,28 +138,37 @@ async def run_passes(
     interval: float,
     role: str,
     stopping: Callable[[], bool] = lambda: False,
+    next_wait: Callable[[], Awaitable[float]] | None = None,
 ) -> None:
     """A job's loop: pass after pass until cancelled or `stopping()`.
 
     `one_pass` answers whether it used its whole batch: then the next pass runs at
-    once; else the loop waits for `wake` (a NOTIFY) or `interval` seconds. A failing
-    pass is logged and tried again later: the loop outlives a database outage.
+    once; else the loop waits for `wake` (a NOTIFY) or `interval` seconds, or less
+    when `next_wait` (asked after each pass) says work falls due sooner. A failing
+    pass is logged and tried again after `interval`: the loop outlives a database outage.
     """
     while not stopping():
         wake.clear()
         try:
             busy = await one_pass()
+            wait = 0.0 if busy else await _bounded_wait(next_wait, interval)
         except Exception:
             reraise_if_cancelled()
             logger.exception("%s pass failed; trying again shortly", role)
-            busy = False
+            wait = interval
         if stopping():
             # stop() may have come before this pass cleared the wake-up: no waiting.
             break
-        if busy:
+        if wait <= 0:
             continue  # more may be due right now
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), interval)
+            await asyncio.wait_for(wake.wait(), wait)
+
+
+async def _bounded_wait(next_wait: Callable[[], Awaitable[float]] | None, interval: float) -> float:
+    if next_wait is None:
+        return interval
+    return max(0.0, min(interval, await next_wait()))
 
 
 async def run_passes_on_notify(
@@ -171,6 +180,7 @@ async def run_passes_on_notify(
     wake: asyncio.Event,
     interval: float,
     stopping: Callable[[], bool] = lambda: False,
+    next_wait: Callable[[], Awaitable[float]] | None = None,
 ) -> None:
     """`run_passes`, woken early by each NOTIFY on `channel` (`following_channel`).
 
@@ -184,7 +194,14 @@ async def run_passes_on_notify(
     async with following_channel(
         pool, channel=channel, role=role, on_notify=notified, on_listen=wake.set
     ):
-        await run_passes(one_pass, wake=wake, interval=interval, role=role, stopping=stopping)
+        await run_passes(
+            one_pass,
+            wake=wake,
+            interval=interval,
+            role=role,
+            stopping=stopping,
+            next_wait=next_wait,
+        )
 
 
 async def _watch(

@@ -1,6 +1,6 @@
 """The portal's rendered-page cache: a page is rendered once per customer data version.
 
-A page's key is (page, query string, tenant id and settings, customer id, the customer's
+A page's key is (page, path, query string, tenant id and settings, customer id, the customer's
 data version, language, day). The data version comes from PostgreSQL with the customer,
 in the one query every portal request makes anyway (`billing.portal_versions`), so a
 write committed by any replica changes the key of the next view everywhere. The tenant
@@ -114,6 +114,8 @@ def page_key(request: web.Request, visit: Visit, page: str) -> tuple[object, ...
     """What the page's body depends on; tenant and customer are always in it."""
     return (
         page,
+        # The path names the invoice (or card) a page is about: two invoices, two pages.
+        request.rel_url.raw_path,
         request.rel_url.raw_query_string,
         visit.tenant.id,
         _tenant_fingerprint(visit.tenant),

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from billing.customers import save_billing_info
 from billing.invoices import recent_customer_invoices
+from billing.past_due import overdue_invoices
 from billing.payment_methods import active_payment_methods
 from billing.subscriptions import Subscription, list_customer_subscriptions
 from billing.wallets import list_customer_wallets
@@ -17,6 +18,7 @@ from kernel import clock
 from portal.access import Visit, portal_page
 from portal.invoice_pages import routes as invoice_routes
 from portal.page_cache import cached_page, expire_at
+from portal.past_due import overdue_by_subscription
 from portal.views import (
     CUSTOMER_VISIBLE_INVOICE_STATUSES,
     address_lines,
@@ -61,6 +63,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
             limit=RECENT_INVOICES,
             with_lines=False,  # the table shows totals only
         )
+        overdue = await overdue_invoices(connection, tenant_id=tenant_id, customer_id=customer_id)
     country = visit.customer.country
     context = {
         **visit.context(request),
@@ -73,6 +76,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
         "wallet_views": [wallet_view(visit, item) for item in wallets],
         "recent_invoices": [invoice_row(visit, item) for item in invoices],
         "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
+        "past_due": overdue_by_subscription(visit, overdue),
     }
     response = render_page("portal/overview.html", request, context, i18n=visit.i18n)
     expire_at(response, next_period_change(subscriptions))

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from types import MappingProxyType
 
-from billing import subscription_changes
-from billing.customers import Customer
-from billing.formatting import country_names, format_day, format_money
+from billing import addresses, subscription_changes
+from billing.countries import country_names
+from billing.customers import Customer, postal_address
+from billing.formatting import format_day, format_money
 from billing.invoices import Invoice
 from billing.payment_methods import PaymentMethod
 from billing.subscription_items import SubscriptionItem
@@ -218,8 +219,5 @@ def invoice_row(visit: Visit, invoice: Invoice) -> InvoiceRow:
 
 
 def address_lines(visit: Visit, customer: Customer) -> list[str]:
-    """The billing address as printed on an envelope, empty parts left out."""
-    town = " ".join(part for part in (customer.postal_code, customer.city) if part)
-    country = country_name(visit, customer.country) if customer.country else None
-    parts = (customer.address_line1, customer.address_line2, town, customer.state, country)
-    return [part for part in parts if part]
+    """The billing address as its country writes it on an envelope, empty parts left out."""
+    return addresses.address_lines(postal_address(customer), language=visit.language)

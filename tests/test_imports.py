@@ -116,9 +116,14 @@ def test_billing_and_certs_import_only_the_kernel_and_themselves(package: str) -
 
 # What the tenants layer may use from outside itself and the kernel: certs' issuing interface
 # and certificate store (the domain lifecycle issues, renews and shows certificates), the
-# settings value, and the host-name and address rules that the edge shares. Never billing,
-# nor the insides of certs' issuers (ACME, the internal CA) or challenges.
+# settings value, the host-name and address rules that the edge shares, and billing's
+# country and postal address rules (nothing else of billing), never the insides of certs'
+# issuers (ACME, the internal CA) or challenges.
 TENANTS_MAY_IMPORT = (
+    # The tenant's legal address follows the customers' address rules.
+    "billing.addresses",
+    "billing.countries",
+    "billing.errors",
     "certs.budgets",
     "certs.errors",
     "certs.issuance",

@@ -12,12 +12,14 @@ again with what the customer typed. The checks themselves are the billing servic
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from billing.countries import country_choices
 from billing.customers import Customer
 from billing.errors import InvalidInput
-from billing.formatting import country_names, language_name
+from billing.formatting import language_name
 from web.catalogues import offered_languages
 from web.i18n import DEFAULT_LANGUAGE, Translator
 
@@ -105,6 +107,8 @@ def error_text(i18n: Translator, field: str, code: str) -> str:
         return i18n.gettext("This is too long.")
     if code == "invalid_characters":
         return i18n.gettext("Remove the control characters from this field.")
+    if code == "invalid_postal_code":
+        return i18n.gettext("This is not a postal code of the chosen country or region.")
     by_code = {"invalid_email": "email", "invalid_country": "country"}
     by_code |= dict.fromkeys(("invalid_vat_number", "country_required"), "vat_number")
     messages = input_messages(i18n)
@@ -171,6 +175,21 @@ class BillingForm:
     languages: Sequence[tuple[str, str]]
 
 
+def _sort_country_menus() -> None:
+    for language in offered_languages():
+        country_choices(language)
+
+
+async def country_menus(_app: object) -> AsyncIterator[None]:
+    """A cleanup context: each offered language's country menu, sorted before serving.
+
+    Reading the collation table takes about 0.3 s: done in a thread at start-up, not on
+    the event loop by the first billing form a customer opens.
+    """
+    await asyncio.to_thread(_sort_country_menus)
+    yield
+
+
 def prepare_billing_form(
     language: str,
     *,
@@ -179,14 +198,13 @@ def prepare_billing_form(
     messages: Mapping[str, str] | None = None,
     with_language: bool = False,
 ) -> BillingForm:
-    """The form in the page's `language`: countries by name, languages in their own words."""
-    countries = sorted(country_names(language).items(), key=lambda item: item[1])
+    """The form in the page's `language`: countries in collation order, languages in their own
+    words."""
     return BillingForm(
         values=values,
         errors=errors or {},
         messages=messages or {},
-        # Babel also names regions such as "150" (Europe): only ISO 3166 alpha-2 codes.
-        countries=[(code, name) for code, name in countries if len(code) == 2 and code.isalpha()],
+        countries=country_choices(language),
         languages=[(code, language_name(code, code)) for code in offered_languages()]
         if with_language
         else [],

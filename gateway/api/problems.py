@@ -81,9 +81,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                         "description": (
                             "Stable machine code: required, unknown_field, wrong_type, too_short, "
                             "too_long, out_of_range, not_allowed, invalid_characters, "
-                            "invalid_email, invalid_country, invalid_currency, "
-                            "invalid_vat_number, country_required, invalid_url, invalid_color, "
-                            "invalid_domain, invalid."
+                            "invalid_email, invalid_country, invalid_postal_code, "
+                            "invalid_currency, invalid_vat_number, country_required, "
+                            "invalid_url, invalid_color, invalid_domain, invalid."
                         ),
                     },
                     "message": {"type": "string"},

@@ -28,6 +28,7 @@ def add_serve_command(commands: Any) -> None:
         gateway serve --demo
         gateway serve --workers 4
         GATEWAY_HTTP_PORT=9000 gateway serve
+        GATEWAY_ACCESS_LOG_SAMPLE=0.01 gateway serve   # 1 in 100 fast 2xx access lines
         """,
     )
     serve.add_argument(

@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from gateway.dashboard.account_routes import routes as account_routes
 from gateway.dashboard.customer_routes import routes as customer_routes
 from gateway.dashboard.domain_routes import routes as domain_routes
+from gateway.dashboard.legal_routes import routes as legal_routes
 from gateway.dashboard.renewal_routes import routes as renewal_routes
 from gateway.dashboard.setting_routes import routes as setting_routes
 from gateway.edge import keys
@@ -30,7 +31,14 @@ async def app_host_only(request: web.Request, handler: Handler) -> web.StreamRes
 def create_dashboard_app() -> web.Application:
     """The settings page's routes and static files; mount with `app.add_subapp(PREFIX, ...)`."""
     app = web.Application(middlewares=[app_host_only])
-    for table in (account_routes, domain_routes, setting_routes, renewal_routes, customer_routes):
+    for table in (
+        account_routes,
+        domain_routes,
+        setting_routes,
+        legal_routes,
+        renewal_routes,
+        customer_routes,
+    ):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC_DIRECTORY, name="static", append_version=True)
     return app

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.helpers import ETAG_ANY
 
 from gateway.edge import keys
@@ -108,13 +108,14 @@ async def load_icon(db: Db, tenant_id: int) -> StoredIcon | None:
 
 
 def _icon_headers(request: web.Request, tag: str) -> dict[str, str]:
-    return {
-        "ETag": f'"{tag}"',
-        "Cache-Control": IMMUTABLE if request.query.get("v") == tag else REVALIDATE,
-    }
+    # The query is parsed only when there is one: a bare /brand/icon is the common request.
+    versioned = bool(request.query_string) and request.query.get("v") == tag
+    return {"ETag": f'"{tag}"', "Cache-Control": IMMUTABLE if versioned else REVALIDATE}
 
 
 def _already_has(request: web.Request, tag: str) -> bool:
+    if hdrs.IF_NONE_MATCH not in request.headers:
+        return False
     # RFC 9110 13.1.2: If-None-Match compares weakly and "*" matches any current icon.
     return any(candidate.value in (tag, ETAG_ANY) for candidate in request.if_none_match or ())
 
@@ -144,6 +145,7 @@ async def brand_icon(request: web.Request) -> web.StreamResponse:
         icon_cache.put(tenant.id, icon)
         if _already_has(request, icon.tag):
             return web.Response(status=304, headers=_icon_headers(request, icon.tag))
-    return web.Response(
-        body=icon.data, content_type=icon.content_type, headers=_icon_headers(request, icon.tag)
-    )
+    headers = _icon_headers(request, icon.tag)
+    # As a header rather than `content_type=`, which aiohttp would parse and rebuild.
+    headers[hdrs.CONTENT_TYPE] = icon.content_type
+    return web.Response(body=icon.data, headers=headers)

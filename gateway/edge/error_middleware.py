@@ -21,9 +21,10 @@ from aiohttp.typedefs import Handler
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
 from gateway.edge.errors import GatewayError, PayloadTooLarge, Unauthorized
-from gateway.edge.middleware import apply_security_headers, is_api_path
-from gateway.ops.logging_setup import REQUEST_ID, REQUEST_ID_HEADER, begin_request, end_request
-from gateway.ops.metrics import record_request
+from gateway.edge.middleware import is_api_path
+from gateway.ops.access_log import ACCESS_LOG
+from gateway.ops.logging_setup import REQUEST_ID, begin_request, end_request
+from gateway.ops.metrics import METRICS, route_label
 from kernel.errors import DomainError, ErrorKind
 
 logger = logging.getLogger(__name__)
@@ -64,14 +65,18 @@ class Problem:
 
 @web.middleware
 async def observed_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error raised below into a response, logged with an error id; count and log
-    every request.
+    """Turn every error raised below into a response, logged with an error id; add the fixed
+    response headers; count and log every request.
 
-    The request log, metrics and errors as one layer, at the cost of one coroutine
-    per request instead of three (bench/notes.md): the request id and log context,
-    the error page or problem document, then the request counted and timed and its
-    access line written with the final status. Goes first in the middleware list.
+    The request log, response headers, metrics and errors as one layer
+    (bench/notes.md): the request id and log context, the error page or problem
+    document, the app's precomputed header block, then the request counted and
+    timed and its access line kept with the final status. Goes first in the
+    middleware list of an app made by `create_app` (it reads the app's
+    `keys.RESPONSE_HEADERS`, `ACCESS_LOG` and `METRICS`).
     """
+    app = request.app  # the main app: sub-apps' handlers change it while they run
+    fixed = app[keys.RESPONSE_HEADERS]
     token = begin_request(request)
     started = time.perf_counter()
     status = 500
@@ -83,16 +88,20 @@ async def observed_error_middleware(request: web.Request, handler: Handler) -> w
                 response = error_response(request, error)
             else:  # redirects and 304s raised as exceptions pass through
                 status = error.status
-                error.headers.setdefault(REQUEST_ID_HEADER, request[REQUEST_ID])
+                fixed.apply(request, error, request[REQUEST_ID])
                 raise
         except Exception as error:
             response = error_response(request, error)
         status = response.status
+        fixed.apply(request, response, request[REQUEST_ID])
         return response
     finally:
         seconds = time.perf_counter() - started
-        record_request(request, status, seconds)
-        end_request(request, token, status, started)
+        metrics = app.get(METRICS)
+        if metrics is not None:
+            metrics.observe_request(route=route_label(request), status=status, seconds=seconds)
+        app[ACCESS_LOG].record(request, status, seconds)
+        end_request(token)
 
 
 def error_response(request: web.Request, error: Exception) -> web.Response:
@@ -105,7 +114,6 @@ def error_response(request: web.Request, error: Exception) -> web.Response:
     error_id = secrets.token_hex(8)
     _log(request, problem, error_id, error)
     response = _render(request, problem, error_id)
-    apply_security_headers(response)
     if request.path.startswith("/portal/"):
         # The portal URL is a bearer link: an error page must not leak it either.
         response.headers["Referrer-Policy"] = "no-referrer"

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from certs.issuer import Issuer
+    from gateway.edge.response_headers import ResponseHeaders
     from gateway.tenants.index import HostIndex
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,6 +24,9 @@ SEALER = web.AppKey("sealer", Sealer)
 HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
 # The certificate issuer chosen by settings (internal CA or ACME).
 ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
+
+# The fixed headers of every response, built once by create_app.
+RESPONSE_HEADERS: web.AppKey[ResponseHeaders] = web.AppKey("response_headers")
 
 # Made by create_app, set at SIGTERM: /readyz answers 503 from then on, before the
 # listeners close.

@@ -1,10 +1,10 @@
-"""Request middleware: canonical host and tenant resolution, HTTPS rules, security headers."""
+"""Request middleware: canonical host and tenant resolution, HTTPS rules, database outages."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.edge import keys
@@ -12,6 +12,7 @@ from gateway.edge.app_host import PREFIX as DASHBOARD_PREFIX
 from gateway.edge.app_host import is_dashboard_path
 from gateway.edge.errors import BadRequest, MisdirectedRequest, NotFound
 from gateway.edge.hosts import canonicalise_host
+from gateway.edge.response_headers import tls_object
 from gateway.ops.health import DATABASE_OUTAGE_ERRORS, DatabaseUnavailable
 from gateway.tenants.index import HostIndex
 from gateway.tls.server_name import server_name_of
@@ -21,31 +22,6 @@ from kernel.text import request_target_problem
 HOST_INDEPENDENT_PATHS = frozenset({"/healthz", "/readyz"})
 # RFC 8555 section 8.3: the CA validates a name before it is active here, so any host.
 ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
-# HSTS on every HTTPS response: one year, the value HSTS preload lists ask for. No
-# includeSubDomains: a tenant's domain is one name of someone else's zone (issue 3),
-# and under the base domain a subdomain served elsewhere over plain HTTP would break.
-STRICT_TRANSPORT_SECURITY = "max-age=31536000"
-
-HTML_CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "style-src 'self' 'unsafe-inline'",
-        "script-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-# JSON, images and text load nothing and are framed by nobody.
-OTHER_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "X-Frame-Options": "DENY",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-_SECURITY_HEADER_ITEMS = tuple(SECURITY_HEADERS.items())
 
 
 def is_api_path(path: str) -> bool:
@@ -53,43 +29,21 @@ def is_api_path(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-def apply_security_headers(response: web.StreamResponse) -> None:
-    """Add the security headers a handler has not set; a no-op once the headers are sent."""
-    if response.prepared:
-        return
-    headers = response.headers
-    for name, value in _SECURITY_HEADER_ITEMS:
-        headers.setdefault(name, value)
-    policy = (
-        HTML_CONTENT_SECURITY_POLICY
-        if response.content_type == "text/html"
-        else OTHER_CONTENT_SECURITY_POLICY
-    )
-    headers.setdefault("Content-Security-Policy", policy)
-
-
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers, host and tenant, and the database outage, as one layer.
+    """Host and tenant, and the database outage, as one layer.
 
-    Security headers go on every response, including errors raised as aiohttp
-    exceptions. The host is checked and the tenant stored by `route_by_host`. A
-    database outage met by a handler becomes DatabaseUnavailable (a branded 503
-    when the host index, in memory, knew the tenant). One coroutine per request
-    instead of three (bench/notes.md). Goes inside the error middleware, which
-    turns what it raises into pages.
+    The host is checked and the tenant stored by `route_by_host`. A database
+    outage met by a handler becomes DatabaseUnavailable (a branded 503 when the
+    host index, in memory, knew the tenant). Goes inside the error middleware,
+    which turns what it raises into pages and adds the fixed response headers
+    (`gateway.edge.response_headers`).
     """
+    route_by_host(request)
     try:
-        route_by_host(request)
-        try:
-            response = await handler(request)
-        except DATABASE_OUTAGE_ERRORS as error:
-            raise DatabaseUnavailable() from error
-    except web.HTTPException as error:
-        apply_security_headers(error)
-        raise
-    apply_security_headers(response)
-    return response
+        return await handler(request)
+    except DATABASE_OUTAGE_ERRORS as error:
+        raise DatabaseUnavailable() from error
 
 
 def route_by_host(request: web.Request) -> None:
@@ -158,31 +112,12 @@ def _single_host(request: web.Request) -> str:
     problem = request_target_problem(request.raw_path)
     if problem is not None:
         raise BadRequest(problem)
-    raw_hosts = request.headers.getall("Host", ())
+    raw_hosts = request.headers.getall(hdrs.HOST, ())
     if not raw_hosts:
         raise BadRequest("the request has no Host header")
     if len(raw_hosts) > 1:
         raise BadRequest("the request has more than one Host header")
     return raw_hosts[0]
-
-
-def tls_object(request: web.BaseRequest) -> object | None:
-    """The connection's SSLObject on the HTTPS listener; None on plain HTTP."""
-    transport = request.transport
-    return None if transport is None else transport.get_extra_info("ssl_object")
-
-
-def sends_hsts(base_domain: str) -> bool:
-    """Whether HTTPS responses carry HSTS: not for localhost, which browsers would pin."""
-    return base_domain != "localhost" and not base_domain.endswith(".localhost")
-
-
-async def strict_transport_security(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: HSTS on every HTTPS response, error pages included."""
-    if tls_object(request) is None:
-        return
-    if sends_hsts(request.config_dict[keys.SETTINGS].base_domain):
-        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
 
 
 async def host_index_context(app: web.Application) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ from yarl import URL
 
 from gateway.edge import keys
 from gateway.edge.errors import BadGateway, GatewayTimeout, PayloadTooLarge
-from gateway.edge.middleware import tls_object
+from gateway.edge.response_headers import tls_object
 from gateway.ops.logging_setup import REQUEST_ID, REQUEST_ID_HEADER
 from gateway.settings import Settings
 
@@ -162,6 +162,8 @@ class UpstreamRoute:
             reason=upstream.reason,
             headers=client_response_headers(upstream),
         )
+        # Sent from here, so before the error middleware sees it: its fixed headers now.
+        request.app[keys.RESPONSE_HEADERS].apply_transport(request, response, request[REQUEST_ID])
         await response.prepare(request)
         try:
             async for chunk in upstream.content.iter_any():

@@ -15,6 +15,13 @@ it to the SMTP server and marks the mail done before committing.
   the server's answer and the commit sends it a second time, and then with the
   same Message-ID (`<evt_...@sender domain>`, from the event id), so mail
   software and people recognise the repeat.
+- A mail the server refuses for good (a 5xx answer to its sender, recipient or
+  content) still refused after `MAX_ATTEMPTS` tries (about three days with the
+  backoff) is given up: marked done with `mail_outcome` "given up: <last error>" and
+  counted (`gateway_customer_mail_total{outcome="given_up"}`), so an operator sees it
+  and one dead address is not retried for ever. A server that cannot be reached,
+  answers "try later" (4xx) or refuses our login is an outage: the mail waits for
+  it however long it lasts, and is never given up.
 - An event that needs no mail (a voided invoice, a customer without an
   address) is marked done with the reason in `mail_outcome`; an invoice still
   a draft is asked again later.
@@ -53,10 +60,17 @@ MAIL_EVENT_TYPES = ("invoice.created", "invoice.paid", "invoice.payment_failed")
 RETRY_BASE_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 MAX_ERROR_LENGTH = 500
+MAX_ATTEMPTS = 20  # 1, 2, 4 ... 256 minutes, then every six hours: about three days
 SHUTDOWN_GRACE_SECONDS = 35.0
 
 Composer = Callable[[Connection, int, str, Mapping[str, Any]], Awaitable[EmailMessage | str | None]]
 """(connection, tenant id, event type, payload) -> a message, a reason for none, or None: later."""
+
+
+class MailCounters(Protocol):
+    """Where the job counts its attempts (gateway.ops.metrics.GatewayMetrics is one)."""
+
+    def count_customer_mail(self, kind: str, outcome: str) -> None: ...
 
 
 class MailSender(Protocol):
@@ -81,6 +95,7 @@ class SmtpSender:
         self._username = settings.smtp_username
         self._password = settings.smtp_password
         self._timeout = settings.smtp_timeout
+        self._ca_bundle = settings.smtp_ca_bundle
 
     async def send(self, message: EmailMessage) -> None:
         await aiosmtplib.send(
@@ -91,6 +106,9 @@ class SmtpSender:
             password=self._password,
             use_tls=self._security == "tls",
             start_tls=self._security == "starttls",
+            # The certificate is always verified (aiosmtplib's default), against this
+            # bundle when given: a failed check raises and the mail waits for a retry.
+            cert_bundle=str(self._ca_bundle) if self._ca_bundle is not None else None,
             timeout=self._timeout,
         )
 
@@ -109,8 +127,9 @@ def backoff_seconds(attempts: int) -> float:
 @dataclass(frozen=True, kw_only=True)
 class MailResult:
     event_id: str
-    outcome: str  # sent, skipped, later (draft) or failed (retried)
+    outcome: str  # sent, skipped, later (draft), failed (retried) or given_up
     detail: str | None = None
+    permanent: bool = False  # failed: the server refused this mail for good (5xx)
 
 
 class CustomerMail:
@@ -125,6 +144,7 @@ class CustomerMail:
         sender_address: str,
         batch_size: int = 20,
         poll_seconds: float = 10.0,
+        counters: MailCounters | None = None,
     ) -> None:
         self._pool = pool
         self._compose = compose
@@ -132,6 +152,7 @@ class CustomerMail:
         self._sender_address = sender_address
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._counters = counters
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -159,35 +180,65 @@ class CustomerMail:
             if row is None:
                 return None
             result = await self._attempt(connection, row)
-            if result.outcome in ("sent", "skipped"):
-                await connection.execute(
-                    "UPDATE outbound_events SET mail_done_at = $3, mail_outcome = $4, "
-                    "mail_attempts = $5, mail_last_error = NULL WHERE tenant_id = $1 AND id = $2",
-                    row["tenant_id"],
-                    row["id"],
-                    now,
-                    "sent" if result.outcome == "sent" else f"skipped: {result.detail}",
-                    row["attempt"],
-                )
+            if result.permanent and row["attempt"] >= MAX_ATTEMPTS:
+                result = MailResult(event_id=row["id"], outcome="given_up", detail=result.detail)
+            if result.outcome in ("sent", "skipped", "given_up"):
+                await self._mark_done(connection, row, result, now)
             else:
-                wait = timedelta(seconds=backoff_seconds(row["attempt"]))
-                await connection.execute(
-                    "UPDATE outbound_events SET mail_next_attempt_at = $3, mail_attempts = $4, "
-                    "mail_last_error = $5 WHERE tenant_id = $1 AND id = $2",
-                    row["tenant_id"],
-                    row["id"],
-                    now + wait,
-                    row["attempt"],
-                    (result.detail or "")[:MAX_ERROR_LENGTH] or None,
-                )
-                if result.outcome == "failed":
-                    logger.info(
-                        "mail for event %s not sent (attempt %d): %s",
-                        row["id"],
-                        row["attempt"],
-                        result.detail,
-                    )
+                await self._retry_later(connection, row, result, now)
+            self._count(row["type"], result.outcome)
             return result
+
+    async def _mark_done(
+        self, connection: Connection, row: Any, result: MailResult, now: datetime
+    ) -> None:
+        outcome = {"sent": "sent", "skipped": "skipped: ", "given_up": "given up: "}[result.outcome]
+        if result.outcome != "sent":
+            outcome = (outcome + (result.detail or ""))[:MAX_ERROR_LENGTH]
+        await connection.execute(
+            "UPDATE outbound_events SET mail_done_at = $3, mail_outcome = $4, "
+            "mail_attempts = $5, mail_last_error = $6 WHERE tenant_id = $1 AND id = $2",
+            row["tenant_id"],
+            row["id"],
+            now,
+            outcome,
+            row["attempt"],
+            (result.detail or None) if result.outcome == "given_up" else None,
+        )
+        if result.outcome == "given_up":
+            logger.warning(
+                "mail for event %s given up after %d attempts: %s",
+                row["id"],
+                row["attempt"],
+                result.detail,
+            )
+
+    async def _retry_later(
+        self, connection: Connection, row: Any, result: MailResult, now: datetime
+    ) -> None:
+        wait = timedelta(seconds=backoff_seconds(row["attempt"]))
+        await connection.execute(
+            "UPDATE outbound_events SET mail_next_attempt_at = $3, mail_attempts = $4, "
+            "mail_last_error = $5 WHERE tenant_id = $1 AND id = $2",
+            row["tenant_id"],
+            row["id"],
+            now + wait,
+            row["attempt"],
+            (result.detail or "")[:MAX_ERROR_LENGTH] or None,
+        )
+        if result.outcome == "failed":
+            logger.info(
+                "mail for event %s not sent (attempt %d): %s",
+                row["id"],
+                row["attempt"],
+                result.detail,
+            )
+
+    def _count(self, kind: str, outcome: str) -> None:
+        # "later" (the invoice is still a draft) is no attempt at sending: not counted.
+        label = {"sent": "sent", "skipped": "skipped", "failed": "retried", "given_up": "given_up"}
+        if self._counters is not None and outcome in label:
+            self._counters.count_customer_mail(kind, label[outcome])
 
     async def _attempt(self, connection: Connection, row: Any) -> MailResult:
         event_id = row["id"]
@@ -210,7 +261,12 @@ class CustomerMail:
         try:
             await self._sender.send(composed)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as failure:
-            return MailResult(event_id=event_id, outcome="failed", detail=_describe(failure))
+            return MailResult(
+                event_id=event_id,
+                outcome="failed",
+                detail=_describe(failure),
+                permanent=_refused_for_good(failure),
+            )
         return MailResult(event_id=event_id, outcome="sent")
 
     def stop(self) -> None:
@@ -241,11 +297,19 @@ def _describe(failure: BaseException) -> str:
 
 @contextlib.asynccontextmanager
 async def customer_mail_running(
-    pool: asyncpg.Pool[Any], *, settings: Settings, compose: Composer
+    pool: asyncpg.Pool[Any],
+    *,
+    settings: Settings,
+    compose: Composer,
+    counters: MailCounters | None = None,
 ) -> AsyncIterator[CustomerMail]:
     """Run the mail loop for the block's duration (a mail in flight finishes first)."""
     mail = CustomerMail(
-        pool, compose=compose, sender=SmtpSender(settings), sender_address=settings.mail_from
+        pool,
+        compose=compose,
+        sender=SmtpSender(settings),
+        sender_address=settings.mail_from,
+        counters=counters,
     )
     task = asyncio.create_task(mail.run_forever(), name="customer mail")
     try:
@@ -258,3 +322,17 @@ async def customer_mail_running(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _refused_for_good(failure: BaseException) -> bool:
+    """A 5xx answer about this mail (sender, recipients, content); not a login or an outage."""
+    if isinstance(failure, aiosmtplib.SMTPRecipientsRefused):
+        return bool(failure.recipients) and all(
+            500 <= refused.code < 600 for refused in failure.recipients
+        )
+    permanent_kinds = (
+        aiosmtplib.SMTPRecipientRefused,
+        aiosmtplib.SMTPSenderRefused,
+        aiosmtplib.SMTPDataError,
+    )
+    return isinstance(failure, permanent_kinds) and 500 <= failure.code < 600

@@ -5,8 +5,14 @@ every subscription whose period is over (`renew_next_due`, one period per step, 
 gateway that was down catches up period by period) and collects every invoice whose
 charge is due (`collect_next`: wallet, then the default card, then the dunning
 schedule). Every step claims its row with `FOR UPDATE SKIP LOCKED` in its own
-transaction, so replicas share the work and never do one step twice. Passes run
-every few seconds and at once on a NOTIFY on `DUE_CHANNEL`.
+transaction, so replicas share the work and never do one step twice.
+
+Between passes the job sleeps until the next moment something falls due (a period
+end, a dunning retry, a charge lease running out: `billing.renewal_schedule`), at
+most `MAX_SLEEP` seconds, and wakes at once on a NOTIFY on `DUE_CHANNEL`, which
+migration 0013's triggers send when a subscription or an invoice's next charge
+becomes due earlier than before. A subscription whose period ends in two seconds
+renews two seconds later, not at the next poll.
 
 Tests call `run_due(now=...)` to drive one pass with a clock they control.
 """
@@ -24,6 +30,7 @@ from aiohttp import web
 from billing.collection import OffSessionCharger, collect_next
 from billing.collection_reconciliation import reconcile_next
 from billing.dunning import CollectionPolicy
+from billing.renewal_schedule import next_due_at
 from billing.renewals import renew_next_due
 from billing.stripe_collection import CollectionPayments
 from gateway.edge import keys
@@ -35,9 +42,15 @@ from kernel.db import Connection, Pool
 from kernel.sealing import Sealer
 
 DUE_CHANNEL = "gateway_renewals_due"
-PASS_INTERVAL = 10.0  # seconds between passes when nothing wakes the job
+# The longest sleep between passes: a safety net for a NOTIFY lost while nobody listened
+# (listening again starts a pass anyway). Otherwise the job sleeps until the next due moment.
+MAX_SLEEP = 60.0
+# Something due but not taken (a twin replica holds its row): look again after this long.
+BUSY_ROW_PAUSE = 0.25
 BATCH = 200  # steps of each kind per pass, so one kind never starves the others
-CONCURRENCY = 4  # steps run at once (each holds a connection; a charge waits on Stripe)
+# Steps run at once. A lane holds a pool connection for its SQL only, never while Stripe
+# answers (the charge sits between two transactions), so lanes mostly wait on the network.
+CONCURRENCY = 8
 
 
 class RenewalCounters(Protocol):
@@ -90,10 +103,18 @@ class TenantBilling:
                 charger = (
                     None
                     if key is None
-                    else CollectionPayments(api_key=key, api_base=self._api_base)
+                    else CollectionPayments(
+                        api_key=key, api_base=self._api_base, reuse_connections=True
+                    )
                 )
                 self._chargers[tenant_id] = charger
         return self._chargers[tenant_id]
+
+    async def close(self) -> None:
+        """Close the chargers' kept connections (at the end of a pass)."""
+        for charger in self._chargers.values():
+            if isinstance(charger, CollectionPayments):
+                await charger.close()
 
 
 ChargerFactory = Callable[[TenantBilling, int], Awaitable[OffSessionCharger | None]]
@@ -112,7 +133,7 @@ class RenewalJob:
         charger_for: ChargerFactory | None = None,
         batch: int = BATCH,
         concurrency: int = CONCURRENCY,
-        interval: float = PASS_INTERVAL,
+        interval: float = MAX_SLEEP,
     ) -> None:
         self.pool = pool
         self.sealer = sealer
@@ -134,7 +155,10 @@ class RenewalJob:
         now = now or clock.utc_now()
         async with self.pool.acquire() as lookups:
             tenants = TenantBilling(lookups, self.sealer, stripe_api_base=self.stripe_api_base)
-            return await self._pass(tenants, now)
+            try:
+                return await self._pass(tenants, now)
+            finally:
+                await tenants.close()
 
     async def _pass(self, tenants: TenantBilling, now: datetime) -> PassTotals:
 
@@ -193,8 +217,17 @@ class RenewalJob:
             for _ in range(number):
                 self.counters.count_collection(outcome)
 
+    async def seconds_until_due(self) -> float:
+        """How long the job may sleep: until the next due moment (`interval` if none)."""
+        due = await next_due_at(self.pool)
+        if due is None:
+            return self.interval
+        seconds = (due - clock.utc_now()).total_seconds()
+        return seconds if seconds > 0 else BUSY_ROW_PAUSE
+
     async def run(self) -> None:
-        """Pass after pass until cancelled; a NOTIFY on DUE_CHANNEL starts one at once."""
+        """Pass after pass until cancelled, sleeping until the next due moment (at most
+        `interval`); a NOTIFY on DUE_CHANNEL starts one at once."""
 
         async def one_pass() -> bool:
             return (await self.run_due()).steps >= self.batch
@@ -206,6 +239,7 @@ class RenewalJob:
             role="renewal job",
             wake=self._kick,
             interval=self.interval,
+            next_wait=self.seconds_until_due,
         )
 
 

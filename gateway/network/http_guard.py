@@ -45,11 +45,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiohttp.http import HttpVersion10, HttpVersion11, RawRequestMessage
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
+from aiohttp.web_request import BaseRequest
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,16 @@ class GuardedRequestHandler(RequestHandler):
     def draining(self) -> bool:
         """Whether the server is stopping: the response in progress is this connection's last."""
         return self._draining
+
+    async def finish_response(
+        self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        if self._draining and not resp.prepared:
+            # The client learns this response is the connection's last (aiohttp then sends
+            # Connection: close), rather than racing its next request against the close.
+            # Here rather than in an on_response_prepare hook, which would run per response.
+            resp.force_close()
+        return await super().finish_response(request, resp, start_time)
 
     def drain(self) -> None:
         """No further request on this connection; the one whose head has arrived may finish."""
@@ -327,7 +338,6 @@ class GuardedRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._limits = limits
-        app.on_response_prepare.append(_close_when_draining)
 
     def shorten_shutdown(self, seconds: float) -> None:
         """Give requests in flight at most `seconds` in `cleanup()` (what is left to a deadline)."""
@@ -356,16 +366,6 @@ class GuardedRunner(web.AppRunner):
 async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the Server header without versions (aiohttp's default names them)."""
     response.headers["Server"] = SERVER_NAME
-
-
-async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
-    # The client learns this response is the connection's last, rather than racing
-    # its next request against the close.
-    protocol = request.protocol
-    if isinstance(protocol, GuardedRequestHandler) and protocol.draining:
-        response.force_close()
-        # The hook runs after aiohttp chose the Connection header: say it here too.
-        response.headers[hdrs.CONNECTION] = "close"
 
 
 def _peer(handler: RequestHandler) -> str:

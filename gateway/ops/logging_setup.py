@@ -4,10 +4,10 @@
 `begin_request` gives every request an id (the client's `X-Request-Id` when
 it is sane, else a fresh one) and makes it and the tenant appear on every log
 line written while the request runs (the error middleware's line with its
-error id included); `end_request` writes one access line per request on the
-`gateway.access` logger. `gateway.edge.error_middleware` calls both. `request_id_header` (an
-`on_response_prepare` signal) echoes the id in the response, streamed
-responses and error pages included.
+error id included) until `end_request`. `gateway.edge.error_middleware` calls
+both; `gateway.ops.access_log` writes one access line per request on the
+`gateway.access` logger, and `gateway.edge.response_headers` echoes the id in
+the response.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
+import random
 import re
-import secrets
 import sys
-import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from aiohttp import web
+from multidict import istr
 
 from gateway.edge import keys
 
@@ -32,12 +33,17 @@ from gateway.edge import keys
 OWN_PACKAGES = ("gateway", "billing", "certs", "portal", "checkout", "kernel")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_KEY = istr(REQUEST_ID_HEADER)
 # A client's id is kept when it is short and plain (no spaces, quotes or control
 # characters that would forge log fields or headers); otherwise a new one is made.
 _ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 access_logger = logging.getLogger("gateway.access")
+
+_ids = random.Random(os.urandom(32))  # noqa: S311
+# A forked child must not repeat its parent's ids.
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 # The request being served by the current task, for log lines written anywhere below it.
 _current_request: contextvars.ContextVar[web.BaseRequest | None] = contextvars.ContextVar(
@@ -67,7 +73,7 @@ class JsonFormatter(logging.Formatter):
         if flat is not None:
             return _ENCODER.encode(flat)
         entry: dict[str, Any] = {
-            "time": _timestamp(record.created),
+            "time": timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -135,15 +141,24 @@ class LineBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._write_pending()
             super().flush()
 
+    def write_text(self, text: str) -> None:
+        """Write whole formatted lines now, after any kept ones, and flush."""
+        with self.lock or _NO_LOCK:
+            self._write_pending()
+            self.stream.write(text)
+            super().flush()
+
 
 # The formatted second of the last timestamp: lines of one second share it.
 _last_second: list[Any] = [None, ""]
 
 
 _NO_LOCK = contextlib.nullcontext()
+# The handler configure_logging installed last (see direct_json_handler).
+_installed: list[LineBatchingHandler | None] = [None]
 
 
-def _timestamp(created: float) -> str:
+def timestamp(created: float) -> str:
     """ISO 8601 in UTC to the millisecond, as `datetime.isoformat(timespec="milliseconds")`."""
     whole = int(created)
     fraction = round((created - whole) * 1_000_000)
@@ -175,10 +190,11 @@ def configure_logging(
 
     That level is for the project's own packages. Libraries (the Stripe client logs
     every API request at INFO) speak from WARNING up, unless `level` is DEBUG.
-    aiohttp's own access log is silenced: `end_request` writes one richer
+    aiohttp's own access log is silenced: `gateway.ops.access_log` writes one richer
     line per request instead.
     """
     handler = LineBatchingHandler(stream or sys.stderr)
+    _installed[0] = handler
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -200,57 +216,35 @@ def choose_request_id(offered: str | None) -> str:
     """The client's request id when acceptable, else a new random one (128 bits, hex)."""
     if offered is not None and _ACCEPTED_REQUEST_ID.match(offered):
         return offered
-    return secrets.token_hex(16)
+    # An id names a request in logs; it is no secret (the client may choose it). 128 bits
+    # from a generator seeded from the OS: a system call per request cost more than the rest.
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def begin_request(request: web.Request) -> contextvars.Token[web.BaseRequest | None]:
     """Give `request` its id and make it the current request of log lines; see `end_request`."""
-    request[REQUEST_ID] = choose_request_id(request.headers.get(REQUEST_ID_HEADER))
+    request[REQUEST_ID] = choose_request_id(request.headers.get(_REQUEST_ID_KEY))
     return _current_request.set(request)
 
 
-def end_request(
-    request: web.Request,
-    token: contextvars.Token[web.BaseRequest | None],
-    status: int,
-    started: float,
-) -> None:
-    """Write the access line of `request` (if its logger is on) and end its log context."""
-    if access_logger.isEnabledFor(logging.INFO):
-        _log_access(request, status, time.perf_counter() - started)
+def end_request(token: contextvars.Token[web.BaseRequest | None]) -> None:
+    """End the log context `begin_request` opened (the access line: `gateway.ops.access_log`)."""
     _current_request.reset(token)
 
 
-def _log_access(request: web.Request, status: int, seconds: float) -> None:
-    """One access line: the record carries its JSON object whole (see ACCESS_FIELDS)."""
-    method, path = request.method, request.path
-    message = f"{method} {path} {status}"
-    # makeRecord + handle: what Logger.info does, minus the caller lookup and `extra` copying.
-    record = access_logger.makeRecord(
-        access_logger.name, logging.INFO, __file__, 0, message, (), None
-    )
-    fields: dict[str, Any] = {
-        "time": _timestamp(record.created),
-        "level": "INFO",
-        "logger": access_logger.name,
-        "message": message,
-        "request_id": request.get(REQUEST_ID),
-    }
-    tenant = keys.request_tenant(request)
-    if tenant is not None:
-        fields["tenant_id"] = tenant.id
-        fields["tenant"] = tenant.slug
-    fields["method"] = method
-    fields["path"] = path
-    fields["status"] = status
-    fields["duration_ms"] = round(seconds * 1000, 3)
-    fields["remote"] = request.remote
-    setattr(record, ACCESS_FIELDS, fields)
-    access_logger.handle(record)
+def direct_json_handler(logger: logging.Logger) -> LineBatchingHandler | None:
+    """The handler `configure_logging` installed, when it alone takes `logger`'s INFO lines as JSON.
 
-
-async def request_id_header(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    """on_response_prepare: echo the request id on every response that has one."""
-    request_id = request.get(REQUEST_ID)
-    if request_id is not None:
-        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+    Then a line can be written to it preformatted (`LineBatchingHandler.write_text`)
+    with the same result as a record going through the logging machinery; None
+    under any other set-up (other handlers, filters, text format, a disabled logger).
+    """
+    handler = _installed[0]
+    if handler is None or logger.handlers or logger.filters or not logger.propagate:
+        return None
+    root = logging.getLogger()
+    if root.handlers != [handler] or root.filters or handler.filters or logger.disabled:
+        return None
+    if handler.level > logging.INFO or type(handler.formatter) is not JsonFormatter:
+        return None
+    return handler

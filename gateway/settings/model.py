@@ -231,6 +231,17 @@ class Settings:
     log_format: str = _setting(
         "json", parse_choice("json", "text"), "log lines as JSON objects (json) or plain text"
     )
+    access_log_sample: float = _setting(
+        1.0,
+        parse_float(0, 1),
+        "share of fast 2xx requests that get an access line (1: every request, 0.01: one in "
+        "a hundred); errors, redirects and slower requests always get one",
+    )
+    access_log_fast_ms: float = _setting(
+        100.0,
+        parse_float(0, 60_000),
+        "milliseconds under which a 2xx request counts as fast for GATEWAY_ACCESS_LOG_SAMPLE",
+    )
     ops_host: str = _setting(
         "127.0.0.1", parse_address, "address the ops listener (/metrics, /healthz, /readyz) binds"
     )
@@ -285,6 +296,12 @@ class Settings:
     smtp_password: str | None = _setting(None, parse_optional_text, "SMTP password")
     smtp_timeout: float = _setting(
         30.0, parse_float(1, 300), "seconds one SMTP delivery may take in all"
+    )
+    smtp_ca_bundle: Path | None = _setting(
+        None,
+        parse_optional_path,
+        "CA bundle to trust the SMTP server's certificate (empty: the system's); an "
+        "untrusted certificate delays the mail, it is never sent unverified",
     )
     mail_from: str = _setting(
         "billing@localhost",

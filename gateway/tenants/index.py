@@ -22,6 +22,7 @@ from kernel.background import (
     reraise_if_cancelled,
     stop_tasks,
 )
+from kernel.db import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class HostIndex:
         self._health_check_seconds = health_check_seconds
         self._hosts: Mapping[str, Tenant] = {}
         self._awaiting: Mapping[str, Tenant] = {}
+        # Tenant id -> (digest of its row as loaded, its object), reused by the next load.
+        self._tenants: dict[int, tuple[str, Tenant]] = {}
         self._reloaded = asyncio.Event()
         self._changed = asyncio.Event()
         self._loaded = False
@@ -95,25 +98,36 @@ class HostIndex:
         return f"{tenant.slug}.{self.base_domain}"
 
     async def load(self, pool: asyncpg.Pool[Any]) -> None:
-        """Replace the map with the tenants and served domains now in PostgreSQL."""
+        """Replace the map with the tenants and served domains now in PostgreSQL.
+
+        Sized for a million domains (issue 17): domain names arrive as one
+        space-joined string per tenant and state (a row per tenant, not per
+        name), and a tenant whose row digest is unchanged since the last load
+        keeps its object, so a reload builds only the tenants that changed.
+        """
         async with (
             pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
-            tenant_rows = await connection.fetch(f"SELECT {TENANT_COLUMNS} FROM tenants")
+            tenants = await self._load_tenants(connection)
             domain_rows = await connection.fetch(
-                """SELECT name, tenant_id, status FROM domains
-                   WHERE status = ANY($1::text[]) AND proven_at IS NOT NULL""",
+                """SELECT tenant_id, status = ANY($2::text[]) AS served,
+                          string_agg(name, ' ') AS names
+                   FROM domains
+                   WHERE status = ANY($1::text[]) AND proven_at IS NOT NULL
+                   GROUP BY tenant_id, served""",
                 [*SERVED_DOMAIN_STATUSES, *AWAITING_DOMAIN_STATUSES],
+                list(SERVED_DOMAIN_STATUSES),
             )
-        tenants = {row["id"]: Tenant.from_row(row) for row in tenant_rows}
         hosts: dict[str, Tenant] = {}
         awaiting: dict[str, Tenant] = {}
         for row in domain_rows:
             tenant = tenants.get(row["tenant_id"])
             if tenant is not None:
-                served = row["status"] in SERVED_DOMAIN_STATUSES
-                (hosts if served else awaiting)[row["name"]] = tenant
+                # Canonical names hold no spaces (hostnames.normalise_host_name).
+                names = dict.fromkeys(row["names"].split(" "), tenant)
+                (hosts if row["served"] else awaiting).update(names)
+        del domain_rows
         # The default subdomain wins over a custom domain that claims the same name.
         for tenant in tenants.values():
             hosts[self.default_host(tenant)] = tenant
@@ -124,6 +138,30 @@ class HostIndex:
         reloaded, self._reloaded = self._reloaded, asyncio.Event()
         reloaded.set()
         logger.debug("host index loaded: %d hosts", len(hosts))
+
+    async def _load_tenants(self, connection: Connection) -> dict[int, Tenant]:
+        """Every tenant by id: unchanged ones (same row digest) reused, the others read."""
+        digests = await connection.fetch(
+            f"SELECT id, md5(ROW({TENANT_COLUMNS})::text) AS digest FROM tenants"
+        )
+        previous = self._tenants
+        current: dict[int, tuple[str, Tenant]] = {}
+        changed: list[int] = []
+        for row in digests:
+            known = previous.get(row["id"])
+            if known is not None and known[0] == row["digest"]:
+                current[row["id"]] = known
+            else:
+                changed.append(row["id"])
+        digest_of = {row["id"]: row["digest"] for row in digests} if changed else {}
+        del digests
+        if changed:
+            for row in await connection.fetch(
+                f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::bigint[])", changed
+            ):
+                current[row["id"]] = (digest_of[row["id"]], Tenant.from_row(row))
+        self._tenants = current
+        return {tenant_id: tenant for tenant_id, (_, tenant) in current.items()}
 
     async def listen(self, pool: asyncpg.Pool[Any]) -> None:
         """Start following changes in the background (see the class docstring)."""

@@ -8,10 +8,12 @@ reaches only invoices issued afterwards.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from billing.addresses import check_postal_code
+from billing.countries import check_country
+from billing.errors import RuleViolation
 from gateway.tenants.errors import InvalidTenantInput
 from kernel.text import control_character_reason
 from kernel.vat_numbers import check_vat_number
@@ -27,7 +29,6 @@ LEGAL_FIELDS = {
     "vat_number": ("legal_vat_number", 20),
     "registration_number": ("legal_registration_number", 100),
 }
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 def _text(field: str, value: Any, maximum: int) -> str | None:
@@ -39,10 +40,12 @@ def _text(field: str, value: Any, maximum: int) -> str | None:
     if not text:
         return None
     if len(text) > maximum:
-        raise InvalidTenantInput({field: f"must be at most {maximum} characters"})
+        raise InvalidTenantInput(
+            {field: f"must be at most {maximum} characters"}, {field: "too_long"}
+        )
     reason = control_character_reason(text)
     if reason is not None:
-        raise InvalidTenantInput({field: reason})
+        raise InvalidTenantInput({field: reason}, {field: "invalid_characters"})
     return text
 
 
@@ -66,13 +69,14 @@ def check_legal_details(
             values[field] = _text(field, value, LEGAL_FIELDS[name][1])
         except InvalidTenantInput as error:
             errors.update(error.errors)
+            codes.update(error.codes)
     country = values.get("legal.country", current.get("legal.country"))
     if "legal.country" in values and country is not None:
-        country = country.upper()
-        values["legal.country"] = country
-        if not COUNTRY.match(country):
-            errors["legal.country"] = "must be an ISO 3166-1 alpha-2 country code such as FR"
-            codes["legal.country"] = "invalid_country"
+        try:
+            country = values["legal.country"] = check_country(country)
+        except RuleViolation as violation:
+            errors["legal.country"], codes["legal.country"] = violation.message, violation.code
+    _check_postal_code(values, current, country, errors, codes)
     vat_number = values.get("legal.vat_number", current.get("legal.vat_number"))
     changed = "legal.vat_number" in values or "legal.country" in values
     if vat_number is not None and changed and "legal.country" not in errors:
@@ -88,3 +92,26 @@ def check_legal_details(
     if errors:
         raise InvalidTenantInput(errors, codes)
     return values
+
+
+def _check_postal_code(
+    values: dict[str, str | None],
+    current: Mapping[str, str | None],
+    country: str | None,
+    errors: dict[str, str],
+    codes: dict[str, str],
+) -> None:
+    """The postal code must be one the (new) country writes: the customers' rule, billing's."""
+    field = "legal.postal_code"
+    postal_code = values.get(field, current.get(field))
+    if postal_code is None or "legal.country" in errors:
+        return
+    if field not in values and "legal.country" not in values:
+        return
+    try:
+        checked = check_postal_code(postal_code, country)
+    except RuleViolation as violation:
+        errors[field], codes[field] = violation.message, violation.code
+        return
+    if field in values:
+        values[field] = checked

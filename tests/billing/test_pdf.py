@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import resource
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import pypdf
 import pytest
+from pdfminer.high_level import extract_pages
+from pdfminer.layout import LTChar, LTContainer
 from PIL import Image
 
 from billing.customers import create_customer
@@ -181,3 +184,124 @@ async def test_the_cleanup_context_stops_the_shared_renderer(
         catalogue=translator,
     )
     assert again == document
+
+
+# Column alignment ---------------------------------------------------------------------------
+
+# Words of one table row share a baseline; a right edge within this many points is aligned.
+ALIGNED_WITHIN_PT = 1.5
+
+
+def pdf_rows(document: bytes) -> list[list[tuple[str, float]]]:
+    """Each text row of the first page: its visible characters with their right edges (pt)."""
+    rows: dict[float, list[tuple[float, str, float]]] = {}
+
+    def collect(item: Any) -> None:
+        if isinstance(item, LTChar):
+            if item.get_text().strip():
+                rows.setdefault(round(item.y0, 1), []).append((item.x0, item.get_text(), item.x1))
+        elif isinstance(item, LTContainer):
+            for child in item:
+                collect(child)
+
+    collect(next(extract_pages(io.BytesIO(document))))
+    return [
+        [(text, right) for _, text, right in sorted(row)]
+        for _, row in sorted(rows.items(), reverse=True)
+    ]
+
+
+def right_edges(row: list[tuple[str, float]], word: str) -> list[float]:
+    """The right edge of each place `word` (spaces ignored) is written in `row`, left to right."""
+    text = "".join(character for character, _ in row)
+    target = "".join(word.split())
+    found = []
+    start = text.find(target)
+    while start >= 0:
+        found.append(row[start + len(target) - 1][1])
+        start = text.find(target, start + len(target))
+    return found
+
+
+def row_with(rows: list[list[tuple[str, float]]], *words: str) -> list[tuple[str, float]]:
+    for row in rows:
+        if all(right_edges(row, word) for word in words):
+            return row
+    raise AssertionError(f"no row with {words}: {[''.join(c for c, _ in r) for r in rows]}")
+
+
+@pytest.mark.parametrize(
+    ("language", "headers", "lines"),
+    [
+        (
+            "en",
+            ("Qty", "Unit price", "Tax", "Amount"),
+            (
+                ("Ski rental", "6", "€12.34", "20%", "€74.04"),
+                ("Helmet", "1", "€2.50", "5.5%", "€2.50"),
+            ),
+        ),
+        (
+            "fr",
+            ("Qté", "Prix unitaire", "TVA", "Montant"),
+            (
+                ("Ski rental", "6", "12,34 €", "20 %", "74,04 €"),
+                ("Helmet", "1", "2,50 €", "5,5 %", "2,50 €"),
+            ),
+        ),
+    ],
+)
+async def test_each_amount_in_the_pdf_ends_under_the_right_edge_of_its_column_header(
+    pool: Any,
+    tenant: Tenant,
+    language: str,
+    headers: tuple[str, ...],
+    lines: tuple[tuple[str, ...], ...],
+) -> None:
+    customer = await create_customer(
+        pool,
+        tenant_id=tenant.id,
+        default_currency="EUR",
+        data={"name": "Ada Lovelace", "language": language, "address": {"country": "FR"}},
+    )
+    draft = await create_invoice(
+        pool,
+        tenant_id=tenant.id,
+        data={
+            "customer": customer.id,
+            "currency": "EUR",
+            "lines": [
+                {
+                    "description": "Ski rental",
+                    "quantity": 6,
+                    "unit_amount": 1234,
+                    "tax_rate_bps": 2000,
+                },
+                {"description": "Helmet", "quantity": 1, "unit_amount": 250, "tax_rate_bps": 550},
+            ],
+        },
+    )
+    invoice = await finalize_invoice(pool, tenant_id=tenant.id, invoice_id=draft.id)
+    document = await invoice_pdf(
+        pool, tenant_id=tenant.id, invoice=invoice, customer_id=customer.id, catalogue=translator
+    )
+    rows = pdf_rows(document)
+    header_row = row_with(rows, *headers)
+    header_edges = [right_edges(header_row, header)[-1] for header in headers]
+    for description, *values in lines:
+        row = row_with(rows, description, *values)
+        value_edges = []
+        for header_edge, value in zip(header_edges, values, strict=True):
+            # Of the places the value is written, the one nearest its column.
+            value_edges.append(min(right_edges(row, value), key=lambda x: abs(x - header_edge)))
+        misaligned = [
+            (header, value, round(value_edge - header_edge, 2))
+            for header, value, header_edge, value_edge in zip(
+                headers, values, header_edges, value_edges, strict=True
+            )
+            if abs(value_edge - header_edge) > ALIGNED_WITHIN_PT
+        ]
+        assert misaligned == [], f"{description}: {misaligned}"
+    # The columns are distinct: four right edges, left to right.
+    assert header_edges == sorted(header_edges)
+    assert min(b - a for a, b in itertools.pairwise(header_edges)) > 20

@@ -3,8 +3,9 @@
 A look is the tenant's brand colour (light or dark: the brand section previews
 the portal in it), the language (English or French) and the screen (a 360 px
 phone or a 1280 px desktop). The pages: sign-in (empty, refused, signed out)
-and every section after it, with a custom domain and a customer to list, and
-the brand section's preview redrawn in the other brand colour as it is typed.
+and every section after it, with a custom domain and a customer to list, the
+brand section's preview redrawn in the other brand colour as it is typed, and
+the legal details refused with errors beside their fields.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.fixtures.pebble import free_port
 pytestmark = pytest.mark.slow
 
 DOMAIN = "billing.alpeak.test"
-SECTIONS = ("domains", f"domains/{DOMAIN}", "brand", "wallet", "portal", "customers")
+SECTIONS = ("domains", f"domains/{DOMAIN}", "brand", "legal", "wallet", "portal", "customers")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,12 @@ async def test_every_settings_page_passes_wcag_21_aa_in_every_brand_language_and
     await page.wait_for_url(f"{desk.url}/domains")
     for section in SECTIONS:
         failures += await audit_at(page, look, f"{desk.url}/{section}")
+    # A refused VAT number: the form comes back with the errors beside their fields.
+    await page.goto(f"{desk.url}/legal")
+    await page.locator("#field-vat_number").fill("FR1")
+    await page.locator("#field-vat_number").press("Enter")
+    await expect(page.locator("#field-vat_number")).to_have_attribute("aria-invalid", "true")
+    failures += await audit(page, look)
     # The preview follows a colour as it is typed, drawing its text in a colour of its own.
     await page.goto(f"{desk.url}/brand")
     other = next(color for color in BRANDS.values() if color != look.brand_color)
@@ -87,5 +94,5 @@ async def test_every_settings_page_passes_wcag_21_aa_in_every_brand_language_and
     await expect(page.get_by_role("status")).to_be_visible()
     failures += await audit(page, look)
     assert failures == [], "\n".join(failures)
-    # The refused key is the only error the page logged.
+    # The refused key and the refused VAT number are the only errors the page logged.
     assert all("401" in error or "422" in error for error in page_errors), page_errors

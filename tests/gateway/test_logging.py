@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.edge import keys
-from gateway.ops.logging_setup import OWN_PACKAGES, _timestamp, configure_logging
+from gateway.ops.logging_setup import OWN_PACKAGES, configure_logging, timestamp
 from gateway.settings import Settings
 from tests.conftest import ApiTenant
 from tests.gateway.ops_gateway import json_lines, observed_app
@@ -181,6 +181,49 @@ async def test_an_access_line_holds_the_fields_log_queries_rely_on(
     assert line["remote"] == "127.0.0.1"
 
 
+async def test_an_access_line_is_the_same_json_whichever_logging_set_up_writes_it(
+    client: Client, log: io.StringIO
+) -> None:
+    # Written preformatted to the installed handler; with a filter on the root logger it
+    # goes through an ordinary LogRecord and the formatter instead.
+    await client.get("/no-such-page?x=1", headers={**TENANT_HOST, "X-Request-Id": "same-1"})
+    [direct] = await access_lines(log, 1)
+    logging.getLogger().addFilter(lambda record: True)
+    try:
+        await client.get("/no-such-page?x=1", headers={**TENANT_HOST, "X-Request-Id": "same-1"})
+        [_, through_records] = await access_lines(log, 2)
+    finally:
+        logging.getLogger().filters.clear()
+    for line in (direct, through_records):
+        del line["time"], line["duration_ms"]
+    assert list(direct.items()) == list(through_records.items())
+
+
+async def test_sampling_leaves_out_fast_successes_but_never_errors(
+    settings: Settings, log: io.StringIO, aiohttp_client: Any
+) -> None:
+    app = observed_app(
+        dataclasses.replace(settings, access_log_sample=0.0, access_log_fast_ms=100.0)
+    )
+    sampled: Client = await aiohttp_client(app)
+    for _ in range(3):
+        assert (await sampled.get("/healthz")).status == 200
+    assert (await sampled.get("/no-such-page", headers=TENANT_HOST)).status == 404
+    await asyncio.sleep(0.05)
+    assert [line["status"] for line in lines_of(log, "gateway.access")] == [404]
+
+
+async def test_without_sampling_every_fast_success_has_its_line(
+    settings: Settings, log: io.StringIO, aiohttp_client: Any
+) -> None:
+    # Sampling only applies under the threshold: at 0 ms no request is fast enough.
+    app = observed_app(dataclasses.replace(settings, access_log_sample=0.0, access_log_fast_ms=0))
+    sampled: Client = await aiohttp_client(app)
+    for _ in range(3):
+        assert (await sampled.get("/healthz")).status == 200
+    assert len(await access_lines(log, 3)) == 3
+
+
 async def test_lines_logged_in_one_loop_iteration_reach_the_stream_in_order_by_the_next(
     log: io.StringIO,
 ) -> None:
@@ -211,7 +254,7 @@ def test_lines_logged_outside_an_event_loop_are_written_at_once(log: io.StringIO
 )
 def test_log_times_are_iso_utc_to_the_millisecond(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
-    assert _timestamp(created) == expected
+    assert timestamp(created) == expected
 
 
 def test_library_info_lines_are_quiet_and_the_gateways_own_are_kept(log: io.StringIO) -> None:

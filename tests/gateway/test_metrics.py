@@ -259,6 +259,23 @@ def test_request_series_stay_bounded_by_routes_and_status_classes() -> None:
     assert all("tenant" not in dict(labels) for labels in requests)
 
 
+def test_request_latency_buckets_and_sum_are_those_of_each_observation() -> None:
+    metrics = GatewayMetrics()
+    for seconds in (0.004, 0.005, 0.2, 20.0):
+        metrics.observe_request(route="/brand/icon", status=200, seconds=seconds)
+    samples = parse_metrics(metrics.render().decode())
+    histogram = "gateway_http_request_duration_seconds"
+
+    def bucket(bound: str) -> float | None:
+        return sample(samples, f"{histogram}_bucket", route="/brand/icon", le=bound)
+
+    # A value equal to a bound is in that bucket (le); buckets are cumulative.
+    assert (bucket("0.005"), bucket("0.25"), bucket("10.0"), bucket("+Inf")) == (2, 3, 3, 4)
+    assert sample(samples, f"{histogram}_count", route="/brand/icon") == 4
+    assert sample(samples, f"{histogram}_sum", route="/brand/icon") == pytest.approx(20.209)
+    assert sample(samples, "gateway_http_requests_total", route="/brand/icon", status="2xx") == 4
+
+
 async def test_connections_closed_at_the_head_and_body_deadlines_and_over_the_cap_are_exported(
     settings: Settings,
 ) -> None:

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from gateway.edge import keys
+from gateway.network.http_guard import SERVER_NAME
 from gateway.settings import Settings, SettingsError, load_settings
 from tests.conftest import ApiTenant, eventually
 from tests.fixtures.pebble import free_port
@@ -169,6 +170,18 @@ async def test_the_upstream_learns_client_host_tenant_and_request_id_and_not_for
     assert headers["X-Request-Id"] == "req-1"
     assert headers["Content-Type"] == "text/plain"
     assert "X-Secret-Hop" not in headers
+
+
+async def test_a_relayed_response_names_the_gateway_and_echoes_the_request_id(
+    client: Client,
+) -> None:
+    response = await client.get(
+        "/reports/stream", headers={"Host": TENANT_HOST, "X-Request-Id": "relay-7"}
+    )
+    assert response.status == 200
+    assert response.headers["Server"] == SERVER_NAME
+    assert response.headers["X-Request-Id"] == "relay-7"
+    response.close()
 
 
 async def test_the_response_body_is_streamed_as_the_upstream_writes_it(

@@ -4,6 +4,7 @@ LISTEN connections come back quickly after a database outage."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import asyncpg
 import pytest
@@ -13,6 +14,7 @@ from kernel.background import (
     follow_channel,
     following_channel,
     reraise_if_cancelled,
+    run_passes,
     stop_tasks,
 )
 from tests.conftest import eventually
@@ -130,3 +132,32 @@ async def test_a_job_following_a_channel_starts_and_stops_while_the_database_is_
     assert ran
     assert "test job listener failed" in caplog.text
     assert not [task for task in asyncio.all_tasks() if task.get_name() == "test job listener"]
+
+
+async def test_a_job_sleeps_only_until_its_next_due_moment_and_no_longer_than_its_interval() -> (
+    None
+):
+    passes: list[float] = []
+    waits = itertools.chain([0.2, 3600.0, 0.2], itertools.repeat(3600.0))
+
+    async def one_pass() -> bool:
+        passes.append(asyncio.get_running_loop().time())
+        return False
+
+    async def next_wait() -> float:
+        return next(waits)
+
+    task = asyncio.create_task(
+        run_passes(
+            one_pass, wake=asyncio.Event(), interval=0.5, role="test job", next_wait=next_wait
+        )
+    )
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(passes)), lambda count: count >= 4)
+    finally:
+        await stop_tasks([task])
+    gaps = [later - earlier for earlier, later in itertools.pairwise(passes)]
+    # 0.2 s as asked; 3600 s capped at the 0.5 s interval; 0.2 s again.
+    assert 0.15 < gaps[0] < 0.45
+    assert 0.45 < gaps[1] < 1.0
+    assert 0.15 < gaps[2] < 0.45

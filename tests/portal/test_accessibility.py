@@ -109,6 +109,7 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
     base = f"/portal/{ada.id}"
     return [
         base,
+        await seed_past_due_customer(pool, tenant.id),
         f"{base}/invoices",
         f"{base}/invoices/{open_invoice.id}",
         f"{base}/invoices/{paid_invoice.id}",
@@ -118,6 +119,36 @@ async def seed_customer(pool: Any, sealer: Sealer, server: LocalStripe, color: s
         f"{base}/subscriptions/{subscription.id}/cancel",
         f"{base}/wallets/{wallet.id}/topup",
     ]
+
+
+async def seed_past_due_customer(pool: Any, tenant_id: int) -> str:
+    """Grace, whose renewal was declined: her overview shows what to pay; its path."""
+    grace = await create_customer(
+        pool, tenant_id=tenant_id, default_currency="EUR", data={"name": "Grace Hopper"}
+    )
+    subscription = await create_subscription(
+        pool,
+        tenant_id=tenant_id,
+        data={
+            "customer": grace.id,
+            "plan_name": "Team",
+            "items": [{"name": "Seats", "unit_amount": 1000, "quantity": 2}],
+        },
+    )
+    invoice = await final_invoice(pool, tenant_id, grace.id)
+    await pool.execute(
+        "UPDATE invoices SET subscription_id = $3, next_payment_attempt_at = now() + "
+        "interval '2 days' WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        invoice.id,
+        subscription.id,
+    )
+    await pool.execute(
+        "UPDATE subscriptions SET status = 'past_due' WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        subscription.id,
+    )
+    return f"/portal/{grace.id}"
 
 
 @pytest.fixture

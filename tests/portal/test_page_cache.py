@@ -279,3 +279,20 @@ async def test_a_one_time_notice_is_shown_once_and_never_cached(
     assert "Your default payment method was changed." not in await overview(
         client, seeded.customer_id
     )
+
+
+async def test_each_invoice_page_of_a_customer_is_cached_as_its_own_page(
+    seeded: Seeded, pool: asyncpg.Pool, replicas: tuple[Client, Client]
+) -> None:
+    client, _ = replicas
+    first = await final_invoice(pool, seeded.alpeak.id, seeded.customer_id, amount=1250)
+    second = await final_invoice(pool, seeded.alpeak.id, seeded.customer_id, amount=9120)
+    for _ in range(2):
+        for invoice, total in ((first, "€12.50"), (second, "€91.20")):
+            response = await client.get(
+                f"/portal/{seeded.customer_id}/invoices/{invoice.id}", headers=ALPEAK
+            )
+            page = await response.text()
+            assert response.status == 200, page
+            assert f"Invoice {invoice.number}" in page
+            assert total in page

@@ -148,3 +148,37 @@ async def test_the_index_keeps_following_after_its_connection_is_killed(
     await eventually(lambda: slug_of(index, "alpeak.localhost") == "alpeak")
     await insert_tenant(pool, "bergwerk")
     await eventually(lambda: slug_of(index, "bergwerk.localhost") == "bergwerk")
+
+
+async def test_a_reload_shows_one_tenants_change_on_all_its_hosts_and_keeps_the_others(
+    pool: asyncpg.Pool,
+) -> None:
+    alpeak = await insert_tenant(pool, "alpeak", color="#112233")
+    bergwerk = await insert_tenant(pool, "bergwerk", color="#445566")
+    for name in ("billing.alpeak.com", "pay.alpeak.com", "eu.alpeak.com"):
+        await insert_domain(pool, alpeak, name, "active")
+    await insert_domain(pool, alpeak, "soon.alpeak.com", "verified")
+    await insert_domain(pool, bergwerk, "billing.bergwerk.de", "active")
+    index = HostIndex(base_domain="localhost")
+    await index.load(pool)
+    # A column the NOTIFY trigger does not list is still read on the next load.
+    await pool.execute(
+        "UPDATE tenants SET webhook_url = 'https://a.example/hook' WHERE id = $1", alpeak
+    )
+    await pool.execute("UPDATE tenants SET brand_color = '#aa0000' WHERE id = $1", alpeak)
+    await index.load(pool)
+    for host in ("alpeak.localhost", "billing.alpeak.com", "pay.alpeak.com", "eu.alpeak.com"):
+        tenant = index.lookup(host)
+        assert tenant is not None
+        assert (tenant.brand_color, tenant.webhook_url) == ("#aa0000", "https://a.example/hook")
+    awaiting = index.awaiting_certificate("soon.alpeak.com")
+    assert awaiting is not None
+    assert awaiting.brand_color == "#aa0000"
+    assert index.lookup("soon.alpeak.com") is None
+    other = index.lookup("billing.bergwerk.de")
+    assert other is not None
+    assert (other.slug, other.brand_color) == ("bergwerk", "#445566")
+    await pool.execute("DELETE FROM tenants WHERE id = $1", bergwerk)
+    await index.load(pool)
+    assert index.lookup("bergwerk.localhost") is None
+    assert index.lookup("billing.bergwerk.de") is None

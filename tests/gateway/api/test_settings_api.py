@@ -387,3 +387,39 @@ async def test_legal_details_are_stored_and_a_wrong_vat_number_is_refused_whole(
     assert legal["country"] == "FR"
     assert legal["vat_number"] == "FR12345678901"
     assert legal["registration_number"] == "RCS Annecy 123 456 789"
+
+
+async def test_the_legal_address_follows_the_customers_country_and_postal_code_rules(
+    gateway_client: Any, make_tenant: Any
+) -> None:
+    alpeak: ApiTenant = await make_tenant("alpeak")
+    refused = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"legal": {"country": "XK", "postal_code": "74400", "city": "Chamonix"}},
+    )
+    assert refused.status == 422, await refused.text()
+    assert {e["code"] for e in (await refused.json())["errors"]} == {"invalid_country"}
+    wrong_code = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"legal": {"country": "GB", "postal_code": "74400", "city": "Bristol"}},
+    )
+    assert wrong_code.status == 422
+    errors = (await wrong_code.json())["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        ("legal.postal_code", "invalid_postal_code")
+    ]
+    saved = await gateway_client.patch(
+        "/api/v1/settings",
+        headers=alpeak.headers,
+        json={"legal": {"country": "GB", "postal_code": "bs1 4dj", "city": "Bristol"}},
+    )
+    assert saved.status == 200, await saved.text()
+    assert (await saved.json())["legal"]["postal_code"] == "BS1 4DJ"
+    # Moving the company to another country checks the stored code against the new one.
+    moved = await gateway_client.patch(
+        "/api/v1/settings", headers=alpeak.headers, json={"legal": {"country": "FR"}}
+    )
+    assert moved.status == 422
+    assert [e["field"] for e in (await moved.json())["errors"]] == ["legal.postal_code"]
