@@ -14,7 +14,10 @@ PAGE = """<h2>{{ _("Subscriptions") }}</h2>
 <p>{{ ngettext("%(num)d invoice", "%(num)d invoices", count) }}</p>
 <p>{% trans %}Invoices{% endtrans %} {{ name }}</p>
 {%- if flag %}{{- _("Overview") -}}{% endif %}
-{% include "row.html" %}"""
+{% include "row.html" %}
+{% macro cell(value) %}<td>{{ value }}</td>{% endmacro %}{{ cell(name) }}
+{% set captured %}<b>{{ name }}</b>{% endset %}{{ captured }}
+{{ name|upper }} {{ count }} {{ nothing }} {{ label|length }}"""
 ROW = """<td>{{ _("Pay") }}<span> {{ name }}</span></td>"""
 
 
@@ -39,6 +42,7 @@ def test_a_language_compiled_page_is_byte_identical_to_the_shared_one(language: 
         "count": 3,
         "name": "O'Brien & <Co>",
         "flag": True,
+        "nothing": None,
     }
     expected = shared.get_template("page.html").render(context)
     compiled = language_environment(shared, language).get_template("page.html")
@@ -48,6 +52,8 @@ def test_a_language_compiled_page_is_byte_identical_to_the_shared_one(language: 
     assert "&lt;script&gt;" in expected
     assert "<script>" not in expected
     assert "O&#39;Brien &amp; &lt;Co&gt;" in expected
+    assert "<td>O&#39;Brien &amp; &lt;Co&gt;</td>" in expected  # a macro's output, once
+    assert "<b>O&#39;Brien &amp; &lt;Co&gt;</b>" in expected  # a captured block, once
 
 
 def test_fixed_words_are_compiled_into_the_languages_template_text() -> None:
