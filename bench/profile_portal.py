@@ -84,6 +84,8 @@ async def profile(path_kind: str, requests: int, html: Path | None, miss: bool) 
                 assert response.status == 200, response.status
                 await response.read()
             counter = StatementCounter()
+            if miss:
+                app[PAGE_CACHE].clear()  # count what a render sends, not a hit
             counter.attach(app[keys.POOL])
             response = await client.get(path, headers=headers)
             await response.read()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from billing.errors import NotFound
@@ -17,6 +16,7 @@ from portal.invoice_payment_routes import payment_context
 from portal.page_cache import cached_page, do_not_cache
 from portal.views import CUSTOMER_VISIBLE_INVOICE_STATUSES, day, invoice_row, money
 from web.i18n import translator
+from web.page_templates import render_page
 from web.stripe_pages import stripe_page_policy
 
 routes = web.RouteTableDef()
@@ -68,7 +68,7 @@ async def invoice_list(request: web.Request, visit: Visit) -> web.StreamResponse
         "invoices": [invoice_row(visit, item) for item in page],
         "next_cursor": page[-1].id if more and page else None,
     }
-    return aiohttp_jinja2.render_template("portal/invoices.html", request, context)
+    return render_page("portal/invoices.html", request, context, i18n=visit.i18n)
 
 
 @routes.get("/portal/{customer_id}/invoices/{invoice_id}")
@@ -91,7 +91,7 @@ async def invoice_detail(request: web.Request, visit: Visit) -> web.StreamRespon
     }
     payment = await payment_context(request, visit, invoice)
     context["payment"] = payment
-    response = aiohttp_jinja2.render_template("portal/invoice.html", request, context)
+    response = render_page("portal/invoice.html", request, context, i18n=visit.i18n)
     if payment["stripe"]:
         response.headers["Content-Security-Policy"] = stripe_page_policy(request)
     if payment["payable"] or payment["outcome"] is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from billing.customers import save_billing_info
@@ -31,6 +30,7 @@ from portal.views import (
 )
 from web.billing_form import customer_values, prepare_billing_form, submit_billing_form
 from web.csrf import FIELD_NAME, verify_csrf_token
+from web.page_templates import render_page
 
 routes = web.RouteTableDef()
 
@@ -61,6 +61,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
             customer_id=customer_id,
             statuses=sorted(CUSTOMER_VISIBLE_INVOICE_STATUSES),
             limit=RECENT_INVOICES,
+            with_lines=False,  # the table shows totals only
         )
         overdue = await overdue_invoices(connection, tenant_id=tenant_id, customer_id=customer_id)
     country = visit.customer.country
@@ -77,7 +78,7 @@ async def portal_overview(request: web.Request, visit: Visit) -> web.StreamRespo
         "billing_edit_enabled": visit.tenant.portal.billing_edit_enabled,
         "past_due": overdue_by_subscription(visit, overdue),
     }
-    response = aiohttp_jinja2.render_template("portal/overview.html", request, context)
+    response = render_page("portal/overview.html", request, context, i18n=visit.i18n)
     expire_at(response, next_period_change(subscriptions))
     return response
 
@@ -110,7 +111,7 @@ def _render_billing_form(
         ),
         "saved": saved,
     }
-    return aiohttp_jinja2.render_template("portal/billing.html", request, context, status=status)
+    return render_page("portal/billing.html", request, context, i18n=visit.i18n, status=status)
 
 
 def _require_billing_edit(visit: Visit) -> None:

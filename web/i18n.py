@@ -132,6 +132,8 @@ def install_gettext(environment: jinja2.Environment) -> None:
     values it formats in, so `_('Pay %(amount)s', amount=...)` is safe in HTML.
     """
     environment.add_extension("jinja2.ext.i18n")
+    # Compiles fixed words into the text of a language's own templates (web.page_templates).
+    environment.add_extension("web.page_templates.ConstantTranslations")
     install: Any = environment.install_gettext_callables  # type: ignore[attr-defined]
     install(
         gettext=_gettext,

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from web.i18n import Translator
 
+# Status words per language, built on first use: a page shows a status on every row, and
+# the catalogues do not change while the process runs.
+_STATUS_LABELS: dict[str, dict[str, str]] = {}
+
 
 def status_label(i18n: Translator, status: str) -> str:
     """A subscription's or invoice's status in the page's language (the code when unknown)."""
-    labels = {
+    labels = _STATUS_LABELS.get(i18n.language)
+    if labels is None:
+        labels = _STATUS_LABELS[i18n.language] = _status_labels(i18n)
+    return labels.get(status, status)
+
+
+def _status_labels(i18n: Translator) -> dict[str, str]:
+    return {
         "incomplete": i18n.gettext("Incomplete"),
         "trialing": i18n.gettext("Trial"),
         "active": i18n.gettext("Active"),
@@ -23,7 +34,6 @@ def status_label(i18n: Translator, status: str) -> str:
         "void": i18n.gettext("Void"),
         "uncollectible": i18n.gettext("Uncollectible"),
     }
-    return labels.get(status, status)
 
 
 def interval_label(i18n: Translator, interval: str, count: int) -> str:

@@ -551,3 +551,44 @@ async def test_a_card_action_while_stripe_is_unreachable_is_a_503_that_says_so(
     browser = await client.post(url, data={"csrf_token": token}, headers=ALPEAK)
     assert browser.status == 503
     assert "could not reach the payment provider" in await browser.text()
+
+
+async def overview_text(shop: Shop) -> str:
+    response = await shop.client.get(f"/portal/{shop.customer_id}", headers=ALPEAK)
+    assert response.status == 200
+    return str(await response.text())
+
+
+async def test_a_card_removed_through_the_portal_is_gone_from_the_next_overview_views(
+    shop: Shop,
+) -> None:
+    old = await save_card(shop, "4242424242424242")
+    await save_card(shop, "5555555555554444")
+    shown = await overview_text(shop)
+    assert shown == await overview_text(shop)  # the second view is the cached page
+    form = await topup_form(shop)
+
+    removed = await shop.client.post(
+        f"/portal/{shop.customer_id}/payment_methods/{old}/delete",
+        data={"csrf_token": form["csrf_token"]},
+        headers=ALPEAK,
+        allow_redirects=False,
+    )
+    after_redirect = await overview_text(shop)  # where the 303 leads, with its notice
+    next_view = await overview_text(shop)
+
+    assert removed.status == 303
+    assert "Visa ending in 4242" in shown
+    assert "ending in 4444" in shown
+    for page in (after_redirect, next_view):
+        assert "ending in 4242" not in page
+        assert "ending in 4444" in page
+    assert "The card was removed" in after_redirect
+    assert "The card was removed" not in next_view
+    in_stripe = await shop.pool.fetchval(
+        "SELECT stripe_payment_method_id FROM payment_methods WHERE id = $1", old
+    )
+    stripe_method = await asyncio.to_thread(
+        shop.server.request, "GET", f"/v1/payment_methods/{in_stripe}"
+    )
+    assert stripe_method["customer"] is None  # detached in Stripe too
