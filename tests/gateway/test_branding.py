@@ -24,28 +24,10 @@ RED = brand_icon((0xAA, 0x00, 0x00))
 BLUE = brand_icon((0x00, 0x00, 0xAA))
 
 
-async def icon_queries_seen(database_url: str) -> set[tuple[int, Any]]:
-    """Backends of the test's database whose latest statement read an icon, and when it began.
-
-    Only the icon query is compared: the host index may reload in the background.
-    """
-    observer = await asyncpg.connect(database_url)
-    try:
-        rows = await observer.fetch(
-            "SELECT pid, query_start FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND query LIKE 'SELECT icon, %'"
-        )
-        return {(row["pid"], row["query_start"]) for row in rows}
-    finally:
-        await observer.close()
-
-
 async def test_after_the_first_request_the_icon_costs_no_database_query(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
     settings: Settings,
     pool: asyncpg.Pool,
-    database_url: str,
 ) -> None:
     tenant = await create_tenant(pool, slug="alpeak", name="Alpeak", brand_color="#aa0000")
     tenant = await set_icon(pool, tenant_id=tenant.id, data=RED, max_bytes=262_144)
@@ -60,8 +42,9 @@ async def test_after_the_first_request_the_icon_costs_no_database_query(
     first = await client.get(f"/brand/icon?v={tenant.icon_etag}", headers=HOST)
     assert first.status == 200
     assert await first.read() == RED
-    before = await icon_queries_seen(database_url)
-    assert before, "the first request read the icon from the database"
+    # The stored bytes change behind the gateway's back while the tag stays: from here
+    # on, a request that read the database would get the blue icon.
+    await pool.execute("UPDATE tenants SET icon = $1 WHERE id = $2", BLUE, tenant.id)
 
     again = await client.get(f"/brand/icon?v={tenant.icon_etag}", headers=HOST)
     assert again.status == 200
@@ -73,8 +56,9 @@ async def test_after_the_first_request_the_icon_costs_no_database_query(
     )
     assert revalidated.status == 304
     assert revalidated.headers["ETag"] == f'"{tenant.icon_etag}"'
-
-    assert await icon_queries_seen(database_url) <= before
+    for _ in range(3):
+        served = await client.get(f"/brand/icon?v={tenant.icon_etag}", headers=HOST)
+        assert await served.read() == RED
 
 
 async def test_a_changed_icon_is_served_with_its_new_etag(
