@@ -5,6 +5,7 @@ embedded server started in the data directory. `create_pool` opens an asyncpg
 pool whose connections decode json/jsonb to Python values, and applies the
 migrations before anything else uses it.
 
+Waiting requests get connections in the order they asked (gateway/database/fair_pool.py).
 A released connection goes back to the pool as clean as a new one, but only
 the connections that changed their session (SET, LISTEN, advisory locks,
 cursors, DO blocks...) pay the reset round trip: asyncpg's default reset costs
@@ -26,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from gateway.database.embedded import EmbeddedPostgres
+from gateway.database.fair_pool import create_fair_pool
 from gateway.database.migrate import migrate
 from gateway.settings import Settings, SettingsError, env_name
 
@@ -158,7 +160,7 @@ async def create_pool(
         await migrate(connection)
     finally:
         await connection.close()
-    return await asyncpg.create_pool(
+    return await create_fair_pool(
         url,
         min_size=min_size,
         max_size=max_size,
