@@ -68,7 +68,18 @@ async def seed_demo(pool: Pool) -> DemoInfo:
         tenant = await registry.update_settings(
             connection,
             tenant_id=tenant.id,
-            changes={"wallet.topups_enabled": True, "portal.subscription_cancel_enabled": True},
+            changes={
+                "wallet.topups_enabled": True,
+                "portal.subscription_cancel_enabled": True,
+                # The seller's details, so the demo's invoices show the EU content in full.
+                "legal.name": "Alpeak Outdoor SAS",
+                "legal.address_line1": "1 rue des Cimes",
+                "legal.postal_code": "74400",
+                "legal.city": "Chamonix-Mont-Blanc",
+                "legal.country": "FR",
+                "legal.vat_number": "FR12345678901",
+                "legal.registration_number": "RCS Annecy 123 456 789",
+            },
         )
         other = await registry.create_tenant(
             connection, slug=OTHER_SLUG, name="Bergfeld", brand_color="#b4233c"

@@ -138,3 +138,14 @@ async def test_the_demo_checkout_returns_to_the_demo_merchants_own_pages(
         assert upstreams_value(shop.settings_for(settings)).endswith(f"/demo-shop={shop.url}")
     finally:
         await shop.close()
+
+
+async def test_the_demos_invoices_name_their_seller_as_eu_invoices_must(pool: Any) -> None:
+    info = await seed_demo(pool)
+    sellers = await pool.fetch(
+        "SELECT DISTINCT snapshot->'seller'->>'legal_name' AS name,"
+        " snapshot->'seller'->>'vat_number' AS vat FROM invoices"
+        " WHERE tenant_id = $1 AND status <> 'draft'",
+        info.tenant.id,
+    )
+    assert [tuple(row) for row in sellers] == [("Alpeak Outdoor SAS", "FR12345678901")]
