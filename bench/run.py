@@ -19,8 +19,6 @@ import os
 import shutil
 import socket
 import ssl
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,9 +34,13 @@ if str(ROOT) not in sys.path:
 
 import asyncpg  # noqa: E402
 
-from bench import portal_rows, seed  # noqa: E402
+from bench import (  # noqa: E402
+    measure,
+    portal_rows,
+    seed,
+)
 from bench.load import WrkResult, run_wrk  # noqa: E402
-from bench.measure import Pace  # noqa: E402
+from bench.measure import Pace, log, median  # noqa: E402
 from bench.processes import (  # noqa: E402
     Server,
     cpu_seconds,
@@ -63,7 +65,6 @@ SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "1,10000,10000
 # BENCH_ONLY=caddy,scale runs only those scenario groups and prints their rows (results.md is
 # written by full runs only). Groups: small, handshakes, pages, workers, cname, caddy, scale.
 ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
-HANDSHAKE_PROCESSES = 8
 BASE_DOMAIN = "localhost"
 PDF_LOAD = 20
 RESULTS = ROOT / "bench" / "results.md"
@@ -71,14 +72,6 @@ RESULTS = ROOT / "bench" / "results.md"
 _CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS = _CPUS[:1]
 LOAD_CPUS = _CPUS[1:] or _CPUS
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -203,31 +196,7 @@ def https_status(port: int, context: ssl.SSLContext, name: str, path: str) -> in
 
 def handshakes(port: int, names_file: Path, seconds: float, *, warm: bool = False) -> float:
     """New TLS connections per second from bench/handshakes.py (a separate process)."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.handshakes",
-            "--port",
-            str(port),
-            "--names-file",
-            str(names_file),
-            "--seconds",
-            str(seconds),
-            "--processes",
-            str(HANDSHAKE_PROCESSES),
-            "--cpus",
-            ",".join(map(str, LOAD_CPUS)),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    result = json.loads(completed.stdout)
-    if result["errors"] or {int(code) for code in result["statuses"]} != {200}:
-        raise RuntimeError(f"handshake run had failures: {result}")
-    rate: float = result["per_second"]
+    rate = measure.handshake_rate(port, names_file, seconds, LOAD_CPUS)
     if not warm:
         log(f"  {rate:,.0f} connections/s")
     return rate
@@ -258,24 +227,9 @@ def warm(url: str, connections: int, cpus: Sequence[int] | None) -> None:
 def paired(
     measure_gateway: Callable[[], float], measure_baseline: Callable[[], float]
 ) -> tuple[float, float, float]:
-    """RUNS pairs measured back to back, alternating which goes first.
-
-    Returns the median gateway figure, the median baseline figure and the median
-    of the per-pair ratios (gateway / baseline): on a shared machine a slow spell
-    hits both runs of a pair, which the per-pair ratio cancels.
-    """
-    gateway, baseline, ratios = [], [], []
-    for index in range(RUNS):
-        if index % 2 == 0:
-            ours, theirs = measure_gateway(), measure_baseline()
-        else:
-            theirs = measure_baseline()
-            ours = measure_gateway()
-        gateway.append(ours)
-        baseline.append(theirs)
-        ratios.append(ours / theirs if theirs else 0.0)
-        log(f"  pair {index + 1}: {ours:,.1f} vs {theirs:,.1f} -> {ratios[-1]:.2f}")
-    return median(gateway), median(baseline), median(ratios)
+    """RUNS pairs back to back, alternating which goes first (bench.measure.paired): the
+    median gateway and baseline figures, and the median of the per-pair ratios."""
+    return measure.paired(pace(), measure_gateway, measure_baseline)
 
 
 def rate_of(url: str, connections: int, cpus: Sequence[int] | None) -> Callable[[], float]:
