@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from billing.pdf import pdf_rendering
+from billing.portal_versions import CustomerReads
 from checkout.routes import routes as checkout_routes
 from gateway.api.app import create_api_app
 from gateway.dashboard.app import TEMPLATE_DIRECTORY as DASHBOARD_TEMPLATES
@@ -40,6 +41,7 @@ from gateway.ops.health import routes as health_routes
 from gateway.ops.metrics import METRICS, metrics_context
 from gateway.settings import Settings
 from kernel.sealing import Sealer
+from portal.access import CUSTOMER_READS
 from portal.invoice_payment_routes import routes as invoice_payment_routes
 from portal.page_cache import PAGE_CACHE, PageCache
 from portal.payment_method_routes import routes as payment_method_routes
@@ -75,6 +77,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             command_timeout=settings.db_command_timeout,
         )
         app[keys.POOL] = pool
+        app[CUSTOMER_READS] = CustomerReads(pool)
         try:
             yield
         finally:

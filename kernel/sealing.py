@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
+_MAX_KEPT_SUBKEYS = 64
 
 
 class SealingError(Exception):
@@ -32,6 +33,8 @@ class Sealer:
             raise ValueError("the key-encryption key must be 32 bytes")
         self._aead = AESGCM(kek)
         self._kek = kek
+        # Subkeys asked for per request (CSRF tokens) are derived once; a few purposes.
+        self._subkeys: dict[str, bytes] = {}
 
     def seal(self, plaintext: bytes, purpose: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
@@ -50,6 +53,12 @@ class Sealer:
 
     def derive_key(self, purpose: str) -> bytes:
         """A 32-byte subkey for `purpose` (HKDF-SHA256); the KEK itself never leaves."""
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
-            self._kek
-        )
+        subkey = self._subkeys.get(purpose)
+        if subkey is None:
+            subkey = HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()
+            ).derive(self._kek)
+            if len(self._subkeys) >= _MAX_KEPT_SUBKEYS:
+                self._subkeys.clear()  # per-tenant purposes must not grow without end
+            self._subkeys[purpose] = subkey
+        return subkey

@@ -21,7 +21,7 @@ from billing import portal_sessions
 from billing.customers import Customer
 from billing.formatting import format_day, format_money
 from billing.portal_sessions import PortalLinkInvalid
-from billing.portal_versions import customer_with_version
+from billing.portal_versions import CustomerReads
 from gateway.edge import keys
 from gateway.edge.branding import brand_context
 from gateway.edge.errors import NotFound
@@ -69,6 +69,9 @@ class Visit:
 
 
 PortalHandler = Callable[[web.Request, Visit], Awaitable[web.StreamResponse]]
+
+# Set by the composition root with the pool: every portal request's customer read.
+CUSTOMER_READS = web.AppKey("portal_customer_reads", CustomerReads)
 
 
 def portal_tenant(request: web.Request) -> Tenant:
@@ -148,7 +151,9 @@ async def _signed_customer(
         return _link_required_page(request, tenant)
     if opened != customer_id:
         return _link_required_page(request, tenant)
-    return await customer_with_version(pool, tenant_id=tenant.id, customer_id=customer_id)
+    return await request.config_dict[CUSTOMER_READS].customer_with_version(
+        tenant_id=tenant.id, customer_id=customer_id
+    )
 
 
 def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -161,15 +166,14 @@ def portal_page(handler: PortalHandler) -> Callable[[web.Request], Awaitable[web
     async def wrapper(request: web.Request) -> web.StreamResponse:
         tenant = portal_tenant(request)
         customer_id = request.match_info["customer_id"]
-        pool = request.config_dict[keys.POOL]
         if tenant.portal.link_mode == "signed":
             found = await _signed_customer(request, tenant, customer_id)
             if isinstance(found, web.StreamResponse):
                 return found
             customer, version = found
         else:
-            customer, version = await customer_with_version(
-                pool, tenant_id=tenant.id, customer_id=customer_id
+            customer, version = await request.config_dict[CUSTOMER_READS].customer_with_version(
+                tenant_id=tenant.id, customer_id=customer_id
             )
         language = choose_language(request.headers.get("Accept-Language"), customer.language)
         i18n = translator(language)

@@ -104,10 +104,22 @@ def expire_at(response: web.StreamResponse, moment: float | None) -> None:
         response[_EXPIRES] = moment
 
 
-@functools.lru_cache(maxsize=1024)
+# Tenant values live as long as the host index keeps them; a reload makes new ones.
+_FINGERPRINTS: dict[int, tuple[Tenant, str]] = {}
+_MAX_FINGERPRINTS = 4096
+
+
 def _tenant_fingerprint(tenant: Tenant) -> str:
     # Every setting and the brand are in the value; a changed tenant is a new value.
-    return hashlib.blake2b(repr(tenant).encode(), digest_size=12).hexdigest()
+    # Kept by identity: hashing the nested settings on every view cost more than this.
+    kept = _FINGERPRINTS.get(id(tenant))
+    if kept is not None and kept[0] is tenant:
+        return kept[1]
+    fingerprint = hashlib.blake2b(repr(tenant).encode(), digest_size=12).hexdigest()
+    if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[id(tenant)] = (tenant, fingerprint)  # the value pins its id
+    return fingerprint
 
 
 def page_key(request: web.Request, visit: Visit, page: str) -> tuple[object, ...]:
@@ -128,7 +140,11 @@ def page_key(request: web.Request, visit: Visit, page: str) -> tuple[object, ...
 
 def entity_tag(key: tuple[object, ...]) -> str:
     """A strong tag for the page of `key` served with a token issued in this hour."""
-    bucket = clock.unix_seconds() // TOKEN_BUCKET_SECONDS
+    return _tag(key, clock.unix_seconds() // TOKEN_BUCKET_SECONDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag(key: tuple[object, ...], bucket: int) -> str:
     text = "\x00".join(str(part) for part in (*key, bucket))
     return '"' + hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + '"'
 

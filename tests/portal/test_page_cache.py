@@ -18,6 +18,7 @@ from billing.wallets import create_wallet, credit_wallet
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.tenants.registry import create_tenant, update_settings
+from portal.access import CUSTOMER_READS
 from portal.page_cache import PAGE_CACHE
 from tests.conftest import index_serves
 from tests.dates import CARD_EXP_YEAR
@@ -222,6 +223,46 @@ async def test_customers_whose_ids_share_a_prefix_never_see_each_others_page(
     # Each customer id on the other tenant's host is unknown there, cached or not.
     for customer_id, host in ((short, hosts[long]), (long, hosts[short])):
         assert (await client.get(f"/portal/{customer_id}", headers=host)).status == 404
+
+
+async def test_concurrent_views_of_two_tenants_customers_share_reads_not_pages(
+    pool: asyncpg.Pool, settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    first = await create_tenant(pool, slug="first", name="First Tenant")
+    second = await create_tenant(pool, slug="second", name="Second Tenant")
+    customer_id = "cus_" + "B" * 22
+    other_id = "cus_" + "B" * 22 + "2"
+    names = {customer_id: "Customer Of First", other_id: "Customer Of Second"}
+    for tenant_id, cus in ((first.id, customer_id), (second.id, other_id)):
+        await pool.execute(
+            "INSERT INTO customers (id, tenant_id, name) VALUES ($1, $2, $3)",
+            cus,
+            tenant_id,
+            names[cus],
+        )
+    client = await aiohttp_client(create_app(settings))
+    views = [
+        (customer_id, {"Host": "first.localhost:8080"}, "Customer Of First"),
+        (other_id, {"Host": "second.localhost:8080"}, "Customer Of Second"),
+        # The first tenant's customer id on the second tenant's host: unknown there.
+        (customer_id, {"Host": "second.localhost:8080"}, None),
+    ] * 20
+    reads = client.app[CUSTOMER_READS]
+    before = reads.statements
+    responses = await asyncio.gather(
+        *(client.get(f"/portal/{cus}", headers=host) for cus, host, _ in views)
+    )
+    for response, (_, _, expected) in zip(responses, views, strict=True):
+        page = await response.text()
+        if expected is None:
+            assert response.status == 404
+            continue
+        assert response.status == 200
+        assert expected in page
+        (other,) = set(names.values()) - {expected}
+        assert other not in page
+    # Sixty views asked at once: their customer reads went out in a few statements.
+    assert reads.statements - before < len(views) / 2
 
 
 async def test_two_visitors_get_their_own_csrf_tokens_from_one_cached_page(
