@@ -127,8 +127,7 @@ async def host_index_context(app: web.Application) -> AsyncIterator[None]:
     """
     pool = app[keys.POOL]
     index = HostIndex(base_domain=app[keys.SETTINGS].base_domain)
-    await index.load(pool)
-    await index.listen(pool)
+    await index.start(pool)
     app[keys.HOST_INDEX] = index
     try:
         yield

@@ -182,3 +182,53 @@ async def test_a_reload_shows_one_tenants_change_on_all_its_hosts_and_keeps_the_
     await index.load(pool)
     assert index.lookup("bergwerk.localhost") is None
     assert index.lookup("billing.bergwerk.de") is None
+
+
+class CountingIndex(HostIndex):
+    """A host index that counts its loads and can commit a change while one runs."""
+
+    def __init__(self, pool: asyncpg.Pool, *, change_during_first_load: str | None = None) -> None:
+        super().__init__(base_domain="localhost", debounce_seconds=0.05)
+        self.pool = pool
+        self.loads = 0
+        self.change_during_first_load = change_during_first_load
+
+    async def load(self, pool: asyncpg.Pool[Any]) -> None:
+        self.loads += 1
+        await super().load(pool)
+
+    async def _load_tenants(self, connection: Any) -> dict[int, Any]:
+        tenants = await super()._load_tenants(connection)  # the snapshot is taken
+        slug, self.change_during_first_load = self.change_during_first_load, None
+        if slug is not None:
+            await insert_tenant(self.pool, slug)  # committed after it: not in this load
+        return tenants
+
+
+async def test_start_up_builds_the_map_once_and_then_follows_changes(pool: asyncpg.Pool) -> None:
+    await insert_tenant(pool, "alpeak")
+    index = CountingIndex(pool)
+    await index.start(pool)
+    try:
+        assert slug_of(index, "alpeak.localhost") == "alpeak"
+        # The first LISTEN came before the load, so no reload follows it (a million
+        # domains are read and built once at start-up, not twice).
+        await asyncio.sleep(0.5)
+        assert index.loads == 1
+        await insert_tenant(pool, "bergwerk")
+        await eventually(lambda: slug_of(index, "bergwerk.localhost") == "bergwerk")
+        assert index.loads == 2
+    finally:
+        await index.close()
+
+
+async def test_a_change_committed_while_the_first_load_runs_is_read_by_a_reload(
+    pool: asyncpg.Pool,
+) -> None:
+    index = CountingIndex(pool, change_during_first_load="alpeak")
+    await index.start(pool)
+    try:
+        assert slug_of(index, "alpeak.localhost") is None  # after the load's snapshot
+        await eventually(lambda: slug_of(index, "alpeak.localhost") == "alpeak")
+    finally:
+        await index.close()
