@@ -232,3 +232,23 @@ async def test_a_change_committed_while_the_first_load_runs_is_read_by_a_reload(
         await eventually(lambda: slug_of(index, "alpeak.localhost") == "alpeak")
     finally:
         await index.close()
+
+
+async def test_tenants_with_equal_settings_share_them_in_memory(pool: asyncpg.Pool) -> None:
+    for slug in ("alpeak", "bergwerk", "corvid"):
+        await insert_tenant(pool, slug)
+    await pool.execute("UPDATE tenants SET wallet_topup_min = 700 WHERE slug = 'corvid'")
+    index = HostIndex(base_domain="localhost")
+    await index.load(pool)
+    alpeak, bergwerk, corvid = (
+        index.lookup(f"{s}.localhost") for s in ("alpeak", "bergwerk", "corvid")
+    )
+    assert alpeak is not None
+    assert bergwerk is not None
+    assert corvid is not None
+    # A million domains over 100,000 tenants: one copy of the usual settings, not 100,000.
+    assert alpeak.wallet is bergwerk.wallet
+    assert alpeak.portal is bergwerk.portal is corvid.portal
+    assert alpeak.legal is corvid.legal
+    assert corvid.wallet.topup_min == 700
+    assert alpeak.wallet.topup_min != 700
