@@ -39,6 +39,7 @@ from gateway.network.http_guard import SERVER_NAME
 from gateway.ops.access_log import ACCESS_LOG, AccessLog
 from gateway.ops.health import routes as health_routes
 from gateway.ops.metrics import METRICS, metrics_context
+from gateway.ops.requests_in_flight import RequestsInFlight
 from gateway.settings import Settings
 from kernel.sealing import Sealer
 from portal.access import CUSTOMER_READS
@@ -77,6 +78,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             command_timeout=settings.db_command_timeout,
         )
         app[keys.POOL] = pool
+        app[keys.DATABASE_URL] = location.url
         app[CUSTOMER_READS] = CustomerReads(pool)
         try:
             yield
@@ -130,6 +132,7 @@ def create_app(
     )
     app[keys.SETTINGS] = settings
     app[keys.DRAINING] = asyncio.Event()
+    app[keys.IN_FLIGHT] = RequestsInFlight()
     # Headers, settings and the access log read once here, not per response (bench/notes.md).
     app[keys.RESPONSE_HEADERS] = ResponseHeaders(
         base_domain=settings.base_domain,

@@ -160,6 +160,15 @@ async def create_pool(
         await migrate(connection)
     finally:
         await connection.close()
+    return await open_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=command_timeout
+    )
+
+
+async def open_pool(
+    url: str, *, min_size: int, max_size: int, command_timeout: float
+) -> asyncpg.Pool[Any]:
+    """A pool of connections to the already migrated database at `url`."""
     return await create_fair_pool(
         url,
         min_size=min_size,

@@ -77,8 +77,10 @@ async def observed_error_middleware(request: web.Request, handler: Handler) -> w
     """
     app = request.app  # the main app: sub-apps' handlers change it while they run
     fixed = app[keys.RESPONSE_HEADERS]
+    in_flight = app[keys.IN_FLIGHT]
     token = begin_request(request)
     started = time.perf_counter()
+    in_flight.arrived(started)
     status = 500
     try:
         try:
@@ -102,6 +104,7 @@ async def observed_error_middleware(request: web.Request, handler: Handler) -> w
             metrics.observe_request(route=route_label(request), status=status, seconds=seconds)
         app[ACCESS_LOG].record(request, status, seconds)
         end_request(token)
+        in_flight.answered()
 
 
 def error_response(request: web.Request, error: Exception) -> web.Response:

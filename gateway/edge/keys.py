@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.ops.requests_in_flight import RequestsInFlight
 from gateway.settings import Settings
 from gateway.tenants.models import Tenant
 from kernel.sealing import Sealer
@@ -21,9 +22,17 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("pool")
 SEALER = web.AppKey("sealer", Sealer)
+# Where the pool connects: background jobs open small pools of their own to it.
+DATABASE_URL = web.AppKey("database_url", str)
+# The renewal job's own pool (GATEWAY_DB_JOB_POOL_MAX): its steps never wait for, nor make
+# pages wait for, a connection of the requests' pool.
+RENEWAL_POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("renewal_pool")
 HOST_INDEX: web.AppKey[HostIndex] = web.AppKey("host_index")
 # The certificate issuer chosen by settings (internal CA or ACME).
 ISSUER: web.AppKey[Issuer] = web.AppKey("issuer")
+
+# Requests being served now (kept by the error middleware; background jobs give way).
+IN_FLIGHT = web.AppKey("requests_in_flight", RequestsInFlight)
 
 # The fixed headers of every response, built once by create_app.
 RESPONSE_HEADERS: web.AppKey[ResponseHeaders] = web.AppKey("response_headers")

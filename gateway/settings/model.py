@@ -212,6 +212,11 @@ class Settings:
     )
     db_pool_min: int = _setting(1, parse_int(0, 1000), "smallest database pool size")
     db_pool_max: int = _setting(10, parse_int(1, 1000), "largest database pool size")
+    db_job_pool_max: int = _setting(
+        6,
+        parse_int(3, 1000),
+        "largest database pool of the renewal job, kept apart from the requests' pool",
+    )
     db_command_timeout: float = _setting(
         10.0, parse_float(0.1, 600), "seconds a database command may take"
     )

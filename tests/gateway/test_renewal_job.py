@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from billing.payment_methods import add_card
+from billing.stripe_collection import CollectionPayments
+from billing.stripe_gateway import PaymentIntentState
 from billing.subscriptions import cancel_subscription
 from billing.wallets import create_wallet, credit_wallet, get_wallet, list_ledger
 from gateway.ops.metrics import GatewayMetrics
@@ -287,3 +289,40 @@ async def test_a_charge_whose_answer_was_lost_is_reconciled_without_a_second_cha
     assert [intent["id"] for intent in world.intents_for_invoice(invoice["id"])] == [
         attempt["stripe_payment_intent_id"]
     ]
+
+
+class CountingCharges(CollectionPayments):
+    """localstripe, counting how many charges are on their way at once."""
+
+    now = 0
+    most = 0
+
+    async def charge_off_session(self, **kwargs: Any) -> PaymentIntentState:
+        cls = type(self)
+        cls.now += 1
+        cls.most = max(cls.most, cls.now)
+        try:
+            await asyncio.sleep(0.05)  # a slower provider: lanes overlap
+            return await super().charge_off_session(**kwargs)
+        finally:
+            cls.now -= 1
+
+
+@pytest.mark.parametrize(("serving", "most"), [(True, 2), (False, 8)])
+async def test_while_the_worker_serves_requests_only_two_renewals_run_at_once(
+    world: RenewalWorld, serving: bool, most: int
+) -> None:
+    subscriptions = [
+        await world.subscribe((await world.customer(name=f"Customer {n}")).id, start=START)
+        for n in range(12)
+    ]
+    CountingCharges.now = CountingCharges.most = 0
+    job = world.job(charger=CountingCharges, serving=lambda: serving)
+    totals = await job.run_due(now=datetime(2027, 2, 28, 9, 31, tzinfo=UTC))
+    # Slower, never stopped: every renewal is made and paid either way.
+    assert totals.renewals == {"renewed": 12}
+    assert totals.collections == {"paid": 12}
+    for subscription in subscriptions:
+        (invoice,) = await world.invoices(subscription.id)
+        assert invoice["status"] == "paid"
+    assert CountingCharges.most == most
