@@ -2,7 +2,8 @@
 
 A page's key is (page, path, query string, tenant id and settings, customer id, the customer's
 data version, language, day). The data version comes from PostgreSQL with the customer,
-in the one query every portal request makes anyway (`billing.portal_versions`), so a
+in the one read every portal request makes anyway (`billing.portal_versions`; requests
+asking at the same moment share one statement, each read sent after it was asked), so a
 write committed by any replica changes the key of the next view everywhere. The tenant
 part is the tenant value the host index serves: the page is exactly as fresh as an
 uncached render would be. The day is in the key because pages show dates relative to
