@@ -15,6 +15,7 @@ before that. A key asked for twice in one batch is read once; both askers get th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
@@ -52,7 +53,11 @@ class BatchedReads(Generic[K, V]):
         if self._sender is None:
             # Started now, the sender first runs on the next loop turn: every request
             # read from the sockets in this turn has asked by then.
-            self._sender = loop.create_task(self._send_while_waiting())
+            # In a context of its own: the batch is no one request's (its log lines
+            # must not carry the first asker's request id).
+            self._sender = loop.create_task(
+                self._send_while_waiting(), context=contextvars.Context()
+            )
         return await future
 
     async def _send_while_waiting(self) -> None:
