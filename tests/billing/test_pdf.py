@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import resource
 import time
 from pathlib import Path
@@ -147,6 +148,34 @@ async def test_rendering_leaves_the_gateways_own_process_free_for_requests() -> 
     assert document.startswith(b"%PDF")
     assert "Ski rental" in pdf_text(document)
     assert children > own
+
+
+def child_pids() -> list[int]:
+    """This process's children, from /proc (Linux, where the gateway runs)."""
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rpartition(")")[2].split()[1]) == me:
+                found.append(int(entry.name))
+    return found
+
+
+async def test_render_processes_take_only_the_cpu_that_requests_leave() -> None:
+    renderer = PdfRenderer(processes=1)
+    before = set(child_pids())
+    try:
+        assert (await renderer.render("<p>idle</p>")).startswith(b"%PDF")
+        (render_process,) = set(child_pids()) - before
+        # SCHED_IDLE: a page request's process preempts a render at once, so 20
+        # renders add no scheduler slices to the pages' latency (bench/notes.md).
+        assert os.sched_getscheduler(render_process) == os.SCHED_IDLE
+    finally:
+        await renderer.close()
 
 
 async def test_the_render_processes_start_again_after_the_app_stopped_them() -> None:
