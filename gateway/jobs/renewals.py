@@ -54,7 +54,7 @@ BATCH = 200  # steps of each kind per pass, so one kind never starves the others
 CONCURRENCY = 8
 # Steps run at once while the worker serves requests: the job's Python work shares the
 # pages' event loop, and 8 lanes took half of it (portal p99 3x idle; bench/notes.md).
-CONCURRENCY_WHILE_SERVING = 2
+CONCURRENCY_WHILE_SERVING = 1
 # How often a waiting lane looks again whether the requests have gone.
 GIVE_WAY_SECONDS = 0.02
 
@@ -208,7 +208,7 @@ class RenewalJob:
         stepping = [0]  # lanes neither finished nor waiting their turn
 
         async def give_way() -> None:
-            # The pages first; two lanes keep renewing. Polled: nothing is woken per
+            # The pages first; one lane keeps renewing. Polled: nothing is woken per
             # request (gateway.ops.requests_in_flight). With no lane stepping, this one
             # steps, so a pass still ends when the work does.
             stepping[0] -= 1

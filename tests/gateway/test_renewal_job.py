@@ -308,8 +308,8 @@ class CountingCharges(CollectionPayments):
             cls.now -= 1
 
 
-@pytest.mark.parametrize(("serving", "most"), [(True, 2), (False, 8)])
-async def test_while_the_worker_serves_requests_only_two_renewals_run_at_once(
+@pytest.mark.parametrize(("serving", "most"), [(True, 1), (False, 8)])
+async def test_while_the_worker_serves_requests_renewals_run_one_at_a_time(
     world: RenewalWorld, serving: bool, most: int
 ) -> None:
     subscriptions = [
