@@ -16,27 +16,8 @@ from kernel.batched_reads import BatchedReads
 from kernel.db import Db, Pool
 from kernel.ids import is_public_id
 
-# A customer no write has touched since the migration has no row yet: version 0.
-_CUSTOMER_WITH_VERSION = (
-    f"SELECT {CUSTOMER_COLUMNS}, COALESCE((SELECT v.version FROM portal_versions v"
-    " WHERE v.customer_id = customers.id AND v.tenant_id = customers.tenant_id), 0)"
-    " AS portal_version FROM customers WHERE tenant_id = $1 AND id = $2"
-)
-
-
-async def customer_with_version(
-    db: Db, *, tenant_id: int, customer_id: str
-) -> tuple[Customer, int]:
-    """The tenant's customer and its portal data version; NotFound as `get_customer`."""
-    if not is_public_id(customer_id, "cus"):
-        raise NotFound("customer", customer_id)
-    row = await db.fetchrow(_CUSTOMER_WITH_VERSION, tenant_id, customer_id)
-    if row is None:
-        raise NotFound("customer", customer_id)
-    return Customer.from_row(row), int(row["portal_version"])
-
-
-# The same read for many (tenant, customer) pairs: each pair is matched on both columns.
+# Each asked (tenant, customer) pair is matched on both columns. A customer no write has
+# touched since the migration has no portal_versions row yet: version 0.
 _CUSTOMERS_WITH_VERSIONS = (
     f"SELECT customers.tenant_id AS tenant_id, {CUSTOMER_COLUMNS}, COALESCE((SELECT"
     " v.version FROM portal_versions v WHERE v.customer_id = customers.id"
@@ -63,7 +44,8 @@ async def customers_with_versions(
 
 
 class CustomerReads:
-    """`customer_with_version` for a busy process: concurrent reads share one statement.
+    """Each portal request's read of its customer with the version; concurrent reads share
+    one statement.
 
     Each read still starts after it was asked for (`kernel.batched_reads`), so a page
     built from it is as fresh as one built from a read of its own.
@@ -88,13 +70,3 @@ class CustomerReads:
         if found is None:
             raise NotFound("customer", customer_id)
         return found
-
-
-async def portal_version(db: Db, *, tenant_id: int, customer_id: str) -> int:
-    """The customer's portal data version alone (0 before any write)."""
-    version = await db.fetchval(
-        "SELECT version FROM portal_versions WHERE customer_id = $1 AND tenant_id = $2",
-        customer_id,
-        tenant_id,
-    )
-    return int(version or 0)
